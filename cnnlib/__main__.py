@@ -1,0 +1,100 @@
+"""Command line: `python -m cnnlib regenerate` writes every artifact, `verify` checks them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cnnlib.data import DEFAULT_DATA_DIR, DataError
+from cnnlib.export import check_writable
+from cnnlib.pipeline import regenerate
+from cnnlib.train import ConfigError, TrainConfig
+from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit code 2)."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m cnnlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    defaults = TrainConfig()
+
+    regen = commands.add_parser("regenerate", help="train and write every artifact, then verify")
+    regen.add_argument("--out", type=Path, default=DEFAULT_DATA_DIR, help="output folder (data/)")
+    regen.add_argument("--epochs", type=int, default=defaults.epochs)
+    regen.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
+    regen.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    regen.add_argument("--lr", type=float, default=defaults.lr)
+    regen.add_argument("--seed", type=int, default=defaults.seed)
+    regen.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+    regen.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help=f"threshold for the final verify (default {DEFAULT_MIN_ACCURACY:g} "
+        "with the default training length, else 0)",
+    )
+    regen.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    check = commands.add_parser("verify", help="check the artifacts in a folder")
+    check.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DATA_DIR)
+    check.add_argument("--min-accuracy", type=float, default=DEFAULT_MIN_ACCURACY, metavar="PCT")
+    return parser
+
+
+def run_regenerate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        config = TrainConfig(
+            epochs=args.epochs,
+            batches_per_epoch=args.batches_per_epoch,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+        )
+        check_writable(args.out)
+    except ConfigError as error:
+        parser.error(str(error))
+    except OSError as error:
+        parser.error(
+            f"--out {args.out} cannot be written ({error.strerror or error}); "
+            "choose a writable folder"
+        )
+    try:
+        summary = regenerate(
+            config, args.out, progress=not args.quiet, min_accuracy=args.min_accuracy
+        )
+    except DataError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.report.lines() + summary.lines()))
+    return 0 if summary.report.passed else 1
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    report = verify(args.directory, min_accuracy=args.min_accuracy)
+    print("\n".join(report.lines()))
+    print(
+        f"{'all' if report.passed else 'NOT all'} {len(report.checks)} checks passed "
+        f"in {report.directory}"
+    )
+    return 0 if report.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "regenerate":
+        return run_regenerate(args, parser)
+    return run_verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Stage 4, export: weight snapshots, `pretrained_cnn_data.json` and a manifest, written atomically.
+
+The JSON is the exact contract the browser demo reads; its schema ships beside this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+from importlib import metadata as package_metadata
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+from cnnlib.data import MEAN, STD, Mnist, feature_map_index, sample_indices
+from cnnlib.files import atomic_write_bytes
+from cnnlib.model import ACTIVATION_NAMES, CNN
+from cnnlib.train import EpochResult, TrainConfig, resolve_device
+
+SCHEMA_VERSION = 1
+JSON_NAME = "pretrained_cnn_data.json"
+FINAL_WEIGHTS_NAME = "final_model_weights.pth"
+EPOCH_WEIGHTS_DIR = "epoch_weights"
+MANIFEST_NAME = "manifest.json"
+STAGING_PREFIX = ".staging-"
+
+
+def epoch_weights_name(epoch: int) -> str:
+    return f"{EPOCH_WEIGHTS_DIR}/epoch_{epoch}_weights.pth"
+
+
+def load_schema() -> dict:
+    """The JSON Schema of `pretrained_cnn_data.json`, as shipped inside the package."""
+    return json.loads(resources.files("cnnlib").joinpath("schema.json").read_text())
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a `.pth` snapshot without ever unpickling code (weights_only=True)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict, compact JSON: every float in the shortest form that parses back to the same float32.
+
+
+class NonFiniteError(ValueError):
+    """A NaN or infinity that strict JSON cannot hold."""
+
+
+def _float32_text(values: np.ndarray, where: str) -> list[str]:
+    values = np.asarray(values, dtype=np.float32).ravel()
+    if not np.isfinite(values).all():
+        raise NonFiniteError(
+            f"{where} holds NaN or infinity, which strict JSON cannot store "
+            "(did training diverge? try a smaller lr)"
+        )
+    return [str(value) for value in values]  # numpy prints the shortest round-tripping digits
+
+
+def _encode_array(array: np.ndarray, where: str, out: list[str]) -> None:
+    if array.ndim == 0:
+        out.extend(_float32_text(array, where) if array.dtype.kind == "f" else [str(array.item())])
+    elif array.ndim == 1:
+        items = _float32_text(array, where) if array.dtype.kind == "f" else map(str, array.tolist())
+        out.append("[" + ",".join(items) + "]")
+    else:
+        out.append("[")
+        for row_number, row in enumerate(array):
+            if row_number:
+                out.append(",")
+            _encode_array(row, f"{where}[{row_number}]", out)
+        out.append("]")
+
+
+def _encode(value: object, where: str, out: list[str]) -> None:
+    if isinstance(value, dict):
+        out.append("{")
+        for number, (key, item) in enumerate(value.items()):
+            out.append(("," if number else "") + json.dumps(key) + ":")
+            _encode(item, f"{where}.{key}", out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for number, item in enumerate(value):
+            if number:
+                out.append(",")
+            _encode(item, f"{where}[{number}]", out)
+        out.append("]")
+    elif isinstance(value, torch.Tensor):
+        _encode_array(value.detach().cpu().numpy(), where, out)
+    elif isinstance(value, (np.ndarray, np.generic)) or type(value) is float:
+        _encode_array(np.asarray(value), where, out)
+    elif value is None or isinstance(value, (bool, int, str)):
+        out.append(json.dumps(value))
+    else:
+        raise TypeError(f"{where}: cannot write a {type(value).__name__} to JSON")
+
+
+def dumps_float32(value: object, name: str = JSON_NAME) -> str:
+    """Compact strict JSON; floats as float32 in their shortest exact form; NaN/inf refused."""
+    out: list[str] = []
+    _encode(value, name, out)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The payload: what the demo reads, built from the training results.
+
+
+def weights_by_layer(state_dict: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """{'conv1.weight': w, ...} -> {'conv1': {'weight': w, 'bias': b}, ...}."""
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in state_dict.items():
+        layer, kind = key.split(".")
+        layers.setdefault(layer, {})[kind] = tensor
+    return layers
+
+
+def feature_maps(
+    state_dict: dict[str, torch.Tensor], image: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The drawn activations of one normalized image [1, 28, 28] under the given weights."""
+    model = CNN()
+    model.load_state_dict(state_dict)
+    with torch.inference_mode():
+        activations = model.activations(image.unsqueeze(0))
+    return {name: activations[name][0] for name in ACTIVATION_NAMES}
+
+
+def architecture(model: CNN) -> dict[str, object]:
+    """The layer-by-layer shapes the demo lays out."""
+    with torch.inference_mode():
+        shapes = {
+            name: list(tensor.shape[1:])
+            for name, tensor in model.activations(torch.zeros(1, 1, 28, 28)).items()
+        }
+    layers = {
+        "conv1": (model.conv1.out_channels, model.conv1.kernel_size[0]),
+        "pool1": (model.conv1.out_channels, model.pool1.kernel_size),
+        "conv2": (model.conv2.out_channels, model.conv2.kernel_size[0]),
+        "pool2": (model.conv2.out_channels, model.pool2.kernel_size),
+    }
+    return {
+        "input_shape": [1, 28, 28],
+        **{
+            name: {"channels": channels, "kernel_size": kernel, "output_shape": shapes[name]}
+            for name, (channels, kernel) in layers.items()
+        },
+        "flatten": {"output_features": model.fc1.in_features},
+        "fc1": {"hidden_units": model.fc1.out_features},
+        "output": {"classes": model.fc2.out_features},
+    }
+
+
+def model_architecture(model: CNN) -> dict[str, object]:
+    """Each layer's hyper-parameters, as PyTorch holds them."""
+
+    def conv(layer: torch.nn.Conv2d) -> dict[str, int]:
+        return {
+            "in_channels": layer.in_channels,
+            "out_channels": layer.out_channels,
+            "kernel_size": layer.kernel_size[0],
+            "stride": layer.stride[0],
+            "padding": layer.padding[0],
+        }
+
+    def pool(layer: torch.nn.MaxPool2d) -> dict[str, int]:
+        return {"kernel_size": layer.kernel_size, "stride": layer.stride}
+
+    def linear(layer: torch.nn.Linear) -> dict[str, int]:
+        return {"in_features": layer.in_features, "out_features": layer.out_features}
+
+    return {
+        "conv1": conv(model.conv1),
+        "pool1": pool(model.pool1),
+        "conv2": conv(model.conv2),
+        "pool2": pool(model.pool2),
+        "fc1": linear(model.fc1),
+        "fc2": linear(model.fc2),
+    }
+
+
+def versions() -> dict[str, str]:
+    return {
+        "cnnlib": package_metadata.version("cnnlib"),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def build_payload(
+    results: list[EpochResult], data: Mnist, config: TrainConfig
+) -> dict[str, object]:
+    """Everything `pretrained_cnn_data.json` holds, in the demo's names."""
+    image_index = feature_map_index(data.test_labels)
+    image = data.test_images[image_index]
+    samples = [
+        {"image": data.test_pixels[index], "label": int(data.test_labels[index]), "index": index}
+        for index in sample_indices(data.test_labels)
+    ]
+    epochs = [
+        {
+            "epoch": result.epoch,
+            "loss": result.loss,
+            "train_accuracy": result.train_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "test_loss": result.test_loss,
+            "feature_maps": feature_maps(result.state_dict, image),
+            "weights": weights_by_layer(result.state_dict),
+        }
+        for result in results
+    ]
+    return {
+        "samples": samples,
+        "training_epochs": epochs,
+        "architecture": architecture(CNN()),
+        "model_architecture": model_architecture(CNN()),
+        "final_weights": weights_by_layer(results[-1].state_dict),
+        "feature_map_image": {"index": image_index, "label": int(data.test_labels[image_index])},
+        "metadata": {
+            "schema_version": SCHEMA_VERSION,
+            "versions": versions(),
+            "config": config.as_dict(),
+            "device": resolve_device(config.device).type,
+            "dataset": {"name": "MNIST", "md5": data.checksums},
+            "normalization": {"mean": MEAN, "std": STD},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: everything is staged in a hidden folder, then renamed into place; the manifest last.
+
+
+def state_dict_bytes(state_dict: dict[str, torch.Tensor]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    return buffer.getvalue()
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail early, with a one-line OSError, when `out_dir` cannot hold the artifacts."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probe = out_dir / f"{STAGING_PREFIX}probe-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
+def _remove_stale_epochs(out_dir: Path, keep: dict[str, bytes]) -> None:
+    """Delete epoch files left by an earlier, longer run."""
+    for old in (out_dir / EPOCH_WEIGHTS_DIR).glob("epoch_*_weights.pth"):
+        if f"{EPOCH_WEIGHTS_DIR}/{old.name}" not in keep:
+            old.unlink()
+
+
+def write_artifacts(
+    results: list[EpochResult], data: Mnist, config: TrainConfig, out_dir: Path
+) -> dict[str, int]:
+    """Write every artifact into `out_dir`; return {relative path: size in bytes}.
+
+    Until the end, the files are built in a hidden staging folder; then each is renamed into
+    place (an atomic step), so no artifact is ever seen half-written under its final name.
+    """
+    out_dir = Path(out_dir)
+    files = {
+        epoch_weights_name(result.epoch): state_dict_bytes(result.state_dict) for result in results
+    }
+    files[FINAL_WEIGHTS_NAME] = files[epoch_weights_name(results[-1].epoch)]
+    files[JSON_NAME] = dumps_float32(build_payload(results, data, config)).encode()
+    manifest = {
+        "config": config.as_dict(),
+        "files": {
+            name: {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+            for name, content in sorted(files.items())
+        },
+    }
+    files[MANIFEST_NAME] = (json.dumps(manifest, indent=2) + "\n").encode()
+
+    check_writable(out_dir)
+    for stale in out_dir.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = out_dir / f"{STAGING_PREFIX}{os.getpid()}"
+    try:
+        for name, content in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(staging / name, content)
+        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # the set is incomplete until it returns
+        for name in files:  # the manifest comes last: dict order
+            if name == MANIFEST_NAME:
+                _remove_stale_epochs(out_dir, files)
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: len(content) for name, content in files.items()}

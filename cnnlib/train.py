@@ -1,0 +1,184 @@
+"""Stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of metrics per epoch.
+
+Epoch 0 is the untrained model, measured on the same kind of batches without any update.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from cnnlib.data import Mnist
+from cnnlib.model import CNN
+
+DEVICES = ("auto", "cpu", "cuda")
+TRAIN_SIZE = 60_000
+EVAL_CHUNK = 500  # test images per forward pass when evaluating
+
+
+class ConfigError(ValueError):
+    """A training parameter out of range; the message names the parameter and what it accepts."""
+
+
+def _require_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. Same config, same machine: same bytes."""
+
+    epochs: int = 20
+    batches_per_epoch: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _require_int("epochs", self.epochs, 0)
+        _require_int("batches_per_epoch", self.batches_per_epoch, 1)
+        _require_int("batch_size", self.batch_size, 1)
+        _require_int("seed", self.seed, 0)
+        if self.batches_per_epoch * self.batch_size > TRAIN_SIZE:
+            raise ConfigError(
+                f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
+                f"training set), got {self.batches_per_epoch} * {self.batch_size}"
+            )
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float))
+            or not (math.isfinite(self.lr) and self.lr > 0)
+        ):
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(
+                "device 'cuda' was asked for but CUDA is not available here; "
+                "use device 'auto' or 'cpu'"
+            )
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class EpochResult:
+    """The metrics after one epoch, and a copy of the weights at that moment."""
+
+    epoch: int
+    loss: float  # mean training cross-entropy over the epoch's batches
+    train_accuracy: float  # percent, over the same batches
+    test_loss: float  # mean cross-entropy over the whole test set
+    test_accuracy: float  # percent, over the whole test set
+    state_dict: dict[str, torch.Tensor]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Fix every source of randomness, and make PyTorch pick deterministic kernels."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def run_epoch(
+    model: CNN,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    order: torch.Tensor,
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer | None,
+    progress: tqdm,
+) -> tuple[float, float]:
+    """One pass over `batches_per_epoch` batches taken from `order`; no update if no optimizer.
+
+    Returns the mean loss and the accuracy (percent) over those batches.
+    """
+    model.train(optimizer is not None)
+    total_loss = torch.zeros((), device=images.device)
+    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    for batch in order[: config.batches_per_epoch * config.batch_size].split(config.batch_size):
+        with torch.set_grad_enabled(optimizer is not None):
+            logits = model(images[batch])
+            loss = F.cross_entropy(logits, labels[batch])
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        total_loss += loss.detach()
+        correct += (logits.argmax(dim=1) == labels[batch]).sum()
+        progress.update()
+    seen = config.batches_per_epoch * config.batch_size
+    return total_loss.item() / config.batches_per_epoch, 100.0 * correct.item() / seen
+
+
+@torch.inference_mode()
+def evaluate(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) over a whole set, a chunk of images at a time."""
+    model.eval()
+    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    for chunk_images, chunk_labels in zip(
+        images.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True
+    ):
+        logits = model(chunk_images)
+        total_loss += F.cross_entropy(logits, chunk_labels, reduction="sum")
+        correct += (logits.argmax(dim=1) == chunk_labels).sum()
+    return total_loss.item() / len(labels), 100.0 * correct.item() / len(labels)
+
+
+def snapshot(model: CNN) -> dict[str, torch.Tensor]:
+    """A CPU copy of the weights, safe from later updates."""
+    return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+
+
+def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
+    """Train a fresh CNN; return epochs 0..config.epochs, each with its metrics and weights."""
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    model = CNN().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    shuffler = torch.Generator().manual_seed(config.seed)
+    train_images, train_labels = data.train_images.to(device), data.train_labels.to(device)
+    test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
+
+    results = []
+    bar = tqdm(
+        total=(config.epochs + 1) * config.batches_per_epoch,
+        unit="batch",
+        desc="training",
+        disable=not progress,
+    )
+    with bar:
+        for epoch in range(config.epochs + 1):
+            order = torch.randperm(len(train_labels), generator=shuffler).to(device)
+            loss, train_accuracy = run_epoch(
+                model,
+                train_images,
+                train_labels,
+                order,
+                config,
+                optimizer if epoch > 0 else None,
+                bar,
+            )
+            test_loss, test_accuracy = evaluate(model, test_images, test_labels)
+            results.append(
+                EpochResult(epoch, loss, train_accuracy, test_loss, test_accuracy, snapshot(model))
+            )
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", test_acc=f"{test_accuracy:.2f}%")
+    return results
