@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with the default training length, else 0)",
     )
     regen.add_argument("--quiet", action="store_true", help="no progress bar")
+    regen.set_defaults(command_parser=regen)
 
     check = commands.add_parser("verify", help="check the artifacts in a folder")
     check.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DATA_DIR)
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_regenerate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def run_regenerate(args: argparse.Namespace) -> int:
+    parser = args.command_parser
     try:
         config = TrainConfig(
             epochs=args.epochs,
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "regenerate":
-        return run_regenerate(args, parser)
+        return run_regenerate(args)
     return run_verify(args)
 
 

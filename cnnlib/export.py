@@ -55,7 +55,8 @@ class NonFiniteError(ValueError):
 
 
 def _float32_text(values: np.ndarray, where: str) -> list[str]:
-    values = np.asarray(values, dtype=np.float32).ravel()
+    with np.errstate(over="ignore"):  # too large for float32 becomes infinity: refused below
+        values = np.asarray(values, dtype=np.float32).ravel()
     if not np.isfinite(values).all():
         raise NonFiniteError(
             f"{where} holds NaN or infinity, which strict JSON cannot store "

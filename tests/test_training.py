@@ -1,0 +1,102 @@
+"""Training: real epoch-0 metrics, one snapshot per epoch, and the same bytes for the same seed."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict, write_artifacts
+from cnnlib.train import ConfigError, TrainConfig, resolve_device, train
+from tests.conftest import SHORT
+
+
+def test_one_result_per_epoch_from_the_untrained_model_on(short_results):
+    assert [result.epoch for result in short_results] == [0, 1, 2]
+    assert all(len(result.state_dict) == 8 for result in short_results)
+
+
+def test_epoch_zero_is_measured_for_real(short_results):
+    untrained = short_results[0]
+    # an untrained 10-way classifier: loss near ln(10), accuracy near chance
+    assert abs(untrained.loss - math.log(10)) < 0.2
+    assert abs(untrained.test_loss - math.log(10)) < 0.2
+    assert 0 < untrained.train_accuracy < 30 and 0 < untrained.test_accuracy < 30
+    assert untrained.loss != 999.999 and untrained.test_accuracy != 10.0
+
+
+def test_training_moves_the_weights_and_lowers_the_loss(short_results):
+    first, last = short_results[0], short_results[-1]
+    assert not torch.equal(first.state_dict["conv1.weight"], last.state_dict["conv1.weight"])
+    assert last.loss < first.loss and last.test_loss < first.test_loss
+    assert last.test_accuracy > first.test_accuracy
+
+
+def test_accuracies_are_percentages_of_whole_images(short_results):
+    for result in short_results:
+        assert 0 <= result.train_accuracy <= 100 and 0 <= result.test_accuracy <= 100
+        assert (result.test_accuracy * 100) == pytest.approx(round(result.test_accuracy * 100))
+        seen = SHORT.batches_per_epoch * SHORT.batch_size
+        assert result.train_accuracy * seen / 100 == pytest.approx(
+            round(result.train_accuracy * seen / 100)
+        )
+
+
+def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_results, tmp_path):
+    write_artifacts(short_results, mnist, SHORT, tmp_path / "first")
+    write_artifacts(train(SHORT, mnist, progress=False), mnist, SHORT, tmp_path / "second")
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert (first / JSON_NAME).read_bytes() == (second / JSON_NAME).read_bytes()
+    for epoch in range(SHORT.epochs + 1):
+        one = load_state_dict(first / epoch_weights_name(epoch))
+        two = load_state_dict(second / epoch_weights_name(epoch))
+        assert one.keys() == two.keys()
+        assert all(torch.equal(one[key], two[key]) for key in one)
+
+
+def test_another_seed_gives_other_weights(mnist, short_results):
+    other = train(TrainConfig(epochs=0, batches_per_epoch=1, seed=7), mnist, progress=False)
+    assert not torch.equal(
+        other[0].state_dict["fc1.weight"], short_results[0].state_dict["fc1.weight"]
+    )
+
+
+def test_defaults_are_the_seed_scripts():
+    config = TrainConfig()
+    assert (config.epochs, config.batches_per_epoch, config.batch_size) == (20, 100, 64)
+    assert (config.lr, config.seed, config.device) == (1e-3, 42, "auto")
+    assert json.loads(json.dumps(config.as_dict()))["lr"] == 0.001
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": -1}, "epochs must be an integer >= 0, got -1"),
+        ({"epochs": 2.5}, "epochs must be an integer >= 0, got 2.5"),
+        ({"batches_per_epoch": 0}, "batches_per_epoch must be an integer >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"batch_size": True}, "batch_size must be an integer >= 1, got True"),
+        ({"seed": -5}, "seed must be an integer >= 0, got -5"),
+        ({"lr": 0.0}, "lr must be a positive finite number, got 0.0"),
+        ({"lr": float("nan")}, "lr must be a positive finite number, got nan"),
+        ({"lr": "fast"}, "lr must be a positive finite number, got 'fast'"),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda, got 'tpu'"),
+        ({"batches_per_epoch": 1000}, "batches_per_epoch * batch_size must be at most 60000"),
+    ],
+)
+def test_bad_configuration_is_refused_with_a_message_naming_the_parameter(changes, message):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**changes)
+    assert message in str(caught.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_where_there_is_none_is_refused():
+    with pytest.raises(ConfigError, match="device 'cuda' was asked for but CUDA is not available"):
+        TrainConfig(device="cuda")
+
+
+def test_auto_device_picks_cuda_only_when_present():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
