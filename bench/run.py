@@ -1,0 +1,466 @@
+"""The benchmark, in one command: the seed's approach (a) against `python -m cnnlib regenerate` (b).
+
+    .venv/bin/python bench/run.py                      # the full benchmark (~10 min on 2 cores)
+    .venv/bin/python bench/run.py --repeats 1 --epochs 1 --batches-per-epoch 5 --skip-notebooks
+
+Each approach runs as a real subprocess with the same training configuration, `--repeats` times,
+(a) and (b) taking turns so that a busy machine slows both alike. Per run it measures the wall
+time, the CPU time (user + system, from the child's rusage), the peak resident memory (the
+child's ru_maxrss), the size of `pretrained_cnn_data.json` and the final test accuracy in it.
+It prints a Markdown table of the medians and the ratios (a)/(b), checks the targets of the
+issue, times the README's papermill pipeline (the notebooks) end to end, and saves the table and
+every raw number, with the date and the machine, to `bench/results/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, load_state_dict
+from cnnlib.train import TrainConfig
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+NOTEBOOK_DIR = REPO_DIR / "notebooks"
+RESULTS_DIR = BENCH_DIR / "results"
+# The names a notebook may give its output-folder parameter; the first one it declares is used.
+OUTPUT_PARAMETERS = ("output_dir", "out_dir")
+
+MIN_SPEEDUP = 10.0
+MAX_JSON_SHARE = 0.35
+MAX_PIPELINE_S = 60.0
+
+
+class BenchError(RuntimeError):
+    """A benchmarked command failed; the message holds the end of its output."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of (a) or (b) cost and produced."""
+
+    wall_s: float
+    cpu_s: float  # user + system time of the child process
+    peak_rss_bytes: int  # the child's maximum resident set size
+    json_bytes: int
+    test_accuracy: float  # percent, the last epoch's, as written in the JSON
+
+
+@dataclass(frozen=True)
+class Float32Check:
+    """Are the floats in a JSON file exactly float32 values, each in its shortest text?"""
+
+    floats: int  # float tokens in the file
+    not_shortest: list[str]  # tokens that are not the shortest text of a float32 (a few shown)
+    weights_equal_pth: bool  # `final_weights` equal the final .pth tensors bit for bit
+
+    @property
+    def passed(self) -> bool:
+        return not self.not_shortest and self.weights_equal_pth
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    passed: bool
+    detail: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one run
+
+
+def config_arguments(config: TrainConfig) -> list[str]:
+    """The command-line options both (a) and (b) take for one training configuration."""
+    return [
+        f"--epochs={config.epochs}",
+        f"--batches-per-epoch={config.batches_per_epoch}",
+        f"--batch-size={config.batch_size}",
+        f"--lr={config.lr}",
+        f"--seed={config.seed}",
+    ]
+
+
+def seed_command(config: TrainConfig, out_dir: Path) -> list[str]:
+    script = str(BENCH_DIR / "seed_baseline.py")
+    return [sys.executable, script, "--quiet", f"--out={out_dir}", *config_arguments(config)]
+
+
+def cnnlib_command(config: TrainConfig, out_dir: Path) -> list[str]:
+    return [
+        *(sys.executable, "-m", "cnnlib", "regenerate", "--quiet", f"--out={out_dir}"),
+        *config_arguments(config),
+        f"--device={config.device}",
+    ]
+
+
+def run_measured(command: list[str], log: Path) -> tuple[float, os.struct_rusage]:
+    """Run `command` to the end; return its wall time and its own resource usage.
+
+    os.wait4 reports the rusage of exactly this child (and the children it waited for), so
+    other work on the machine does not leak into the CPU time or the peak memory.
+    """
+    with open(log, "wb") as output:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPO_DIR, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if process.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise BenchError(f"{' '.join(command)} exited with {process.returncode}:\n{tail}")
+    return wall, usage
+
+
+def final_test_accuracy(json_path: Path) -> float:
+    return float(json.loads(json_path.read_bytes())["training_epochs"][-1]["test_accuracy"])
+
+
+def measure(command: list[str], out_dir: Path) -> Run:
+    """One run of (a) or (b) writing into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wall, usage = run_measured(command, out_dir.parent / f"{out_dir.name}.log")
+    json_path = out_dir / JSON_NAME
+    return Run(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports kibibytes
+        json_bytes=json_path.stat().st_size,
+        test_accuracy=final_test_accuracy(json_path),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Float32 exactness of (b)'s JSON
+
+
+def check_float32(out_dir: Path, shown: int = 5) -> Float32Check:
+    """Check every float in `out_dir`'s JSON the way a browser reads it.
+
+    A browser parses each number as a double, then keeps it as a float32 (a Float32Array). For
+    every float token t, let f = float32(double(t)); t passes when it is exactly the shortest
+    text of f (NumPy's `str` of a float32 is the shortest string that reads back as f). Then t
+    loses nothing of f and carries no extra digits. That f is the model's own value is checked
+    on `final_weights`, against the tensors of the final .pth snapshot, bit for bit.
+    """
+    tokens = 0
+    not_shortest: list[str] = []
+
+    def parse_float(token: str) -> np.float32:
+        nonlocal tokens
+        tokens += 1
+        value = np.float32(float(token))
+        if str(value) != token and len(not_shortest) < shown:
+            not_shortest.append(token)
+        return value
+
+    payload = json.loads((out_dir / JSON_NAME).read_bytes(), parse_float=parse_float)
+    final = load_state_dict(out_dir / FINAL_WEIGHTS_NAME)
+    weights_equal = all(
+        np.array_equal(
+            np.asarray(
+                payload["final_weights"][key.split(".")[0]][key.split(".")[1]], np.float32
+            ).view(np.uint32),
+            tensor.numpy().view(np.uint32),
+        )
+        for key, tensor in final.items()
+    )
+    return Float32Check(tokens, not_shortest, weights_equal)
+
+
+# ---------------------------------------------------------------------------------------------
+# The papermill pipeline
+
+
+def pipeline_notebooks() -> list[Path]:
+    """The notebooks `make data` runs, in its order."""
+    return sorted(NOTEBOOK_DIR.glob("0*.ipynb"))
+
+
+def output_parameter(notebook: Path) -> str | None:
+    """The name of the notebook's output-folder parameter, if it declares one."""
+    import papermill  # imported here: only the pipeline timing needs it
+
+    declared = papermill.inspect_notebook(str(notebook))
+    return next((name for name in OUTPUT_PARAMETERS if name in declared), None)
+
+
+def pipeline_commands(notebooks: list[Path], work_dir: Path) -> list[list[str]]:
+    """`make data`: every notebook through papermill, then `python -m cnnlib verify`.
+
+    Executed notebooks go to `work_dir`; so do the artifacts of every notebook that takes an
+    output-folder parameter, so that each timed pipeline starts from nothing, as on a fresh clone.
+    """
+    artifacts = work_dir / "data"
+    commands = []
+    for notebook in notebooks:
+        command = [sys.executable, "-m", "papermill", "--log-level", "WARNING"]
+        command += [str(notebook), str(work_dir / notebook.name)]
+        parameter = output_parameter(notebook)
+        if parameter is not None:
+            command += ["-p", parameter, str(artifacts)]
+        commands.append(command)
+    verified = artifacts if any("-p" in command for command in commands) else REPO_DIR / "data"
+    commands.append([sys.executable, "-m", "cnnlib", "verify", str(verified)])
+    return commands
+
+
+def time_pipeline(notebooks: list[Path], work_dir: Path) -> float:
+    """Wall time of the whole pipeline, from the first notebook to the verified artifacts."""
+    work_dir.mkdir(parents=True)
+    start = time.perf_counter()
+    for number, command in enumerate(pipeline_commands(notebooks, work_dir)):
+        run_measured(command, work_dir / f"step-{number}.log")
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
+# Medians, the table and the targets
+
+
+def median_run(runs: list[Run]) -> Run:
+    """Each metric's median over the runs (metric by metric, so not one particular run)."""
+    medians = {
+        field.name: statistics.median(getattr(run, field.name) for run in runs)
+        for field in fields(Run)
+    }
+    return Run(**medians)
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def format_bytes(size: float) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def table(a: Run, b: Run, repeats: int) -> str:
+    """The Markdown table of medians and ratios."""
+    rows = [
+        ("wall time", f"{a.wall_s:.1f} s", f"{b.wall_s:.1f} s", ratio(a.wall_s, b.wall_s)),
+        ("CPU time (user+sys)", f"{a.cpu_s:.1f} s", f"{b.cpu_s:.1f} s", ratio(a.cpu_s, b.cpu_s)),
+        (
+            "peak resident memory",
+            format_bytes(a.peak_rss_bytes),
+            format_bytes(b.peak_rss_bytes),
+            ratio(a.peak_rss_bytes, b.peak_rss_bytes),
+        ),
+        (
+            "JSON size",
+            format_bytes(a.json_bytes),
+            format_bytes(b.json_bytes),
+            ratio(a.json_bytes, b.json_bytes),
+        ),
+        (
+            "final test accuracy",
+            f"{a.test_accuracy:.2f}%",
+            f"{b.test_accuracy:.2f}%",
+            ratio(a.test_accuracy, b.test_accuracy),
+        ),
+    ]
+    lines = [
+        f"| median of {repeats} | (a) seed approach | (b) cnnlib regenerate | (a)/(b) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {name} | {left} | {right} | {value:.2f}× |" for name, left, right, value in rows]
+    return "\n".join(lines)
+
+
+def targets(a: Run, b: Run, float32: Float32Check | None, pipeline_s: float | None) -> list[Target]:
+    """The issue's targets; a skipped measurement gives no target line."""
+    speedup = ratio(a.wall_s, b.wall_s)
+    share = ratio(b.json_bytes, a.json_bytes)
+    result = [
+        Target(
+            "wall time",
+            speedup >= MIN_SPEEDUP,
+            f"(b) is {speedup:.1f}× faster than (a) (target ≥ {MIN_SPEEDUP:g}×)",
+        ),
+        Target(
+            "peak memory",
+            b.peak_rss_bytes <= a.peak_rss_bytes,
+            f"(b) {format_bytes(b.peak_rss_bytes)} vs (a) {format_bytes(a.peak_rss_bytes)} "
+            "(target: (b) ≤ (a))",
+        ),
+        Target(
+            "JSON size",
+            share <= MAX_JSON_SHARE,
+            f"(b)'s JSON is {share:.1%} of (a)'s bytes (target ≤ {MAX_JSON_SHARE:.0%})",
+        ),
+    ]
+    if float32 is not None:
+        detail = (
+            f"{float32.floats:,} floats in (b)'s JSON, each the shortest text of a float32"
+            if not float32.not_shortest
+            else f"not the shortest float32 text: {', '.join(float32.not_shortest)}"
+        )
+        detail += (
+            "; final_weights equal the final .pth bit for bit"
+            if float32.weights_equal_pth
+            else "; final_weights DIFFER from the final .pth"
+        )
+        result.append(Target("float32-exact", float32.passed, detail))
+    if pipeline_s is not None:
+        result.append(
+            Target(
+                "papermill pipeline",
+                pipeline_s < MAX_PIPELINE_S,
+                f"notebooks end to end in {pipeline_s:.1f} s (target < {MAX_PIPELINE_S:g} s)",
+            )
+        )
+    return result
+
+
+def format_targets(checks: list[Target]) -> str:
+    return "\n".join(
+        f"- [{'ok' if check.passed else 'MISSED'}] {check.name}: {check.detail}" for check in checks
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine, results, command line
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpu": cpu_model(),
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def describe(measured_at: datetime, info: dict[str, object]) -> str:
+    return (
+        f"Measured {measured_at:%Y-%m-%d %H:%M %Z} on {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB, Python {info['python']}, torch {info['torch']}"
+    )
+
+
+def save_results(results_dir: Path, report: str, raw: dict[str, object]) -> Path:
+    """bench/results/<date>.md (what was printed) and <date>.json (every number)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / f"bench-{raw['measured_at'].replace(':', '')}"
+    stem.with_suffix(".md").write_text(report + "\n")
+    stem.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+    return stem.with_suffix(".md")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each approach (3)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default="cpu", help="for (b); (a) always runs on the CPU")
+    parser.add_argument("--skip-notebooks", action="store_true", help="no papermill timing")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.repeats < 1:
+        build_parser().error("--repeats must be at least 1")
+    config = TrainConfig(
+        epochs=args.epochs,
+        batches_per_epoch=args.batches_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
+    measured_at = datetime.now().astimezone()
+    info = machine()
+    notebooks = [] if args.skip_notebooks else pipeline_notebooks()
+    runs: dict[str, list[Run]] = {"a": [], "b": []}
+    pipeline_runs: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="cnnlib-bench-") as scratch:
+        work = Path(scratch)
+        for repeat in range(1, args.repeats + 1):
+            for label, command in (("a", seed_command), ("b", cnnlib_command)):
+                out_dir = work / f"{label}{repeat}"
+                runs[label].append(measure(command(config, out_dir), out_dir))
+                progress(f"({label}) run {repeat}/{args.repeats}: {runs[label][-1].wall_s:.1f} s")
+        float32 = check_float32(work / f"b{args.repeats}")
+        for repeat in range(1, args.repeats + 1):
+            if not notebooks:
+                break
+            pipeline_runs.append(time_pipeline(notebooks, work / f"pipeline{repeat}"))
+            progress(f"papermill pipeline run {repeat}/{args.repeats}: {pipeline_runs[-1]:.1f} s")
+
+    a, b = median_run(runs["a"]), median_run(runs["b"])
+    pipeline_s = statistics.median(pipeline_runs) if pipeline_runs else None
+    if args.skip_notebooks:
+        pipeline_line = "papermill pipeline: skipped (--skip-notebooks)"
+    elif not pipeline_runs:
+        pipeline_line = f"papermill pipeline: skipped, no {NOTEBOOK_DIR.name}/0*.ipynb yet"
+    else:
+        pipeline_line = (
+            f"papermill pipeline ({len(notebooks)} notebooks + verify), median of "
+            f"{len(pipeline_runs)}: {pipeline_s:.1f} s"
+        )
+    checks = targets(a, b, float32, pipeline_s)
+    report = "\n\n".join(
+        [
+            describe(measured_at, info),
+            f"Configuration: {' '.join(config_arguments(config))} (device {config.device} for (b))",
+            table(a, b, args.repeats),
+            pipeline_line,
+            "Targets:\n" + format_targets(checks),
+        ]
+    )
+    print(report)
+    saved = save_results(
+        args.results_dir,
+        report,
+        {
+            "measured_at": measured_at.isoformat(timespec="seconds"),
+            "machine": info,
+            "config": config.as_dict(),
+            "runs": {label: [asdict(run) for run in items] for label, items in runs.items()},
+            "pipeline_s": pipeline_runs,
+            "float32": asdict(float32),
+        },
+    )
+    progress(f"saved to {saved}")
+    return 0 if all(check.passed for check in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The benchmark's own parts: the seed baseline runs, and the table and targets add up.
+
+No timing is asserted here; `bench/run.py` measures, these tests only check that it can.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from cnnlib.export import load_schema
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load_bench_module(name: str) -> ModuleType:
+    """bench/ is a folder of scripts, not a package: import one by its path."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_bench_module("run")
+
+
+def test_seed_baseline_writes_the_contract_keys(tmp_path: Path) -> None:
+    out = tmp_path / "seed"
+    command = bench.seed_command(bench.TrainConfig(epochs=1, batches_per_epoch=2), out)
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+    payload = json.loads((out / "pretrained_cnn_data.json").read_text())
+    assert set(payload) == set(load_schema()["required"])
+    assert [entry["epoch"] for entry in payload["training_epochs"]] == [0, 1]
+    assert len(payload["samples"]) == 100
+    assert payload["samples"][0]["label"] == 0 and payload["samples"][-1]["label"] == 9
+    assert payload["feature_map_image"]["label"] == 3
+    assert (out / "final_model_weights.pth").exists()
+    assert sorted(path.name for path in (out / "epoch_weights").iterdir()) == [
+        "epoch_0_weights.pth",
+        "epoch_1_weights.pth",
+    ]
+    assert 0.0 <= bench.final_test_accuracy(out / "pretrained_cnn_data.json") <= 100.0
+
+
+A = bench.Run(
+    wall_s=100.0,
+    cpu_s=180.0,
+    peak_rss_bytes=1_200_000_000,
+    json_bytes=26_000_000,
+    test_accuracy=95.0,
+)
+B = bench.Run(
+    wall_s=8.0, cpu_s=9.0, peak_rss_bytes=1_100_000_000, json_bytes=8_500_000, test_accuracy=96.0
+)
+
+
+def test_median_run_takes_each_metric_separately() -> None:
+    runs = [
+        bench.Run(3.0, 1.0, 30, 5, 90.0),
+        bench.Run(1.0, 3.0, 10, 5, 92.0),
+        bench.Run(2.0, 2.0, 20, 5, 91.0),
+    ]
+    assert bench.median_run(runs) == bench.Run(2.0, 2.0, 20, 5, 91.0)
+
+
+def test_table_has_medians_and_ratios() -> None:
+    lines = bench.table(A, B, repeats=3).splitlines()
+    assert lines[0].startswith("| median of 3 | (a) seed approach | (b) cnnlib regenerate |")
+    assert "| wall time | 100.0 s | 8.0 s | 12.50× |" in lines
+    assert "| CPU time (user+sys) | 180.0 s | 9.0 s | 20.00× |" in lines
+    assert "| peak resident memory | 1200.0 MB | 1100.0 MB | 1.09× |" in lines
+    assert "| JSON size | 26.0 MB | 8.5 MB | 3.06× |" in lines
+    assert "| final test accuracy | 95.00% | 96.00% | 0.99× |" in lines
+
+
+def test_targets_pass_and_fail_on_the_thresholds() -> None:
+    exact = bench.Float32Check(floats=10, not_shortest=[], weights_equal_pth=True)
+    checks = {check.name: check for check in bench.targets(A, B, exact, pipeline_s=42.0)}
+    assert all(check.passed for check in checks.values())
+    assert "12.5× faster" in checks["wall time"].detail
+    assert "32.7% of (a)'s bytes" in checks["JSON size"].detail
+
+    slow = bench.Run(
+        wall_s=11.0,
+        cpu_s=9.0,
+        peak_rss_bytes=1_300_000_000,
+        json_bytes=9_200_000,
+        test_accuracy=96.0,
+    )
+    lossy = bench.Float32Check(
+        floats=10, not_shortest=["0.10000000149011612"], weights_equal_pth=True
+    )
+    checks = {check.name: check for check in bench.targets(A, slow, lossy, pipeline_s=61.0)}
+    assert not any(check.passed for check in checks.values())
+    assert "0.10000000149011612" in checks["float32-exact"].detail
+
+
+def test_skipped_measurements_give_no_target() -> None:
+    names = [check.name for check in bench.targets(A, B, float32=None, pipeline_s=None)]
+    assert names == ["wall time", "peak memory", "JSON size"]
+
+
+@pytest.mark.parametrize(
+    ("token", "shortest"),
+    [("0.1", True), ("1e-05", True), ("95.0", True), ("0.10000000149011612", False)],
+)
+def test_float32_check_on_a_tiny_run(tmp_path: Path, token: str, shortest: bool) -> None:
+    weights = {"fc2.weight": torch.tensor([[0.1]], dtype=torch.float32)}
+    torch.save(weights, tmp_path / "final_model_weights.pth")
+    text = '{"final_weights": {"fc2": {"weight": [[0.1]]}}, "loss": ' + token + "}"
+    (tmp_path / "pretrained_cnn_data.json").write_text(text)
+
+    check = bench.check_float32(tmp_path)
+    assert check.floats == 2
+    assert check.weights_equal_pth
+    assert check.passed is shortest
