@@ -145,13 +145,15 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     except Exception as error:  # a damaged zip surfaces as many error types
         raise VerifyError(f"{name}: not an intact .pth archive ({type(error).__name__})") from None
     if damaged_member is not None:
-        raise VerifyError(f"{name}: damaged, {damaged_member} fails its CRC-32 check")
+        raise VerifyError(
+            f"{name}: damaged (zip member {damaged_member!r} does not read back intact)"
+        )
     try:
         state = load_state_dict(path)  # weights_only=True: never runs pickled code
     except Exception as error:  # an unsafe or damaged pickle surfaces as many error types
         reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
         raise VerifyError(
-            f"{name}: refused by torch.load(weights_only=True) ({type(error).__name__}: {reason})"
+            f"{name}: torch.load(weights_only=True) fails ({type(error).__name__}: {reason})"
         ) from None
     if not isinstance(state, dict):
         raise VerifyError(f"{name}: holds a {type(state).__name__}, not a state dict")
@@ -187,7 +189,8 @@ def manifest_problem(path: Path, name: str, entry: dict) -> str | None:
         return f"{name}: listed in {MANIFEST_NAME} but missing"
     content = path.read_bytes()
     if len(content) != entry["bytes"]:
-        return f"{name}: {len(content)} bytes, {MANIFEST_NAME} says {entry['bytes']} (truncated?)"
+        truncated = " (truncated?)" if len(content) < entry["bytes"] else ""
+        return f"{name}: {len(content)} bytes, {MANIFEST_NAME} says {entry['bytes']}{truncated}"
     if hashlib.sha256(content).hexdigest() != entry["sha256"]:
         return f"{name}: sha-256 differs from {MANIFEST_NAME} (changed or damaged)"
     return None

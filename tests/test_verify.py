@@ -1,0 +1,355 @@
+"""`verify`: passes on a fresh run, and fails on every fault with a message naming the file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlib.__main__ import main
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
+from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
+from cnnlib.pipeline import regenerate
+from cnnlib.verify import Report, verify
+from tests.conftest import SHORT
+
+CHECK_NAMES = [
+    "manifest",
+    "weight files",
+    "JSON schema",
+    "JSON epochs",
+    "JSON weights = .pth",
+    "samples",
+    "feature maps",
+    "predictions",
+    "accuracy",
+]
+EPOCH_1 = epoch_weights_name(1)
+
+
+def failures(report: Report) -> dict[str, str]:
+    """{check name: message} of the failed checks; every check must still have its line."""
+    assert [check.name for check in report.checks] == CHECK_NAMES
+    return {check.name: check.detail for check in report.checks if not check.passed}
+
+
+def check_short(out: Path, min_accuracy: float = 0.0) -> dict[str, str]:
+    return failures(verify(out, min_accuracy=min_accuracy))
+
+
+def read_json(out: Path) -> dict:
+    return json.loads((out / JSON_NAME).read_text())
+
+
+def write_json(out: Path, payload: dict) -> None:
+    (out / JSON_NAME).write_text(json.dumps(payload, separators=(",", ":")))
+
+
+# ---------------------------------------------------------------------------------------------
+# A complete run passes.
+
+
+def test_a_fresh_regenerate_passes_every_check_and_says_so(tmp_path: Path):
+    summary = regenerate(SHORT, tmp_path / "run", progress=False)
+    assert summary.report.passed
+    assert [check.name for check in summary.report.checks] == CHECK_NAMES
+    assert "verify: 9/9 checks passed" in summary.lines()
+
+
+def test_every_line_carries_its_figure(short_run: Path):
+    lines = verify(short_run, min_accuracy=0.0).lines()
+    assert lines == [line for line in lines if line.startswith("[ok] ")]
+    text = "\n".join(lines)
+    assert "[ok] manifest: 5 files match their size and sha-256" in text
+    assert "3 epoch files and final_model_weights.pth intact" in text
+    assert "epochs 0..2 in order" in text
+    assert "4 weight sets equal the .pth tensors bit for bit" in text
+    assert "100 samples are the exact MNIST test pixels" in text
+    assert "on 100 samples x 3 epochs" in text
+
+
+def test_cli_exits_0_when_all_pass_and_1_otherwise(
+    short_run: Path, fresh_run: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["verify", str(short_run), "--min-accuracy", "0"]) == 0
+    assert capsys.readouterr().out.endswith(f"all 9 checks passed in {short_run}\n")
+
+    (fresh_run / EPOCH_1).unlink()
+    assert main(["verify", str(fresh_run), "--min-accuracy", "0"]) == 1
+    out = capsys.readouterr().out
+    assert f"[FAIL] weight files: {EPOCH_1}: missing" in out
+    assert out.endswith(f"NOT all 9 checks passed in {fresh_run}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The JSON: truncated, NaN, tampered, extra keys, repeated keys, wrong order.
+
+
+def test_truncated_json(fresh_run: Path):
+    path = fresh_run / JSON_NAME
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[: size // 2])
+    failed = check_short(fresh_run)
+    assert failed["manifest"] == (
+        f"{JSON_NAME}: {size // 2} bytes, {MANIFEST_NAME} says {size} (truncated?)"
+    )
+    assert failed["JSON schema"].startswith(f"{JSON_NAME}: not valid JSON, truncated or damaged")
+    assert set(failed) == set(CHECK_NAMES) - {"weight files"}
+
+
+def test_nan_in_json(fresh_run: Path):
+    path = fresh_run / JSON_NAME
+    text = path.read_text()
+    start = text.index('"loss":') + len('"loss":')
+    end = text.index(",", start)
+    path.write_text(text[:start] + "NaN" + text[end:])
+    failed = check_short(fresh_run)
+    assert failed["JSON schema"] == f"{JSON_NAME}: holds NaN, which strict JSON does not allow"
+    assert failed["manifest"].startswith(f"{JSON_NAME}: ")
+
+
+def test_one_ulp_tampered_weight_in_json(fresh_run: Path):
+    payload = read_json(fresh_run)
+    row = payload["training_epochs"][1]["weights"]["fc1"]["weight"][3]
+    row[7] = float(np.nextafter(np.float32(row[7]), np.float32(np.inf)))
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    assert failed.pop("JSON weights = .pth") == (
+        f"{EPOCH_1} and {JSON_NAME} (epoch 1) differ in fc1.weight"
+    )
+    assert failed.pop("manifest").startswith(f"{JSON_NAME}: ")
+    assert failed == {}
+
+
+def test_tampered_weight_is_caught_without_the_manifest_too(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).unlink()
+    payload = read_json(fresh_run)
+    payload["final_weights"]["conv2"]["bias"][0] += 0.5
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    assert failed == {
+        "manifest": f"{MANIFEST_NAME}: missing",
+        "JSON weights = .pth": (
+            f"{FINAL_WEIGHTS_NAME} and {JSON_NAME} (final_weights) differ in conv2.bias"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (("training_epochs", 1, "weights", "conv1"), "training_epochs[1].weights.conv1"),
+        (("training_epochs", 2), "training_epochs[2]"),
+        ((), "data"),
+    ],
+)
+def test_extra_key_in_json(fresh_run: Path, where: tuple, message: str):
+    payload = read_json(fresh_run)
+    target = payload
+    for step in where:
+        target = target[step]
+    target["extra"] = [0.0]
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    expected = f"{JSON_NAME}: {message} must not contain {{'extra'}} properties"
+    assert failed["JSON schema"] == expected.replace(": data ", ": ")
+    # The checks that read the JSON's content say it does not fit the schema, naming the file.
+    assert all(failed[name].startswith(f"{JSON_NAME}: ") for name in CHECK_NAMES[2:])
+
+
+def test_repeated_key_in_json(fresh_run: Path):
+    path = fresh_run / JSON_NAME
+    path.write_text(path.read_text().replace('{"samples":', '{"samples":[],"samples":', 1))
+    failed = check_short(fresh_run)
+    assert failed["JSON schema"] == f"{JSON_NAME}: repeats the key 'samples' in one object"
+
+
+def test_epochs_out_of_order(fresh_run: Path):
+    payload = read_json(fresh_run)
+    epochs = payload["training_epochs"]
+    epochs[1], epochs[2] = epochs[2], epochs[1]
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    assert failed["JSON epochs"] == f"{JSON_NAME}: epochs are 0, 2, 1; expected 0..2"
+
+
+def test_a_changed_sample_pixel(fresh_run: Path):
+    payload = read_json(fresh_run)
+    payload["samples"][42]["image"][14][14] ^= 1
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    assert failed["samples"] == f"{JSON_NAME}: samples[42] not the MNIST test images"
+
+
+def test_a_changed_feature_map(fresh_run: Path):
+    payload = read_json(fresh_run)
+    payload["training_epochs"][2]["feature_maps"]["pool2"][1][2][3] += 1e-3
+    write_json(fresh_run, payload)
+    failed = check_short(fresh_run)
+    assert failed["feature maps"].startswith(
+        f"{JSON_NAME}: epoch 2 feature map pool2 is off by 1.00e-03"
+    )
+
+
+def test_unreadable_json(fresh_run: Path):
+    (fresh_run / JSON_NAME).unlink()
+    (fresh_run / JSON_NAME).mkdir()
+    failed = check_short(fresh_run)
+    assert failed["JSON schema"].startswith(f"{JSON_NAME}: cannot be read")
+
+
+# ---------------------------------------------------------------------------------------------
+# The .pth files: flipped bytes, missing, extra key, final differs from the last epoch.
+
+
+def flip_one_bit(path: Path, where: str) -> None:
+    content = bytearray(path.read_bytes())
+    index = {
+        "zip header": 0,
+        "tensor data": len(content) // 2,  # inside fc1.weight, the largest tensor
+        "zip directory": content.rfind(b"PK\x05\x06") + 1,  # its end record's signature
+    }[where]
+    content[index] ^= 0x01
+    path.write_bytes(bytes(content))
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("zip header", "damaged (zip member "),
+        ("tensor data", "damaged (zip member "),
+        ("zip directory", "not an intact .pth archive (BadZipFile)"),
+    ],
+)
+def test_flipped_bit_in_pth(fresh_run: Path, where: str, message: str):
+    flip_one_bit(fresh_run / EPOCH_1, where)
+    failed = check_short(fresh_run)
+    assert failed == {
+        "manifest": f"{EPOCH_1}: sha-256 differs from {MANIFEST_NAME} (changed or damaged)",
+        "weight files": failed["weight files"],
+        "JSON weights = .pth": f"{EPOCH_1}: did not load (see 'weight files')",
+        "predictions": f"{EPOCH_1}: did not load (see 'weight files')",
+    }
+    assert failed["weight files"].startswith(f"{EPOCH_1}: {message}")
+
+
+def test_missing_epoch_file(fresh_run: Path):
+    (fresh_run / EPOCH_1).unlink()
+    failed = check_short(fresh_run)
+    assert failed == {
+        "manifest": f"{EPOCH_1}: listed in {MANIFEST_NAME} but missing",
+        "weight files": f"{EPOCH_1}: missing",
+        "JSON weights = .pth": f"{EPOCH_1}: did not load (see 'weight files')",
+        "predictions": f"{EPOCH_1}: did not load (see 'weight files')",
+    }
+
+
+def test_missing_last_epoch_file_without_manifest(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).unlink()
+    (fresh_run / epoch_weights_name(2)).unlink()  # N comes from the JSON's config then
+    failed = check_short(fresh_run)
+    assert failed["weight files"] == f"{epoch_weights_name(2)}: missing"
+
+
+def test_extra_key_in_pth(fresh_run: Path):
+    state = torch.load(fresh_run / EPOCH_1, weights_only=True)
+    state["conv3.weight"] = torch.zeros(2, 2)
+    torch.save(state, fresh_run / EPOCH_1)
+    failed = check_short(fresh_run)
+    assert failed["weight files"] == (
+        f"{EPOCH_1}: unexpected keys ['conv3.weight'], missing keys []"
+    )
+    assert failed["manifest"].startswith(f"{EPOCH_1}: ")
+
+
+def test_wrong_dtype_in_pth(fresh_run: Path):
+    state = torch.load(fresh_run / FINAL_WEIGHTS_NAME, weights_only=True)
+    state["fc2.bias"] = state["fc2.bias"].double()
+    torch.save(state, fresh_run / FINAL_WEIGHTS_NAME)
+    failed = check_short(fresh_run)
+    assert failed["weight files"] == f"{FINAL_WEIGHTS_NAME}: fc2.bias is not a float32 tensor"
+
+
+def test_final_file_differs_from_last_epoch(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).unlink()
+    shutil.copyfile(fresh_run / EPOCH_1, fresh_run / FINAL_WEIGHTS_NAME)
+    failed = check_short(fresh_run)
+    assert failed["weight files"] == (f"{FINAL_WEIGHTS_NAME}: differs from {epoch_weights_name(2)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest, the data, the threshold, a folder that is not there.
+
+
+def test_manifest_mismatches_are_reported_by_file_name(fresh_run: Path):
+    path = fresh_run / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["files"][FINAL_WEIGHTS_NAME]["sha256"] = "0" * 64
+    manifest["config"]["seed"] = 7
+    path.write_text(json.dumps(manifest))
+    shutil.copyfile(fresh_run / EPOCH_1, fresh_run / epoch_weights_name(7))
+    failed = check_short(fresh_run)
+    assert failed == {
+        "manifest": (
+            f"{FINAL_WEIGHTS_NAME}: sha-256 differs from {MANIFEST_NAME} (changed or damaged); "
+            f"{epoch_weights_name(7)}: not listed in {MANIFEST_NAME} (left from another run?); "
+            f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata.config"
+        )
+    }
+
+
+def test_a_missing_manifest_fails_only_its_own_line(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).unlink()
+    assert check_short(fresh_run) == {"manifest": f"{MANIFEST_NAME}: missing"}
+
+
+def test_a_manifest_in_another_format(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).write_text('{"files": []}')
+    failed = check_short(fresh_run)
+    assert failed == {"manifest": f"{MANIFEST_NAME}: not in the format `regenerate` writes"}
+
+
+def test_accuracy_below_the_threshold(short_run: Path):
+    final = read_json(short_run)["training_epochs"][-1]["test_accuracy"]
+    failed = failures(verify(short_run, min_accuracy=99.5))
+    assert failed == {"accuracy": f"{JSON_NAME}: final test accuracy {final:.2f}% is below 99.5%"}
+    assert failures(verify(short_run, min_accuracy=final)) == {}
+
+
+@pytest.mark.parametrize("threshold", [math.nan, -1.0, 101.0])
+def test_a_nonsense_threshold_fails_the_accuracy_line(short_run: Path, threshold: float):
+    failed = failures(verify(short_run, min_accuracy=threshold))
+    assert failed == {
+        "accuracy": f"--min-accuracy must be a percentage from 0 to 100, got {threshold!r}"
+    }
+
+
+def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_path: Path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        os.symlink(DEFAULT_DATA_DIR / "MNIST" / "raw" / name, raw / name)
+    broken = raw / "t10k-images-idx3-ubyte"
+    broken.unlink()
+    gz = (DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{broken.name}.gz").read_bytes()
+    (raw / f"{broken.name}.gz").write_bytes(gz[: len(gz) // 2])
+    failed = failures(verify(short_run, min_accuracy=0.0, data_root=tmp_path))
+    assert set(failed) == {"samples", "feature maps"}
+    assert all(
+        message.startswith(f"{raw / broken.name}.gz is truncated or corrupt")
+        for message in failed.values()
+    )
+
+
+def test_a_folder_that_is_not_there_fails_every_line(tmp_path: Path):
+    failed = check_short(tmp_path / "nothing")
+    assert set(failed) == set(CHECK_NAMES)
+    assert failed["manifest"] == f"{MANIFEST_NAME}: missing"
+    assert failed["weight files"].startswith(f"{epoch_weights_name(0)}: missing; ")
+    assert failed["JSON schema"] == f"{JSON_NAME}: missing"
