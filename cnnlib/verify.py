@@ -23,7 +23,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -264,15 +264,11 @@ class Verifier:
         return self._once("payload", read)
 
     def last_epoch(self) -> int:
-        """N: from the manifest's config, else from the JSON's, else the default training length."""
-        for config in (
-            lambda: self.manifest()["config"],
-            lambda: self.payload()["metadata"]["config"],
-        ):
-            try:
-                return config()["epochs"]
-            except VerifyError:
-                continue
+        """N, the last epoch: as the manifest's config says, else the JSON's, else the default."""
+        with suppress(VerifyError):
+            return self.manifest()["config"]["epochs"]
+        with suppress(VerifyError):
+            return self.payload()["metadata"]["config"]["epochs"]
         return TrainConfig().epochs
 
     def snapshots(self) -> dict[str, dict[str, torch.Tensor] | VerifyError]:
@@ -317,9 +313,10 @@ class Verifier:
         problems = [
             f"{name}: not listed in {MANIFEST_NAME}" for name in expected if name not in listed
         ]
-        problems += filter(
-            None, (manifest_problem(self.out_dir / n, n, e) for n, e in listed.items())
-        )
+        for name, entry in listed.items():
+            problem = manifest_problem(self.out_dir / name, name, entry)
+            if problem:
+                problems.append(problem)
         present = sorted(
             f"{EPOCH_WEIGHTS_DIR}/{path.name}"
             for path in (self.out_dir / EPOCH_WEIGHTS_DIR).glob("*.pth")
@@ -329,12 +326,9 @@ class Verifier:
             for name in present
             if name not in listed
         ]
-        try:
-            json_config = self.payload()["metadata"]["config"]
-        except VerifyError:
-            json_config = manifest["config"]  # the JSON checks below say what is wrong with it
-        if json_config != manifest["config"]:
-            problems.append(f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata.config")
+        with suppress(VerifyError):  # a broken JSON is the JSON checks' to report
+            if self.payload()["metadata"]["config"] != manifest["config"]:
+                problems.append(f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata")
         fail_if_any(problems)
         return f"{len(listed)} files match their size and sha-256; config as in {JSON_NAME}"
 

@@ -299,7 +299,7 @@ def test_manifest_mismatches_are_reported_by_file_name(fresh_run: Path):
         "manifest": (
             f"{FINAL_WEIGHTS_NAME}: sha-256 differs from {MANIFEST_NAME} (changed or damaged); "
             f"{epoch_weights_name(7)}: not listed in {MANIFEST_NAME} (left from another run?); "
-            f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata.config"
+            f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata"
         )
     }
 
