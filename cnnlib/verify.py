@@ -135,6 +135,14 @@ def schema_validator() -> Callable[[object], object]:
     return fastjsonschema.compile(load_schema())
 
 
+def schema_message(error: fastjsonschema.JsonSchemaValueException) -> str:
+    """fastjsonschema calls the document "data" ("data.samples[3] must be ..."); drop that."""
+    message = error.message[:300]
+    if message.startswith("data."):
+        return message.removeprefix("data.")
+    return "top level " + message.removeprefix("data ")
+
+
 def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     """Load one `.pth` snapshot safely and check it against the model's keys, shapes and dtype."""
     if not path.is_file():
@@ -257,8 +265,7 @@ class Verifier:
             try:
                 schema_validator()(payload)
             except fastjsonschema.JsonSchemaValueException as error:
-                where = error.message.removeprefix("data.").removeprefix("data ")
-                raise VerifyError(f"{JSON_NAME}: {where[:300]}") from None
+                raise VerifyError(f"{JSON_NAME}: {schema_message(error)}") from None
             return payload
 
         return self._once("payload", read)
