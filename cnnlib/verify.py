@@ -159,7 +159,7 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     try:
         state = load_state_dict(path)  # weights_only=True: never runs pickled code
     except Exception as error:  # an unsafe or damaged pickle surfaces as many error types
-        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        reason = (str(error).strip().splitlines() or [""])[0][:120]
         raise VerifyError(
             f"{name}: torch.load(weights_only=True) fails ({type(error).__name__}: {reason})"
         ) from None
