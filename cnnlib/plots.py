@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 from cnnlib.train import EpochResult
@@ -57,7 +58,9 @@ def _limit(values: Array) -> float:
     return float(np.abs(_numpy(values)).max()) or 1.0
 
 
-def _image(ax: Axes, values: Array, cmap: str, vmin: float, vmax: float, title: str = ""):
+def _image(
+    ax: Axes, values: Array, cmap: str, vmin: float | None, vmax: float | None, title: str = ""
+) -> AxesImage:
     image = ax.imshow(_numpy(values), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title)
     ax.set_xticks([])
@@ -72,13 +75,13 @@ def _maps_row(figure: Figure | SubFigure, maps: Array, signed: bool, title: str)
     bound = _limit(maps)
     vmin, cmap = (-bound, SIGNED) if signed else (0.0, POSITIVE)
     for channel, (ax, values) in enumerate(zip(axes, maps, strict=True)):
-        image = _image(ax, values, cmap, vmin, bound, f"#{channel}")
+        image = _image(ax, values, cmap, vmin, bound, f"#{channel}" if len(maps) > 1 else "")
     figure.colorbar(image, ax=list(axes), label="activation", shrink=0.9)
     figure.suptitle(title)
 
 
-def _as_grid(vector: Array, rows: int = 8) -> np.ndarray:
-    """A vector of units (fc1's 128) folded into a small image, `rows` units per column."""
+def _as_grid(vector: Array, rows: int = 4) -> np.ndarray:
+    """A vector of units (fc1's 128) folded into a small image of `rows` rows."""
     vector = _numpy(vector)
     return vector.reshape(rows, len(vector) // rows)
 
@@ -106,7 +109,7 @@ def layer_sizes(shapes: Mapping[str, Sequence[int]]) -> Figure:
     ax.set_ylim(0, max(sizes) * 1.15)
     ax.set_xlabel("layer output")
     ax.set_ylabel("numbers per image")
-    ax.set_title("The data shrinks layer by layer (labels: the output shape)")
+    ax.set_title("How many numbers each layer passes on (labels: the shape)")
     return figure
 
 
@@ -125,10 +128,10 @@ def parameter_counts(counts: Mapping[str, int]) -> Figure:
 
 def convolution(image: Array, kernel: Array, output: Array, row: int, column: int) -> Figure:
     """A 3x3 kernel slid over the image: one window, the kernel, and where its result lands."""
-    figure = Figure(figsize=(15, 4.8))
+    figure = Figure(figsize=(16, 4.8), layout="constrained")
     left, middle, right = figure.subplots(1, 3, width_ratios=[1, 0.8, 1])
-    bound = _limit(image)
-    shown = _image(left, image, DIGIT, -bound, bound, f"input {'×'.join(map(str, image.shape))}")
+    shape = "×".join(map(str, image.shape))
+    shown = _image(left, image, DIGIT, None, None, f"input {shape}")
     left.add_patch(Rectangle((column - 0.5, row - 0.5), 3, 3, fill=False, ec="red", lw=3))
     figure.colorbar(shown, ax=left, label="normalized pixel")
 
@@ -139,7 +142,7 @@ def convolution(image: Array, kernel: Array, output: Array, row: int, column: in
     figure.colorbar(shown, ax=middle, label="weight")
 
     output = _numpy(output)
-    title = f"output {'×'.join(map(str, output.shape))}: {output[row, column]:.2f} at the red box"
+    title = f"output {'×'.join(map(str, output.shape))}, red box: {output[row, column]:.2f}"
     shown = _image(right, output, SIGNED, -_limit(output), _limit(output), title)
     right.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="red", lw=3))
     figure.colorbar(shown, ax=right, label="filter response")
@@ -183,7 +186,7 @@ def network(image: Array, activations: Mapping[str, Array], title: str) -> Figur
     ax = fc1.subplots()
     units = _image(ax, _as_grid(activations["fc1"]), POSITIVE, 0, _limit(activations["fc1"]))
     fc1.colorbar(units, ax=ax, label="activation")
-    fc1.suptitle(f"fc1: {len(activations['fc1'])} units, drawn as an 8×16 grid")
+    fc1.suptitle(f"fc1: {len(activations['fc1'])} units, drawn as a 4×32 grid")
     return figure
 
 
@@ -241,17 +244,20 @@ def weight_changes(snapshots: Sequence[Mapping[str, torch.Tensor]]) -> Figure:
     """How far each layer's weights moved in each epoch, relative to their size."""
     figure = Figure(figsize=(10, 5))
     ax = figure.subplots()
-    epochs = range(1, len(snapshots))
+    epochs = list(range(1, len(snapshots)))
     for key in (key for key in snapshots[0] if key.endswith(".weight")):
         changes = [
-            float((snapshots[e][key] - snapshots[e - 1][key]).norm() / snapshots[e - 1][key].norm())
+            100
+            * float(
+                (snapshots[e][key] - snapshots[e - 1][key]).norm() / snapshots[e - 1][key].norm()
+            )
             for e in epochs
         ]
-        ax.plot(list(epochs), changes, "o-", label=key.removesuffix(".weight"))
-    ax.set_yscale("log")
+        ax.plot(epochs, changes, "o-", label=key.removesuffix(".weight"))
+    ax.set_xticks(epochs[:: max(1, len(epochs) // 10)])
     ax.set_xlabel("epoch")
-    ax.set_ylabel("relative change of the weights")
-    ax.set_title("Every snapshot differs from the one before: a lot early, less later")
+    ax.set_ylabel("change of the weights (%)")
+    ax.set_title("How much each epoch changed each layer's weights")
     ax.grid(alpha=0.3)
     ax.legend(title="layer")
     return figure
@@ -340,7 +346,11 @@ def show_epoch_explorer(
 
     epochs = sorted(activations_by_epoch)
     slider = ipywidgets.IntSlider(
-        value=epochs[-1], min=epochs[0], max=epochs[-1], description="epoch", continuous_update=False
+        value=epochs[-1],
+        min=epochs[0],
+        max=epochs[-1],
+        description="epoch",
+        continuous_update=False,
     )
     ipywidgets.interact(
         lambda epoch: display(network(image, activations_by_epoch[epoch], f"epoch {epoch}")),
@@ -349,6 +359,10 @@ def show_epoch_explorer(
 
 
 # --- 04: export ------------------------------------------------------------------------------
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
 def json_sizes(top_level: Mapping[str, int], per_epoch: Mapping[str, int]) -> Figure:
@@ -362,7 +376,7 @@ def json_sizes(top_level: Mapping[str, int], per_epoch: Mapping[str, int]) -> Fi
     for ax, (sizes, title) in zip(axes, panels, strict=True):
         megabytes = [size / 1e6 for size in sizes.values()]
         bars = ax.barh(list(sizes), megabytes, color="tab:purple")
-        ax.bar_label(bars, labels=[f"{size / 1e6:.3f} MB" for size in sizes.values()], padding=3)
+        ax.bar_label(bars, labels=[_size_text(size) for size in sizes.values()], padding=3)
         ax.set_xlim(0, max(megabytes) * 1.4)
         ax.invert_yaxis()
         ax.set_xlabel("size (MB)")

@@ -1,0 +1,72 @@
+"""Re-execute the lecture notebooks with their default parameters and store them with their outputs,
+minus what changes from run to run: timings, papermill's records. `make notebooks` runs it.
+
+Like `make data`, it regenerates data/ on the way (the notebooks' default `output_dir`).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import nbformat
+import papermill
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# tqdm's "[00:13<00:00, 155.12batch/s, epoch=20]": elapsed < remaining, then the rate.
+TIMING = re.compile(r"[\d:]+(?:<|&lt;)[\d:?]+,\s*[\d.?]+\s*(?:[^\s,\]]*/s|s/[^\s,\]]*),?\s*")
+
+
+def without_timing(text: str) -> str:
+    """'2100/2100 [00:13<00:00, 155.12batch/s, epoch=20]' -> '2100/2100 [epoch=20]'."""
+    return TIMING.sub("", text).replace("[]", "")
+
+
+def widget_text(state: dict, model_id: str) -> str:
+    """What a progress widget shows at the end, as plain text: its HTML labels, no timing."""
+    children = state.get(model_id, {}).get("state", {}).get("children", [])
+    labels = (state.get(child.removeprefix("IPY_MODEL_"), {}) for child in children)
+    values = (label["state"]["value"] for label in labels if label.get("model_name") == "HTMLModel")
+    return " ".join(html.unescape(value).replace("\u2007", " ").strip() for value in values)
+
+
+def clean(notebook: nbformat.NotebookNode) -> None:
+    """Drop run records and timings; a progress widget's text fallback shows its final state."""
+    notebook.metadata.pop("papermill", None)
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for model in state.values():
+        if isinstance(model["state"].get("value"), str):
+            model["state"]["value"] = without_timing(model["state"]["value"])
+    for cell in notebook.cells:
+        for key in ("papermill", "execution"):
+            cell.metadata.pop(key, None)
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is not None:
+                output.data["text/plain"] = widget_text(state, view["model_id"])
+            elif "text" in output:
+                output.text = without_timing(output.text)
+
+
+def refresh(path: Path) -> None:
+    """Execute `path` in a scratch copy; only a run without errors replaces the notebook."""
+    with tempfile.TemporaryDirectory() as scratch:
+        executed = Path(scratch) / path.name
+        papermill.execute_notebook(path, executed, cwd=NOTEBOOKS_DIR, progress_bar=False)
+        notebook = nbformat.read(executed, as_version=4)
+    clean(notebook)
+    nbformat.write(notebook, path)
+    print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    os.environ.pop("JPY_SESSION_NAME", None)  # headless: 03's slider falls back to static figures
+    for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
+        refresh(path)

@@ -1,0 +1,158 @@
+"""The lecture notebooks: papermill overrides, a notebook run on its own, nonsense parameters,
+and what the committed copies may contain. (nbval runs the notebooks themselves, see pyproject.)"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+import cnnlib
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+NAMES = ["01_model", "02_training", "03_feature_maps", "04_export"]
+PARAMETERS = {"output_dir", "epochs", "batches_per_epoch", "batch_size", "lr", "seed", "device"}
+# A few seconds of training: enough to exercise every cell.
+QUICK = {"epochs": 3, "batches_per_epoch": 5, "batch_size": 16, "seed": 7, "device": "cpu"}
+MAX_BYTES = 2_000_000
+TIMING = re.compile(r"\d\d:\d\d(<|&lt;)|\d(it|batch|cell)/s|s/(it|batch)")
+PRIVATE_PATHS = (str(NOTEBOOKS_DIR.parent), "/home/", "/tmp/", "/root/", "/Users/", "C:\\")
+
+
+def run(notebook: Path, out_dir: Path, **parameters: object) -> nbformat.NotebookNode:
+    """Execute with papermill, headless, from the notebooks folder (as `make data` does)."""
+    return papermill.execute_notebook(
+        notebook,
+        out_dir / notebook.name,
+        parameters=parameters,
+        cwd=NOTEBOOKS_DIR,
+        progress_bar=False,
+    )
+
+
+def images(notebook: nbformat.NotebookNode) -> int:
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels started here must not believe that JupyterLab started them."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+
+def test_the_four_notebooks_are_there_in_lecture_order() -> None:
+    assert [path.stem for path in NOTEBOOKS] == NAMES
+
+
+def test_an_override_runs_all_four_into_a_verified_artifact_set(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    executed = [run(path, tmp_path, output_dir=str(artifacts), **QUICK) for path in NOTEBOOKS]
+
+    report = cnnlib.verify(artifacts, min_accuracy=0)
+    assert report.passed, "\n".join(report.lines())
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert manifest["config"] == cnnlib.TrainConfig(**QUICK).as_dict()
+    assert len(list((artifacts / "epoch_weights").glob("*.pth"))) == QUICK["epochs"] + 1
+    # Headless, the feature-map slider falls back to static figures: one per shown epoch.
+    explorer = next(cell for cell in executed[2].cells if "show_epoch_explorer" in cell.source)
+    assert sum("image/png" in output.get("data", {}) for output in explorer.outputs) == 3
+    assert all(images(notebook) >= 3 for notebook in executed)
+
+
+@pytest.mark.parametrize("name", ["03_feature_maps", "04_export"])
+def test_a_notebook_run_alone_regenerates_what_it_needs(tmp_path: Path, name: str) -> None:
+    empty = tmp_path / "never_written"
+    executed = run(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path, output_dir=str(empty), **QUICK)
+
+    assert cnnlib.verify(empty, min_accuracy=0).passed
+    assert images(executed) >= 3
+
+
+@pytest.mark.parametrize(
+    ("name", "nonsense", "message"),
+    [
+        ("01_model", {"epochs": -3}, "epochs must be an integer >= 0, got -3"),
+        ("02_training", {"device": "tpu"}, "device must be one of auto, cpu, cuda, got 'tpu'"),
+        ("03_feature_maps", {"lr": -1.0}, "lr must be a positive finite number, got -1.0"),
+        ("04_export", {"batch_size": "many"}, "batch_size must be an integer >= 1, got 'many'"),
+    ],
+)
+def test_a_nonsense_parameter_fails_in_the_first_cell_after_the_parameters(
+    tmp_path: Path, name: str, nonsense: dict, message: str
+) -> None:
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        run(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path, output_dir=str(tmp_path / "out"), **nonsense)
+
+    assert (failure.value.ename, failure.value.evalue) == ("ConfigError", message)
+    # Executed first: the parameters cell, papermill's injected parameters, then this cell.
+    assert failure.value.exec_count == 3
+    assert "cnnlib.TrainConfig(" in failure.value.source
+    assert not (tmp_path / "out").exists()
+
+
+# --- the committed notebooks, as stored: no kernel needed -----------------------------------
+
+
+@pytest.fixture(params=NAMES)
+def committed(request: pytest.FixtureRequest) -> tuple[Path, nbformat.NotebookNode]:
+    path = NOTEBOOKS_DIR / f"{request.param}.ipynb"
+    return path, nbformat.read(path, as_version=4)
+
+
+def test_committed_notebook_opens_with_the_shared_parameters(committed) -> None:
+    _, notebook = committed
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assigned = {target.id for node in ast.parse(tagged[0].source).body for target in node.targets}
+    assert assigned == PARAMETERS
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    after = code[code.index(tagged[0]) + 1]
+    assert "cnnlib.TrainConfig(" in after.source and "check_writable(output_dir)" in after.source
+
+
+def test_committed_notebook_carries_clean_outputs_of_a_default_run(committed) -> None:
+    path, notebook = committed
+    assert path.stat().st_size <= MAX_BYTES
+    assert "papermill" not in notebook.metadata
+    text = []
+    for cell in (cell for cell in notebook.cells if cell.cell_type == "code"):
+        assert cell.execution_count is not None, f"not executed: {cell.source[:60]!r}"
+        assert not {"papermill", "execution"} & set(cell.metadata)
+        for output in cell.outputs:
+            assert output.output_type != "error"
+            assert output.get("name") != "stderr", output.get("text")
+            text.append(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")))
+    text.append(json.dumps(notebook.metadata.get("widgets", {})))
+    everything = "\n".join(text)
+    assert not TIMING.search(everything), TIMING.search(everything)
+    assert not [private for private in PRIVATE_PATHS if private in everything]
+
+
+def test_committed_notebook_reads_as_a_lecture(committed) -> None:
+    _, notebook = committed
+    kinds = [cell.cell_type for cell in notebook.cells]
+    assert kinds[0] == "markdown" and notebook.cells[0].source.startswith("# 0")
+    assert kinds.count("markdown") >= 8
+    assert images(notebook) >= 3
+    assert any("NBVAL_CHECK_OUTPUT" in cell.source for cell in notebook.cells)
+
+
+def test_refresh_strips_the_timing_of_a_progress_bar() -> None:
+    spec = importlib.util.spec_from_file_location("refresh", NOTEBOOKS_DIR / "refresh.py")
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    bar = "\u20072100/2100\u2007[03:19&lt;00:00,\u200711.35batch/s,\u2007epoch=20,\u2007loss=0.060]"
+    assert refresh.without_timing(bar) == "\u20072100/2100\u2007[epoch=20,\u2007loss=0.060]"
+    assert refresh.without_timing("0/2100 [00:00<?, ?batch/s]") == "0/2100 "
+    assert refresh.without_timing("7/9 [01:02:03<00:01,  2.50s/batch]") == "7/9 "
