@@ -55,6 +55,15 @@ def clean(notebook: nbformat.NotebookNode) -> None:
                 output.text = without_timing(output.text)
 
 
+def with_stable_widget_ids(notebook: nbformat.NotebookNode) -> str:
+    """The notebook as text, its random widget ids numbered in creation order: reruns diff clean."""
+    text = nbformat.writes(notebook)
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for number, model_id in enumerate(state):
+        text = text.replace(model_id, f"{number:032x}")
+    return text
+
+
 def refresh(path: Path) -> None:
     """Execute `path` in a scratch copy; only a run without errors replaces the notebook."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -62,7 +71,7 @@ def refresh(path: Path) -> None:
         papermill.execute_notebook(path, executed, cwd=NOTEBOOKS_DIR, progress_bar=False)
         notebook = nbformat.read(executed, as_version=4)
     clean(notebook)
-    nbformat.write(notebook, path)
+    path.write_text(with_stable_widget_ids(notebook) + "\n", encoding="utf-8")
     print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB")
 
 
