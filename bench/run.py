@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, load_state_dict
+from cnnlib.pipeline import default_min_accuracy
 from cnnlib.train import TrainConfig
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -191,15 +192,27 @@ def pipeline_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("0*.ipynb"))
 
 
-def output_parameter(notebook: Path) -> str | None:
-    """The name of the notebook's output-folder parameter, if it declares one."""
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names in the notebook's papermill `parameters` cell."""
     import papermill  # imported here: only the pipeline timing needs it
 
-    declared = papermill.inspect_notebook(str(notebook))
-    return next((name for name in OUTPUT_PARAMETERS if name in declared), None)
+    return set(papermill.inspect_notebook(str(notebook)))
 
 
-def pipeline_commands(notebooks: list[Path], work_dir: Path) -> list[list[str]]:
+def notebook_parameters(declared: set[str], config: TrainConfig, artifacts: Path) -> list[str]:
+    """papermill `-p` options: the output folder and the training configuration, as declared."""
+    values: dict[str, object] = {name: artifacts for name in OUTPUT_PARAMETERS}
+    values.update(config.as_dict())
+    options = []
+    for name, value in values.items():
+        if name in declared:
+            options += ["-p", name, str(value)]
+    return options
+
+
+def pipeline_commands(
+    notebooks: list[Path], config: TrainConfig, work_dir: Path
+) -> list[list[str]]:
     """`make data`: every notebook through papermill, then `python -m cnnlib verify`.
 
     Executed notebooks go to `work_dir`; so do the artifacts of every notebook that takes an
@@ -207,25 +220,33 @@ def pipeline_commands(notebooks: list[Path], work_dir: Path) -> list[list[str]]:
     """
     artifacts = work_dir / "data"
     commands = []
+    writes_artifacts_here = False
     for notebook in notebooks:
-        command = [sys.executable, "-m", "papermill", "--log-level", "WARNING"]
-        command += [str(notebook), str(work_dir / notebook.name)]
-        parameter = output_parameter(notebook)
-        if parameter is not None:
-            command += ["-p", parameter, str(artifacts)]
-        commands.append(command)
-    verified = artifacts if any("-p" in command for command in commands) else REPO_DIR / "data"
-    commands.append([sys.executable, "-m", "cnnlib", "verify", str(verified)])
+        declared = declared_parameters(notebook)
+        writes_artifacts_here |= any(name in declared for name in OUTPUT_PARAMETERS)
+        commands.append(
+            [
+                *(sys.executable, "-m", "papermill", "--log-level", "WARNING"),
+                *(str(notebook), str(work_dir / notebook.name)),
+                *notebook_parameters(declared, config, artifacts),
+            ]
+        )
+    verified = artifacts if writes_artifacts_here else REPO_DIR / "data"
+    min_accuracy = f"--min-accuracy={default_min_accuracy(config)}"
+    commands.append([sys.executable, "-m", "cnnlib", "verify", str(verified), min_accuracy])
     return commands
 
 
-def time_pipeline(notebooks: list[Path], work_dir: Path) -> float:
-    """Wall time of the whole pipeline, from the first notebook to the verified artifacts."""
+def time_pipeline(notebooks: list[Path], config: TrainConfig, work_dir: Path) -> dict[str, float]:
+    """Wall time of each step of the pipeline (each notebook, then verify), in order."""
     work_dir.mkdir(parents=True)
-    start = time.perf_counter()
-    for number, command in enumerate(pipeline_commands(notebooks, work_dir)):
-        run_measured(command, work_dir / f"step-{number}.log")
-    return time.perf_counter() - start
+    names = [notebook.name for notebook in notebooks] + ["verify"]
+    steps = {}
+    for name, command in zip(names, pipeline_commands(notebooks, config, work_dir), strict=True):
+        start = time.perf_counter()
+        run_measured(command, work_dir / f"{name}.log")
+        steps[name] = time.perf_counter() - start
+    return steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,10 +379,13 @@ def machine() -> dict[str, object]:
     }
 
 
-def describe(measured_at: datetime, info: dict[str, object]) -> str:
+def describe(measured_at: datetime, info: dict[str, object], load: tuple[float, float]) -> str:
+    """Date, machine and how busy it was (other processes slow (a) and (b) alike, not equally)."""
     return (
         f"Measured {measured_at:%Y-%m-%d %H:%M %Z} on {info['cpu']}, {info['cores']} cores, "
-        f"{info['memory_gib']} GiB, Python {info['python']}, torch {info['torch']}"
+        f"{info['memory_gib']} GiB, Python {info['python']}, torch {info['torch']} "
+        f"({info['torch_threads']} threads); 1-min load average {load[0]:.1f} at the start, "
+        f"{load[1]:.1f} at the end"
     )
 
 
@@ -393,10 +417,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def measure_both(config: TrainConfig, repeats: int, work: Path) -> dict[str, list[Run]]:
+    """(a) and (b) in turns, so that a machine that gets busier slows both alike."""
+    runs: dict[str, list[Run]] = {"a": [], "b": []}
+    for repeat in range(1, repeats + 1):
+        for label, command in (("a", seed_command), ("b", cnnlib_command)):
+            out_dir = work / f"{label}{repeat}"
+            runs[label].append(measure(command(config, out_dir), out_dir))
+            progress(f"({label}) run {repeat}/{repeats}: {runs[label][-1].wall_s:.1f} s")
+    return runs
+
+
+def median_total(runs: list[dict[str, float]]) -> float:
+    """The median over runs of the whole pipeline's time (the sum of its steps)."""
+    return statistics.median(sum(run.values()) for run in runs)
+
+
+@dataclass(frozen=True)
+class PipelineTiming:
+    runs: list[dict[str, float]]  # per run, each step's wall time; empty when skipped or failed
+    line: str  # what the report says about it
+    failed: bool = False
+
+    @property
+    def median(self) -> float | None:
+        return median_total(self.runs) if self.runs else None
+
+
+def measure_pipeline(
+    notebooks: list[Path], config: TrainConfig, repeats: int, work: Path
+) -> PipelineTiming:
+    """Time the papermill pipeline `repeats` times; a failing notebook is reported, not raised."""
+    if not notebooks:
+        return PipelineTiming([], f"papermill pipeline: skipped, no {NOTEBOOK_DIR.name}/0*.ipynb")
+    runs: list[dict[str, float]] = []
+    try:
+        for repeat in range(1, repeats + 1):
+            runs.append(time_pipeline(notebooks, config, work / f"pipeline{repeat}"))
+            progress(f"papermill pipeline run {repeat}/{repeats}: {sum(runs[-1].values()):.1f} s")
+    except BenchError as error:
+        return PipelineTiming([], f"papermill pipeline: FAILED, {error}", failed=True)
+    steps = ", ".join(
+        f"{name} {statistics.median(run[name] for run in runs):.1f} s" for name in runs[0]
+    )
+    return PipelineTiming(
+        runs,
+        f"papermill pipeline ({len(notebooks)} notebooks + verify), median of {len(runs)}: "
+        f"{median_total(runs):.1f} s ({steps})",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.repeats < 1:
-        build_parser().error("--repeats must be at least 1")
+        parser.error("--repeats must be at least 1")
     config = TrainConfig(
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
@@ -405,43 +480,27 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
     )
-    measured_at = datetime.now().astimezone()
-    info = machine()
-    notebooks = [] if args.skip_notebooks else pipeline_notebooks()
-    runs: dict[str, list[Run]] = {"a": [], "b": []}
-    pipeline_runs: list[float] = []
+    measured_at, info, load_at_start = datetime.now().astimezone(), machine(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="cnnlib-bench-") as scratch:
-        work = Path(scratch)
-        for repeat in range(1, args.repeats + 1):
-            for label, command in (("a", seed_command), ("b", cnnlib_command)):
-                out_dir = work / f"{label}{repeat}"
-                runs[label].append(measure(command(config, out_dir), out_dir))
-                progress(f"({label}) run {repeat}/{args.repeats}: {runs[label][-1].wall_s:.1f} s")
-        float32 = check_float32(work / f"b{args.repeats}")
-        for repeat in range(1, args.repeats + 1):
-            if not notebooks:
-                break
-            pipeline_runs.append(time_pipeline(notebooks, work / f"pipeline{repeat}"))
-            progress(f"papermill pipeline run {repeat}/{args.repeats}: {pipeline_runs[-1]:.1f} s")
+        runs = measure_both(config, args.repeats, Path(scratch))
+        float32 = check_float32(Path(scratch) / f"b{args.repeats}")
+        pipeline = (
+            PipelineTiming([], "papermill pipeline: skipped (--skip-notebooks)")
+            if args.skip_notebooks
+            else measure_pipeline(pipeline_notebooks(), config, args.repeats, Path(scratch))
+        )
+    load = (load_at_start, os.getloadavg()[0])
 
     a, b = median_run(runs["a"]), median_run(runs["b"])
-    pipeline_s = statistics.median(pipeline_runs) if pipeline_runs else None
-    if args.skip_notebooks:
-        pipeline_line = "papermill pipeline: skipped (--skip-notebooks)"
-    elif not pipeline_runs:
-        pipeline_line = f"papermill pipeline: skipped, no {NOTEBOOK_DIR.name}/0*.ipynb yet"
-    else:
-        pipeline_line = (
-            f"papermill pipeline ({len(notebooks)} notebooks + verify), median of "
-            f"{len(pipeline_runs)}: {pipeline_s:.1f} s"
-        )
-    checks = targets(a, b, float32, pipeline_s)
+    checks = targets(a, b, float32, pipeline.median)
+    if pipeline.failed:
+        checks.append(Target("papermill pipeline", False, "a notebook failed, see above"))
     report = "\n\n".join(
         [
-            describe(measured_at, info),
+            describe(measured_at, info, load),
             f"Configuration: {' '.join(config_arguments(config))} (device {config.device} for (b))",
             table(a, b, args.repeats),
-            pipeline_line,
+            pipeline.line,
             "Targets:\n" + format_targets(checks),
         ]
     )
@@ -452,9 +511,10 @@ def main(argv: list[str] | None = None) -> int:
         {
             "measured_at": measured_at.isoformat(timespec="seconds"),
             "machine": info,
+            "load_average": load,
             "config": config.as_dict(),
             "runs": {label: [asdict(run) for run in items] for label, items in runs.items()},
-            "pipeline_s": pipeline_runs,
+            "pipeline_steps_s": pipeline.runs,
             "float32": asdict(float32),
         },
     )

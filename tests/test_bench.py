@@ -123,3 +123,18 @@ def test_float32_check_on_a_tiny_run(tmp_path: Path, token: str, shortest: bool)
     assert check.floats == 2
     assert check.weights_equal_pth
     assert check.passed is shortest
+
+
+def test_notebook_parameters_pass_what_each_notebook_declares(tmp_path: Path) -> None:
+    config = bench.TrainConfig(epochs=1, batches_per_epoch=5)
+    options = bench.notebook_parameters({"output_dir", "epochs", "unrelated"}, config, tmp_path)
+    assert options == ["-p", "output_dir", str(tmp_path), "-p", "epochs", "1"]
+
+
+def test_pipeline_median_is_over_whole_runs() -> None:
+    runs = [
+        {"01.ipynb": 10.0, "verify": 1.0},
+        {"01.ipynb": 30.0, "verify": 2.0},
+        {"01.ipynb": 20.0, "verify": 9.0},
+    ]
+    assert bench.median_total(runs) == 29.0
