@@ -7,6 +7,7 @@ Like `make data`, it regenerates data/ on the way (the notebooks' default `outpu
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import tempfile
@@ -35,6 +36,23 @@ def widget_text(state: dict, model_id: str) -> str:
     return " ".join(html.unescape(value).replace("\u2007", " ").strip() for value in values)
 
 
+def merged_streams(outputs: list) -> list:
+    """Consecutive prints to one stream as one output: the kernel splits them at random."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def clean(notebook: nbformat.NotebookNode) -> None:
     """Drop run records and timings; a progress widget's text fallback shows its final state."""
     notebook.metadata.pop("papermill", None)
@@ -47,7 +65,10 @@ def clean(notebook: nbformat.NotebookNode) -> None:
             cell.metadata.pop(key, None)
         if cell.metadata.get("tags") == []:
             del cell.metadata["tags"]
-        for output in cell.get("outputs", []):
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = merged_streams(cell.outputs)
+        for output in cell.outputs:
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is not None:
                 output.data["text/plain"] = widget_text(state, view["model_id"])
@@ -55,13 +76,40 @@ def clean(notebook: nbformat.NotebookNode) -> None:
                 output.text = without_timing(output.text)
 
 
+def _references(value: object) -> list[str]:
+    """The widget ids that a widget's state points to ('IPY_MODEL_<id>'), in a fixed order."""
+    if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+        return [value.removeprefix("IPY_MODEL_")]
+    if isinstance(value, dict):
+        return [ref for key in sorted(value) for ref in _references(value[key])]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    return []
+
+
 def with_stable_widget_ids(notebook: nbformat.NotebookNode) -> str:
-    """The notebook as text, its random widget ids numbered in creation order: reruns diff clean."""
-    text = nbformat.writes(notebook)
+    """The notebook as text, its random widget ids renumbered in a fixed order (the outputs'
+    widgets, then what they refer to), so that refreshing an unchanged notebook changes nothing."""
     state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    for number, model_id in enumerate(state):
-        text = text.replace(model_id, f"{number:032x}")
-    return text
+    pending = [
+        output.data[WIDGET_VIEW]["model_id"]
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+    order: list[str] = []
+    while pending:
+        model_id = pending.pop(0)
+        if model_id in state and model_id not in order:
+            order.append(model_id)
+            pending += _references(state[model_id]["state"])
+    unreferenced = set(state) - set(order)
+    order += sorted(unreferenced, key=lambda model_id: json.dumps(state[model_id], sort_keys=True))
+    text = nbformat.writes(notebook)
+    if not order:
+        return text
+    numbers = {model_id: f"{number:032x}" for number, model_id in enumerate(order)}
+    return re.sub("|".join(order), lambda match: numbers[match.group()], text)
 
 
 def refresh(path: Path) -> None:

@@ -148,11 +148,30 @@ def test_committed_notebook_reads_as_a_lecture(committed) -> None:
     assert any("NBVAL_CHECK_OUTPUT" in cell.source for cell in notebook.cells)
 
 
-def test_refresh_strips_the_timing_of_a_progress_bar() -> None:
+@pytest.fixture(scope="module")
+def refresh():
+    """notebooks/refresh.py, the script behind `make notebooks`."""
     spec = importlib.util.spec_from_file_location("refresh", NOTEBOOKS_DIR / "refresh.py")
-    refresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(refresh)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_refresh_strips_the_timing_of_a_progress_bar(refresh) -> None:
     bar = "\u20072100/2100\u2007[03:19&lt;00:00,\u200711.35batch/s,\u2007epoch=20,\u2007loss=0.060]"
     assert refresh.without_timing(bar) == "\u20072100/2100\u2007[epoch=20,\u2007loss=0.060]"
     assert refresh.without_timing("0/2100 [00:00<?, ?batch/s]") == "0/2100 "
     assert refresh.without_timing("7/9 [01:02:03<00:01,  2.50s/batch]") == "7/9 "
+
+
+def test_refresh_merges_the_pieces_of_a_print(refresh) -> None:
+    pieces = [
+        nbformat.v4.new_output("stream", name="stdout", text="same prediction"),
+        nbformat.v4.new_output("stream", name="stdout", text="\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warning\n"),
+    ]
+    merged = refresh.merged_streams(pieces)
+    assert [(output.name, output.text) for output in merged] == [
+        ("stdout", "same prediction\n"),
+        ("stderr", "warning\n"),
+    ]
