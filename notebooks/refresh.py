@@ -109,7 +109,8 @@ def with_stable_widget_ids(notebook: nbformat.NotebookNode) -> str:
     if not order:
         return text
     numbers = {model_id: f"{number:032x}" for number, model_id in enumerate(order)}
-    return re.sub("|".join(order), lambda match: numbers[match.group()], text)
+    renumbered = re.sub("|".join(order), lambda match: numbers[match.group()], text)
+    return nbformat.writes(nbformat.reads(renumbered, as_version=4))  # keys sorted again
 
 
 def refresh(path: Path) -> None:
