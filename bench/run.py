@@ -1,6 +1,6 @@
 """The benchmark, in one command: the seed's approach (a) against `python -m cnnlib regenerate` (b).
 
-    .venv/bin/python bench/run.py                      # the full benchmark (~10 min on 2 cores)
+    .venv/bin/python bench/run.py                      # the full benchmark (10-15 min on 2 cores)
     .venv/bin/python bench/run.py --repeats 1 --epochs 1 --batches-per-epoch 5 --skip-notebooks
 
 Each approach runs as a real subprocess with the same training configuration, `--repeats` times,
@@ -38,7 +38,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 RESULTS_DIR = BENCH_DIR / "results"
-# The names a notebook may give its output-folder parameter; the first one it declares is used.
+# The names a notebook may give its output-folder parameter; each one it declares gets the folder.
 OUTPUT_PARAMETERS = ("output_dir", "out_dir")
 
 MIN_SPEEDUP = 10.0
@@ -170,14 +170,14 @@ def check_float32(out_dir: Path, shown: int = 5) -> Float32Check:
         return value
 
     payload = json.loads((out_dir / JSON_NAME).read_bytes(), parse_float=parse_float)
+
+    def stored_bits(key: str) -> np.ndarray:
+        layer, kind = key.split(".")  # 'fc1.weight' -> final_weights.fc1.weight
+        return np.asarray(payload["final_weights"][layer][kind], np.float32).view(np.uint32)
+
     final = load_state_dict(out_dir / FINAL_WEIGHTS_NAME)
     weights_equal = all(
-        np.array_equal(
-            np.asarray(
-                payload["final_weights"][key.split(".")[0]][key.split(".")[1]], np.float32
-            ).view(np.uint32),
-            tensor.numpy().view(np.uint32),
-        )
+        np.array_equal(stored_bits(key), tensor.numpy().view(np.uint32))
         for key, tensor in final.items()
     )
     return Float32Check(tokens, not_shortest, weights_equal)
