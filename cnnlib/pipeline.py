@@ -50,6 +50,18 @@ def default_min_accuracy(config: TrainConfig) -> float:
     return DEFAULT_MIN_ACCURACY if config == full_length else 0.0
 
 
+def train_and_export(
+    config: TrainConfig, out_dir: Path, data_root: Path, progress: bool
+) -> tuple[float, dict[str, int]]:
+    """Load, train, write; return the final test accuracy and the files written.
+
+    The data and the snapshots are freed on return, before `verify` reads the files back.
+    """
+    data = load_mnist(data_root)
+    results = train(config, data, progress=progress)
+    return results[-1].test_accuracy, write_artifacts(results, data, config, out_dir)
+
+
 def regenerate(
     config: TrainConfig = TrainConfig(),
     out_dir: Path = DEFAULT_DATA_DIR,
@@ -60,15 +72,11 @@ def regenerate(
     """Train from scratch, write every artifact into `out_dir`, then verify them."""
     start = time.perf_counter()
     check_writable(out_dir)
-    data = load_mnist(data_root)
-    results = train(config, data, progress=progress)
-    files = write_artifacts(results, data, config, out_dir)
+    final_test_accuracy, files = train_and_export(config, out_dir, data_root, progress)
     if min_accuracy is None:
         min_accuracy = default_min_accuracy(config)
     report = verify(out_dir, min_accuracy=min_accuracy, data_root=data_root)
-    return Summary(
-        Path(out_dir), results[-1].test_accuracy, files, time.perf_counter() - start, report
-    )
+    return Summary(Path(out_dir), final_test_accuracy, files, time.perf_counter() - start, report)
 
 
 def ensure_artifacts(

@@ -18,7 +18,7 @@ from cnnlib.model import CNN
 
 DEVICES = ("auto", "cpu", "cuda")
 TRAIN_SIZE = 60_000
-EVAL_CHUNK = 500  # test images per forward pass when evaluating
+EVAL_CHUNK = 250  # test images per forward pass when evaluating
 
 
 class ConfigError(ValueError):
@@ -152,7 +152,8 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[Epoch
     seed_everything(config.seed)
     device = resolve_device(config.device)
     model = CNN().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # fused: one kernel updates each weight tensor, instead of a dozen small ops per tensor
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     shuffler = torch.Generator().manual_seed(config.seed)
     train_images, train_labels = data.train_images.to(device), data.train_labels.to(device)
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
