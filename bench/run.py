@@ -31,15 +31,13 @@ import numpy as np
 import torch
 
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, load_state_dict
-from cnnlib.pipeline import default_min_accuracy
 from cnnlib.train import TrainConfig
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 RESULTS_DIR = BENCH_DIR / "results"
-# The names a notebook may give its output-folder parameter; each one it declares gets the folder.
-OUTPUT_PARAMETERS = ("output_dir", "out_dir")
+RUN_NOTEBOOKS = NOTEBOOK_DIR / "run.py"  # what `make data` runs
 
 MIN_SPEEDUP = 10.0
 MAX_JSON_SHARE = 0.35
@@ -187,66 +185,22 @@ def check_float32(out_dir: Path, shown: int = 5) -> Float32Check:
 # The papermill pipeline
 
 
-def pipeline_notebooks() -> list[Path]:
-    """The notebooks `make data` runs, in its order."""
-    return sorted(NOTEBOOK_DIR.glob("0*.ipynb"))
+def pipeline_command(config: TrainConfig, work_dir: Path) -> list[str]:
+    """`make data`: notebooks/run.py with the configuration, into a folder of its own.
 
-
-def declared_parameters(notebook: Path) -> set[str]:
-    """The names in the notebook's papermill `parameters` cell."""
-    import papermill  # imported here: only the pipeline timing needs it
-
-    return set(papermill.inspect_notebook(str(notebook)))
-
-
-def notebook_parameters(declared: set[str], config: TrainConfig, artifacts: Path) -> list[str]:
-    """papermill `-p` options: the output folder and the training configuration, as declared."""
-    values: dict[str, object] = {name: artifacts for name in OUTPUT_PARAMETERS}
-    values.update(config.as_dict())
-    options = []
-    for name, value in values.items():
-        if name in declared:
-            options += ["-p", name, str(value)]
-    return options
-
-
-def pipeline_commands(
-    notebooks: list[Path], config: TrainConfig, work_dir: Path
-) -> list[list[str]]:
-    """`make data`: every notebook through papermill, then `python -m cnnlib verify`.
-
-    Executed notebooks go to `work_dir`; so do the artifacts of every notebook that takes an
-    output-folder parameter, so that each timed pipeline starts from nothing, as on a fresh clone.
+    Artifacts and executed notebooks go to `work_dir`, so each timed run starts from nothing, as
+    on a fresh clone. Notebook 04 ends with `cnnlib.verify`, so a failed check fails the run.
     """
-    artifacts = work_dir / "data"
-    commands = []
-    writes_artifacts_here = False
-    for notebook in notebooks:
-        declared = declared_parameters(notebook)
-        writes_artifacts_here |= any(name in declared for name in OUTPUT_PARAMETERS)
-        commands.append(
-            [
-                *(sys.executable, "-m", "papermill", "--log-level", "WARNING"),
-                *(str(notebook), str(work_dir / notebook.name)),
-                *notebook_parameters(declared, config, artifacts),
-            ]
-        )
-    verified = artifacts if writes_artifacts_here else REPO_DIR / "data"
-    min_accuracy = f"--min-accuracy={default_min_accuracy(config)}"
-    commands.append([sys.executable, "-m", "cnnlib", "verify", str(verified), min_accuracy])
-    return commands
+    options = [("output_dir", work_dir / "data"), *config.as_dict().items()]
+    parameters = [part for name, value in options for part in ("-p", name, str(value))]
+    return [sys.executable, str(RUN_NOTEBOOKS), "--executed-dir", str(work_dir), *parameters]
 
 
-def time_pipeline(notebooks: list[Path], config: TrainConfig, work_dir: Path) -> dict[str, float]:
-    """Wall time of each step of the pipeline (each notebook, then verify), in order."""
+def time_pipeline(config: TrainConfig, work_dir: Path) -> float:
+    """Wall time of one whole pipeline run."""
     work_dir.mkdir(parents=True)
-    names = [notebook.name for notebook in notebooks] + ["verify"]
-    steps = {}
-    for name, command in zip(names, pipeline_commands(notebooks, config, work_dir), strict=True):
-        start = time.perf_counter()
-        run_measured(command, work_dir / f"{name}.log")
-        steps[name] = time.perf_counter() - start
-    return steps
+    wall, _ = run_measured(pipeline_command(config, work_dir), work_dir / "pipeline.log")
+    return wall
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,42 +382,31 @@ def measure_both(config: TrainConfig, repeats: int, work: Path) -> dict[str, lis
     return runs
 
 
-def median_total(runs: list[dict[str, float]]) -> float:
-    """The median over runs of the whole pipeline's time (the sum of its steps)."""
-    return statistics.median(sum(run.values()) for run in runs)
-
-
 @dataclass(frozen=True)
 class PipelineTiming:
-    runs: list[dict[str, float]]  # per run, each step's wall time; empty when skipped or failed
+    runs: list[float]  # wall time of each whole run; empty when skipped or failed
     line: str  # what the report says about it
     failed: bool = False
 
     @property
     def median(self) -> float | None:
-        return median_total(self.runs) if self.runs else None
+        return statistics.median(self.runs) if self.runs else None
 
 
-def measure_pipeline(
-    notebooks: list[Path], config: TrainConfig, repeats: int, work: Path
-) -> PipelineTiming:
+def measure_pipeline(config: TrainConfig, repeats: int, work: Path) -> PipelineTiming:
     """Time the papermill pipeline `repeats` times; a failing notebook is reported, not raised."""
-    if not notebooks:
-        return PipelineTiming([], f"papermill pipeline: skipped, no {NOTEBOOK_DIR.name}/0*.ipynb")
-    runs: list[dict[str, float]] = []
+    notebooks = sorted(NOTEBOOK_DIR.glob("0*.ipynb"))
+    runs: list[float] = []
     try:
         for repeat in range(1, repeats + 1):
-            runs.append(time_pipeline(notebooks, config, work / f"pipeline{repeat}"))
-            progress(f"papermill pipeline run {repeat}/{repeats}: {sum(runs[-1].values()):.1f} s")
+            runs.append(time_pipeline(config, work / f"pipeline{repeat}"))
+            progress(f"papermill pipeline run {repeat}/{repeats}: {runs[-1]:.1f} s")
     except BenchError as error:
         return PipelineTiming([], f"papermill pipeline: FAILED, {error}", failed=True)
-    steps = ", ".join(
-        f"{name} {statistics.median(run[name] for run in runs):.1f} s" for name in runs[0]
-    )
     return PipelineTiming(
         runs,
-        f"papermill pipeline ({len(notebooks)} notebooks + verify), median of {len(runs)}: "
-        f"{median_total(runs):.1f} s ({steps})",
+        f"papermill pipeline (`make data`: {len(notebooks)} notebooks, ending with verify), "
+        f"median of {len(runs)}: {statistics.median(runs):.1f} s",
     )
 
 
@@ -487,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = (
             PipelineTiming([], "papermill pipeline: skipped (--skip-notebooks)")
             if args.skip_notebooks
-            else measure_pipeline(pipeline_notebooks(), config, args.repeats, Path(scratch))
+            else measure_pipeline(config, args.repeats, Path(scratch))
         )
     load = (load_at_start, os.getloadavg()[0])
 

@@ -197,7 +197,9 @@ def digit_grid(images: Array, titles: Sequence[str], columns: int = 10, title: s
     """Digits [N, 28, 28] in a grid, each with a short title (its label, or a prediction)."""
     images = _numpy(images)
     rows = math.ceil(len(images) / columns)
-    figure = Figure(figsize=(columns * 1.2, rows * 1.45 + 0.6), layout="constrained")
+    height = rows * 1.45 + 0.6
+    figure = Figure(figsize=(columns * 1.2, height))
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.7 / height, hspace=0.45)
     for ax, pixels, name in zip(figure.subplots(rows, columns).flat, images, titles, strict=False):
         _image(ax, pixels, DIGIT, None, None, name)
     figure.suptitle(title)

@@ -125,16 +125,9 @@ def test_float32_check_on_a_tiny_run(tmp_path: Path, token: str, shortest: bool)
     assert check.passed is shortest
 
 
-def test_notebook_parameters_pass_what_each_notebook_declares(tmp_path: Path) -> None:
+def test_the_pipeline_is_make_datas_command_with_the_configuration(tmp_path: Path) -> None:
     config = bench.TrainConfig(epochs=1, batches_per_epoch=5)
-    options = bench.notebook_parameters({"output_dir", "epochs", "unrelated"}, config, tmp_path)
-    assert options == ["-p", "output_dir", str(tmp_path), "-p", "epochs", "1"]
-
-
-def test_pipeline_median_is_over_whole_runs() -> None:
-    runs = [
-        {"01.ipynb": 10.0, "verify": 1.0},
-        {"01.ipynb": 30.0, "verify": 2.0},
-        {"01.ipynb": 20.0, "verify": 9.0},
-    ]
-    assert bench.median_total(runs) == 29.0
+    command = bench.pipeline_command(config, tmp_path)
+    assert command[1:4] == [str(bench.RUN_NOTEBOOKS), "--executed-dir", str(tmp_path)]
+    assert command[4:10] == ["-p", "output_dir", str(tmp_path / "data"), "-p", "epochs", "1"]
+    assert command[-3:] == ["-p", "device", "auto"]

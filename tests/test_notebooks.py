@@ -7,6 +7,8 @@ import ast
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -55,9 +57,21 @@ def test_the_four_notebooks_are_there_in_lecture_order() -> None:
     assert [path.stem for path in NOTEBOOKS] == NAMES
 
 
+def run_all(tmp_path: Path, **parameters: object) -> subprocess.CompletedProcess:
+    """`make data` with PARAMS: notebooks/run.py, executed copies into tmp_path."""
+    options = [part for name, value in parameters.items() for part in ("-p", name, str(value))]
+    command = [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path)]
+    return subprocess.run([*command, *options], capture_output=True, text=True, timeout=900)
+
+
 def test_an_override_runs_all_four_into_a_verified_artifact_set(tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
-    executed = [run(path, tmp_path, output_dir=str(artifacts), **QUICK) for path in NOTEBOOKS]
+    done = run_all(tmp_path, output_dir=artifacts, **QUICK)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [
+        f"{name}.ipynb" for name in NAMES
+    ]
+    executed = [nbformat.read(tmp_path / path.name, as_version=4) for path in NOTEBOOKS]
 
     report = cnnlib.verify(artifacts, min_accuracy=0)
     assert report.passed, "\n".join(report.lines())
@@ -68,6 +82,16 @@ def test_an_override_runs_all_four_into_a_verified_artifact_set(tmp_path: Path) 
     explorer = next(cell for cell in executed[2].cells if "show_epoch_explorer" in cell.source)
     assert sum("image/png" in output.get("data", {}) for output in explorer.outputs) == 3
     assert all(images(notebook) >= 3 for notebook in executed)
+
+
+def test_a_nonsense_override_stops_make_data_with_one_line(tmp_path: Path) -> None:
+    done = run_all(tmp_path, output_dir=tmp_path / "out", device="tpu")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "01_model.ipynb stopped in cell 3: ConfigError: "
+        "device must be one of auto, cpu, cuda, got 'tpu'"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", ["03_feature_maps", "04_export"])
