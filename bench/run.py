@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnlib.__main__ import add_training_arguments, config_from_args
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, load_state_dict
 from cnnlib.train import TrainConfig
 
@@ -357,15 +358,9 @@ def progress(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of each approach (3)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--device", default="cpu", help="for (b); (a) always runs on the CPU")
+    add_training_arguments(parser, device="cpu")  # the device is (b)'s; (a) runs on the CPU
     parser.add_argument("--skip-notebooks", action="store_true", help="no papermill timing")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser
@@ -415,14 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    config = TrainConfig(
-        epochs=args.epochs,
-        batches_per_epoch=args.batches_per_epoch,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-    )
+    config = config_from_args(args)
     measured_at, info, load_at_start = datetime.now().astimezone(), machine(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="cnnlib-bench-") as scratch:
         runs = measure_both(config, args.repeats, Path(scratch))

@@ -20,19 +20,36 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def add_training_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
+    """--epochs, --batches-per-epoch, --batch-size, --lr, --seed, --device: TrainConfig's fields."""
+    defaults = TrainConfig(device=device)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the options ask for; ConfigError names a bad one."""
+    return TrainConfig(
+        epochs=args.epochs,
+        batches_per_epoch=args.batches_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m cnnlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    defaults = TrainConfig()
 
     regen = commands.add_parser("regenerate", help="train and write every artifact, then verify")
     regen.add_argument("--out", type=Path, default=DEFAULT_DATA_DIR, help="output folder (data/)")
-    regen.add_argument("--epochs", type=int, default=defaults.epochs)
-    regen.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
-    regen.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    regen.add_argument("--lr", type=float, default=defaults.lr)
-    regen.add_argument("--seed", type=int, default=defaults.seed)
-    regen.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+    add_training_arguments(regen)
     regen.add_argument(
         "--min-accuracy",
         type=float,
@@ -53,14 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_regenerate(args: argparse.Namespace) -> int:
     parser = args.command_parser
     try:
-        config = TrainConfig(
-            epochs=args.epochs,
-            batches_per_epoch=args.batches_per_epoch,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            device=args.device,
-        )
+        config = config_from_args(args)
         check_writable(args.out)
     except ConfigError as error:
         parser.error(str(error))

@@ -66,18 +66,13 @@ def _float32_text(values: np.ndarray, where: str) -> list[str]:
 
 
 def _encode_array(array: np.ndarray, where: str, out: list[str]) -> None:
-    if array.ndim == 0:
-        out.extend(_float32_text(array, where) if array.dtype.kind == "f" else [str(array.item())])
-    elif array.ndim == 1:
-        items = _float32_text(array, where) if array.dtype.kind == "f" else map(str, array.tolist())
-        out.append("[" + ",".join(items) + "]")
+    if array.ndim > 1:
+        _encode(list(array), where, out)  # a list of rows, each one dimension less
+    elif array.dtype.kind == "f":
+        text = _float32_text(array, where)
+        out.append("[" + ",".join(text) + "]" if array.ndim else text[0])
     else:
-        out.append("[")
-        for row_number, row in enumerate(array):
-            if row_number:
-                out.append(",")
-            _encode_array(row, f"{where}[{row_number}]", out)
-        out.append("]")
+        out.append(json.dumps(array.tolist(), separators=(",", ":")))
 
 
 def _encode(value: object, where: str, out: list[str]) -> None:
