@@ -79,6 +79,15 @@ def regenerate(
     return Summary(Path(out_dir), final_test_accuracy, files, time.perf_counter() - start, report)
 
 
+def made_with(config: TrainConfig, out_dir: Path) -> bool:
+    """Does the manifest in `out_dir` say its artifacts come from `config`?"""
+    try:
+        manifest = json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
+        return manifest["config"] == config.as_dict()
+    except (OSError, ValueError, KeyError, TypeError):  # absent, damaged or foreign: no
+        return False
+
+
 def ensure_artifacts(
     config: TrainConfig = TrainConfig(),
     out_dir: Path = DEFAULT_DATA_DIR,
@@ -87,11 +96,7 @@ def ensure_artifacts(
 ) -> Path:
     """Reuse the artifacts in `out_dir` when they are complete and come from `config`;
     otherwise regenerate them. Lets any notebook run on its own."""
-    manifest = Path(out_dir) / MANIFEST_NAME
-    same_config = (
-        manifest.exists() and json.loads(manifest.read_text())["config"] == config.as_dict()
-    )
-    if same_config and verify(out_dir, data_root=data_root, min_accuracy=0.0).passed:
+    if made_with(config, out_dir) and verify(out_dir, min_accuracy=0.0, data_root=data_root).passed:
         return Path(out_dir)
     regenerate(config, out_dir, data_root, progress)
     return Path(out_dir)
