@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -126,5 +127,8 @@ def refresh(path: Path) -> None:
 
 if __name__ == "__main__":
     os.environ.pop("JPY_SESSION_NAME", None)  # headless: 03's slider falls back to static figures
+    # `python notebooks/refresh.py 02 03` refreshes only the notebooks whose names start so.
+    prefixes = tuple(sys.argv[1:]) or ("0",)
     for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
-        refresh(path)
+        if path.name.startswith(prefixes):
+            refresh(path)

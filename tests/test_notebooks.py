@@ -121,7 +121,7 @@ def test_a_nonsense_parameter_fails_in_the_first_cell_after_the_parameters(
     assert (failure.value.ename, failure.value.evalue) == ("ConfigError", message)
     # Executed first: the parameters cell, papermill's injected parameters, then this cell.
     assert failure.value.exec_count == 3
-    assert "cnnlib.TrainConfig(" in failure.value.source
+    assert "lecture.setup(" in failure.value.source
     assert not (tmp_path / "out").exists()
 
 
@@ -142,7 +142,7 @@ def test_committed_notebook_opens_with_the_shared_parameters(committed) -> None:
     assert assigned == PARAMETERS
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     after = code[code.index(tagged[0]) + 1]
-    assert "cnnlib.TrainConfig(" in after.source and "check_writable(output_dir)" in after.source
+    assert "config, output_dir = lecture.setup(" in after.source
 
 
 def test_committed_notebook_carries_clean_outputs_of_a_default_run(committed) -> None:
@@ -169,7 +169,8 @@ def test_committed_notebook_reads_as_a_lecture(committed) -> None:
     assert kinds[0] == "markdown" and notebook.cells[0].source.startswith("# 0")
     assert kinds.count("markdown") >= 8
     assert images(notebook) >= 3
-    assert any("NBVAL_CHECK_OUTPUT" in cell.source for cell in notebook.cells)
+    assert any("nbval-check-output" in cell.metadata.get("tags", []) for cell in notebook.cells)
+    assert not any("NBVAL" in cell.source for cell in notebook.cells)  # tags, not comments
 
 
 @pytest.fixture(scope="module")

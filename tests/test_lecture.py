@@ -1,0 +1,70 @@
+"""cnnlib.lecture: the notebooks' set-up, their self-checking claims, their source on screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cnnlib
+from cnnlib import lecture
+from cnnlib.train import ConfigError
+
+DEFAULTS = {"epochs": 20, "batches_per_epoch": 100, "batch_size": 64, "lr": 1e-3, "seed": 42}
+
+
+@pytest.fixture(autouse=True)
+def not_strict_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(lecture.STRICT_ENV, raising=False)
+
+
+def test_setup_returns_the_config_and_the_output_folder(tmp_path: Path) -> None:
+    config, out = lecture.setup(str(tmp_path / "out"), **DEFAULTS, device="cpu")
+    assert config == cnnlib.TrainConfig(device="cpu")
+    assert out == tmp_path / "out"
+    assert lecture.strict()
+
+
+def test_setup_stops_at_a_wrong_parameter_with_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^epochs must be an integer >= 0, got -1$"):
+        lecture.setup(tmp_path, **(DEFAULTS | {"epochs": -1}), device="cpu")
+
+
+def test_a_true_claim_says_nothing(capsys: pytest.CaptureFixture) -> None:
+    lecture.claim("two is more than one", 2 > 1)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_false_claim_stops_the_lectures_own_run_naming_the_sentence(tmp_path: Path) -> None:
+    lecture.setup(tmp_path, **DEFAULTS, device="auto")
+    with pytest.raises(lecture.ClaimError) as failure:
+        lecture.claim("the loss falls", False, "it rose from 0.1 to 0.2")
+    assert str(failure.value) == (
+        'the narration says "the loss falls", but this run disagrees: it rose from 0.1 to 0.2'
+    )
+
+
+def test_a_false_claim_is_a_note_for_other_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lecture.setup(tmp_path, **(DEFAULTS | {"epochs": 3}), device="cpu")
+    assert not lecture.strict()
+    lecture.claim("the loss falls", False)
+    assert capsys.readouterr().out == (
+        'Note, for these parameters: the narration says "the loss falls", but this run disagrees\n'
+    )
+
+
+def test_the_environment_makes_every_claim_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lecture.setup(tmp_path, **(DEFAULTS | {"epochs": 3}), device="cpu")
+    monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    with pytest.raises(lecture.ClaimError, match="the loss falls"):
+        lecture.claim("the loss falls", False)
+
+
+def test_show_source_is_cnnlibs_own_code() -> None:
+    code = lecture.show_source(cnnlib.CNN)
+    assert code.data.startswith("class CNN(nn.Module):")
+    assert "def forward(self, x: torch.Tensor) -> torch.Tensor:" in code.data
