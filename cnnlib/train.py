@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -149,8 +150,9 @@ def snapshot(model: CNN) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
 
 
-def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
-    """Train a fresh CNN; return epochs 0..config.epochs, each with its metrics and weights."""
+def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
+    """Train a fresh CNN; yield epochs 0..config.epochs as they finish, each with its metrics and
+    weights, so that a caller can write each one away instead of holding them all."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
     model = CNN().to(device)
@@ -160,7 +162,6 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[Epoch
     train_images, train_labels = data.train_images.to(device), data.train_labels.to(device)
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
 
-    results = []
     bar = tqdm(
         total=(config.epochs + 1) * config.batches_per_epoch,
         unit="batch",
@@ -180,8 +181,12 @@ def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[Epoch
                 bar,
             )
             test_loss, test_accuracy = evaluate(model, test_images, test_labels)
-            results.append(
-                EpochResult(epoch, loss, train_accuracy, test_loss, test_accuracy, snapshot(model))
-            )
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", test_acc=f"{test_accuracy:.2f}%")
-    return results
+            yield EpochResult(
+                epoch, loss, train_accuracy, test_loss, test_accuracy, snapshot(model)
+            )
+
+
+def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
+    """Train a fresh CNN; return epochs 0..config.epochs, each with its metrics and weights."""
+    return list(train_epochs(config, data, progress))
