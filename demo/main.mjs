@@ -22,9 +22,9 @@ import {
 /** The feature maps shown, each with a note on what it is. */
 const MAP_NOTES = {
   conv1: "4 filters 3×3, before ReLU",
-  pool1: "ReLU, then max of each 2×2",
-  conv2: "8 filters 3×3×4, before ReLU",
-  pool2: "ReLU, then max of each 2×2",
+  pool1: "ReLU, max of each 2×2",
+  conv2: "8 filters 4×3×3, before ReLU",
+  pool2: "ReLU, max of each 2×2",
   fc1: "128 units after ReLU",
 };
 
@@ -120,10 +120,21 @@ function fromDrawing() {
   update();
 }
 
+/** Show a LoadError's message instead of the demo, its `quoted` parts as code. */
 function showError(message) {
   const error = $("error");
-  error.textContent = message;
+  error.replaceChildren(
+    ...message.split("`").map((part, i) => {
+      if (i % 2 === 0) {
+        return part;
+      }
+      const code = document.createElement("code");
+      code.textContent = part;
+      return code;
+    }),
+  );
   error.hidden = false;
+  $("source").textContent = "The network could not be loaded.";
   $("demo").hidden = true;
   window.demoState = { status: "error", error: message };
 }
