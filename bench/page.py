@@ -36,6 +36,15 @@ CHROMIUM_ARGS = [
 MAX_FIRST_PREDICTION_MS = 1000.0
 MAX_FORWARD_MS = 5.0
 
+# In the page, after its first update: when the JSON's last byte arrived and when the first
+# prediction was drawn, both in milliseconds since the navigation started.
+LOAD_TIMES = """() => ({
+  status: demoState.status,
+  drawn: demoState.drawnAt,
+  received: performance.getEntriesByType("resource")
+    .find((entry) => entry.name.endsWith("/pretrained_cnn_data.json")).responseEnd,
+})"""
+
 # In the page: `batches` timings of `size` forward passes on the digit-3 sample at the last
 # epoch, after a warm-up; each result is the mean of one batch (performance.now() is coarse).
 TIME_FORWARD = """async ([batches, size]) => {
@@ -88,15 +97,17 @@ def measure(base: str, loads: int) -> dict[str, list[float]]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         first: list[float] = []
+        received: list[float] = []
         for _ in range(loads):
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()
             page.goto(f"{base}/demo/")
             page.wait_for_function("window.demoState !== undefined", timeout=60_000)
-            state = page.evaluate("({status: demoState.status, at: demoState.drawnAt})")
+            state = page.evaluate(LOAD_TIMES)
             if state["status"] != "ready":
                 raise SystemExit(f"the page did not load: {page.inner_text('#error')}")
-            first.append(state["at"])
+            first.append(state["drawn"])
+            received.append(state["received"])
             context.close()
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
@@ -106,7 +117,13 @@ def measure(base: str, loads: int) -> dict[str, list[float]]:
         update = page.evaluate(TIME_UPDATE, 50)
         version = browser.version
         browser.close()
-    return {"first": first, "forward": forward, "update": update, "version": version}
+    return {
+        "first": first,
+        "received": received,
+        "forward": forward,
+        "update": update,
+        "version": version,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             httpd.shutdown()
             httpd.server_close()
     first = statistics.median(times["first"])
+    received = statistics.median(times["received"])
     forward = statistics.median(times["forward"])
     update = statistics.median(times["update"])
     json_path = (args.data / JSON_NAME).resolve()
@@ -148,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     checks = [
         (
             first < MAX_FIRST_PREDICTION_MS,
-            f"first prediction drawn {first:.0f} ms after navigation, median of {args.loads} "
-            f"loads (target < {MAX_FIRST_PREDICTION_MS:.0f} ms)",
+            f"first prediction drawn {first:.0f} ms after navigation (the JSON received at "
+            f"{received:.0f} ms), median of {args.loads} loads "
+            f"(target < {MAX_FIRST_PREDICTION_MS:.0f} ms)",
         ),
         (
             forward < MAX_FORWARD_MS,

@@ -43,6 +43,9 @@ function update() {
   drawFeatureMaps($("maps"), result, MAP_NOTES);
   drawBars($("bars"), result.probabilities, prediction);
   $("prediction").textContent = String(prediction);
+  for (const button of $("digits").children) {
+    button.setAttribute("aria-pressed", String(Number(button.textContent) === state.sample?.label));
+  }
   $("input-caption").textContent =
     state.sample === null
       ? "your drawing"
