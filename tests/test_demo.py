@@ -129,21 +129,28 @@ def browser():
 
 
 class Page:
-    """A browser tab on the demo that records console errors and failed requests."""
+    """A browser tab on demo/ with `?data=data`, recording console errors, failed requests and
+    any request to another server than `server`."""
 
-    def __init__(self, browser, url: str):
+    def __init__(self, browser, server: str, data: str):
+        self.server = server
         self.tab = browser.new_page(viewport=VIEWPORT)
         self.problems: list[str] = []
         self.tab.on("console", self.on_console)
         self.tab.on("pageerror", lambda error: self.problems.append(str(error)))
         self.tab.on("requestfailed", lambda request: self.problems.append(request.url))
         self.tab.on("response", self.on_response)
-        self.tab.goto(url)
+        self.tab.on("request", self.on_request)
+        self.tab.goto(f"{server}/demo/?data={data}")
         self.tab.wait_for_function("window.demoState !== undefined")
 
     def on_console(self, message) -> None:
         if message.type == "error":
             self.problems.append(message.text)
+
+    def on_request(self, request) -> None:
+        if not request.url.startswith((self.server, "data:")):
+            self.problems.append(f"a request to another server: {request.url}")
 
     def on_response(self, response) -> None:
         if response.status >= 400:
@@ -187,7 +194,7 @@ class Page:
 @pytest.fixture(scope="session")
 def demo(browser, server: str) -> Iterator[Page]:
     """The page on the default run, shared by the tests (each sets the epoch and image it needs)."""
-    page = Page(browser, f"{server}/demo/?data=/default/{JSON_NAME}")
+    page = Page(browser, server, f"/default/{JSON_NAME}")
     yield page
     page.tab.close()
 
@@ -234,7 +241,7 @@ def test_the_default_run_loads_without_an_error(demo: Page, default_payload: dic
 
 
 def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Path):
-    page = Page(browser, f"{server}/demo/?data=/short/{JSON_NAME}")
+    page = Page(browser, server, f"/short/{JSON_NAME}")
     try:
         assert page.state("status") == "ready"
         assert page.state("epoch") == 2
@@ -267,7 +274,7 @@ def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Pat
     ],
 )
 def test_bad_data_shows_a_message_naming_the_problem(browser, server: str, data, message):
-    page = Page(browser, f"{server}/demo/?data={data}")
+    page = Page(browser, server, data)
     try:
         assert page.state("status") == "error"
         assert page.tab.is_visible("#error")
