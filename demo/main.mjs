@@ -31,7 +31,7 @@ const MAP_NOTES = {
 const $ = (id) => document.getElementById(id);
 
 /** What is on screen: the data, the epoch, and the image (a test sample or a drawing). */
-const state = { data: null, epoch: 0, sample: null, image: null, updates: 0 };
+const state = { data: null, epoch: 0, sample: null, image: null };
 
 /** Run the network of the current epoch on the current image and draw everything. */
 function update() {
@@ -51,14 +51,13 @@ function update() {
       ? "your drawing"
       : `test image #${state.sample.index}, labelled ${state.sample.label}`;
 
-  const last = state.data.training_epochs.length - 1;
+  const epochs = state.data.training_epochs;
   $("epoch").value = String(state.epoch);
-  $("epoch-value").textContent = `${entry.epoch} of ${state.data.training_epochs.at(-1).epoch}`;
-  $("train").disabled = state.epoch === last;
+  $("epoch-value").textContent = `${entry.epoch} of ${epochs.at(-1).epoch}`;
+  $("train").disabled = state.epoch === epochs.length - 1;
   showMetrics(entry);
-  drawCurve($("curve"), state.data.training_epochs, state.epoch);
+  drawCurve($("curve"), epochs, state.epoch);
 
-  state.updates += 1;
   window.demoState = {
     status: "ready",
     epoch: entry.epoch,
@@ -72,7 +71,6 @@ function update() {
     maps: Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, result[name]])),
     probabilities: result.probabilities,
     prediction,
-    updates: state.updates,
     drawnAt: performance.now(), // milliseconds since the navigation started
   };
 }
@@ -112,11 +110,13 @@ function pickDigit(digit) {
   showSample(positions[(now + 1) % positions.length]);
 }
 
+/** Show the network as it was after epoch `index` (kept within 0..last). */
 function setEpoch(index) {
   state.epoch = Math.max(0, Math.min(state.data.training_epochs.length - 1, index));
   update();
 }
 
+/** Run the network on what is drawn on the pad, preprocessed like MNIST. */
 function fromDrawing() {
   state.sample = null;
   state.image = mnistDigit(pad.ink());
@@ -173,9 +173,10 @@ async function start() {
     pad.clear();
     fromDrawing();
   });
+  window.addEventListener("resize", () => drawCurve($("curve"), epochs, state.epoch));
   $("demo").hidden = false;
   state.epoch = last;
-  pickDigit(3);
+  pickDigit(3); // the digit whose feature maps the notebooks show
 }
 
 start();

@@ -3,6 +3,8 @@
  * ink on black like MNIST. It also shows a test image, enlarged, until drawing starts.
  */
 
+import { paintDigit } from "./views.mjs";
+
 const LINE_WIDTH = 22; // in canvas pixels, on a 280x280 canvas: about 2 pixels of 28x28
 
 export class DrawingPad {
@@ -33,10 +35,7 @@ export class DrawingPad {
     const small = document.createElement("canvas");
     small.width = pixels[0].length;
     small.height = pixels.length;
-    const context = small.getContext("2d");
-    const image = context.createImageData(small.width, small.height);
-    pixels.flat().forEach((value, i) => image.data.set([value, value, value, 255], 4 * i));
-    context.putImageData(image, 0, 0);
+    paintDigit(small, pixels);
     this.context.imageSmoothingEnabled = false;
     this.context.drawImage(small, 0, 0, this.canvas.width, this.canvas.height);
     this.showingImage = true;

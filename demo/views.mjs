@@ -20,9 +20,6 @@ function element(tag, className, text) {
   return node;
 }
 
-/** The [rows, columns] of a 2-D nested array. */
-const shapeOf = (rows) => [rows.length, rows[0].length];
-
 /** A shape [4, 26, 26] as "4×26×26". */
 export const shapeText = (shape) => shape.join("×");
 
@@ -116,7 +113,10 @@ function layerRow(name, shape, note, channels) {
 export function drawFeatureMaps(container, maps, notes) {
   for (const [name, note] of Object.entries(notes)) {
     const channels = name === "fc1" ? [[maps.fc1]] : maps[name];
-    const shape = name === "fc1" ? [maps.fc1.length] : [channels.length, ...shapeOf(channels[0])];
+    const shape =
+      name === "fc1"
+        ? [maps.fc1.length]
+        : [channels.length, channels[0].length, channels[0][0].length];
     let row = container.querySelector(`.layer-maps.${name}`);
     if (row === null) {
       row = layerRow(name, shape, note, channels);
