@@ -13,8 +13,12 @@ import json
 import math
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -388,6 +392,41 @@ def test_clear_blanks_the_input(demo: Page):
     demo.draw(ONE)
     demo.tab.click("#clear")
     assert np.asarray(demo.state("image")).max() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# make demo
+
+
+def test_make_demo_serves_the_repository_on_loopback_and_prints_the_url():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "demo", f"PORT={port}"],
+        cwd=REPO_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, ended below with the server in it
+    )
+    try:
+        url, page = f"http://127.0.0.1:{port}/demo/", ""
+        assert make.stdout.readline() == f"The demo: open {url} (Ctrl-C stops the server)\n"
+        assert "-m http.server --bind 127.0.0.1 " in make.stdout.readline()
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert '<script type="module" src="main.mjs"></script>' in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/js/cnn.mjs", timeout=5) as response:
+            assert "javascript" in response.headers["Content-Type"]
+    finally:
+        os.killpg(make.pid, signal.SIGTERM)
+        make.wait(timeout=30)
 
 
 # ---------------------------------------------------------------------------------------------
