@@ -11,7 +11,7 @@ import { LoadError, dataUrl, loadData } from "./load.mjs";
 import { mnistDigit } from "./mnist.mjs";
 import { DrawingPad } from "./pad.mjs";
 import {
-  COLOURS,
+  LINES,
   drawArchitecture,
   drawBars,
   drawCurve,
@@ -75,7 +75,7 @@ function update() {
   };
 }
 
-/** The epoch's training loss and accuracies, in the colours of their curves. */
+/** The epoch's training loss and accuracies, each after a sample of its curve's line. */
 function showMetrics(entry) {
   const items = [
     ["loss", "training loss", entry.loss.toFixed(3)],
@@ -85,10 +85,13 @@ function showMetrics(entry) {
   $("metrics").replaceChildren(
     ...items.map(([key, label, value]) => {
       const line = document.createElement("span");
-      line.style.color = COLOURS[key];
+      line.style.color = LINES[key].colour;
+      const swatch = document.createElement("i");
+      swatch.className = "swatch";
+      swatch.style.borderTop = `3px ${LINES[key].dashed ? "dashed" : "solid"}`;
       const number = document.createElement("b");
       number.textContent = value;
-      line.append(`${label} `, number);
+      line.append(swatch, `${label} `, number);
       return line;
     }),
   );

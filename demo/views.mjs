@@ -7,8 +7,12 @@ const NEGATIVE = [33, 102, 172]; // blue, for the most negative value of the sca
 const POSITIVE = [178, 24, 43]; // red, for the most positive value
 const ZERO = [255, 255, 255]; // white, for zero
 
-/** The colours of the training curves; the metrics line above the curve uses them too. */
-export const COLOURS = { loss: "#d95f02", train: "#7570b3", test: "#1b9e77" };
+/** The training curves' lines; the numbers above the curve show them as their legend. */
+export const LINES = {
+  loss: { colour: "#d95f02", dashed: false },
+  train: { colour: "#7570b3", dashed: true },
+  test: { colour: "#1b9e77", dashed: false },
+};
 
 /** Create an element with a class and text. */
 function element(tag, className, text) {
@@ -165,8 +169,8 @@ export function drawCurve(canvas, epochs, current) {
   const box = { left: 46, right: width - 50, top: 12, bottom: height - 30 };
   const last = epochs.at(-1).epoch;
   const x = (epoch) => box.left + ((box.right - box.left) * epoch) / Math.max(1, last);
-  const maxLoss = Math.max(...epochs.map((e) => e.loss)) * 1.05;
-  const yLoss = (loss) => box.bottom - ((box.bottom - box.top) * loss) / maxLoss;
+  const maxLoss = Math.max(...epochs.map((entry) => entry.loss));
+  const yLoss = (loss) => box.bottom - ((box.bottom - box.top) * loss) / (1.05 * maxLoss);
   const yAccuracy = (percent) => box.bottom - ((box.bottom - box.top) * percent) / 100;
 
   // Axes, ticks and labels.
@@ -176,15 +180,15 @@ export function drawCurve(canvas, epochs, current) {
   c.fillStyle = "#333";
   c.textAlign = "center";
   c.textBaseline = "top";
-  const step = [1, 2, 5, 10, 20, 50].find((s) => (s * (box.right - box.left)) / last >= 32) ?? 100;
+  // Label every `step` epochs, at least 32 pixels apart.
+  const step = [1, 2, 5, 10, 20, 50].find((n) => (n * (box.right - box.left)) / last >= 32) ?? 100;
   for (let epoch = 0; epoch <= last; epoch += step) {
     c.fillText(String(epoch), x(epoch), box.bottom + 6);
   }
   c.textBaseline = "middle";
   c.textAlign = "right";
-  c.fillStyle = COLOURS.loss;
-  for (const fraction of [0, 0.5, 1]) {
-    const loss = (maxLoss / 1.05) * fraction;
+  c.fillStyle = LINES.loss.colour;
+  for (const loss of [0, maxLoss / 2, maxLoss]) {
     c.fillText(loss.toFixed(1), box.left - 6, yLoss(loss));
   }
   c.textAlign = "left";
@@ -194,18 +198,23 @@ export function drawCurve(canvas, epochs, current) {
   }
 
   // The three curves.
-  const line = (key, colour, y, dash) => {
+  const curves = [
+    ["loss", LINES.loss, yLoss],
+    ["train_accuracy", LINES.train, yAccuracy],
+    ["test_accuracy", LINES.test, yAccuracy],
+  ];
+  for (const [key, { colour, dashed }, y] of curves) {
     c.strokeStyle = colour;
     c.lineWidth = 2.5;
-    c.setLineDash(dash);
+    c.setLineDash(dashed ? [6, 4] : []);
     c.beginPath();
-    epochs.forEach((e, i) => (i === 0 ? c.moveTo : c.lineTo).call(c, x(e.epoch), y(e[key])));
+    c.moveTo(x(epochs[0].epoch), y(epochs[0][key]));
+    for (const entry of epochs.slice(1)) {
+      c.lineTo(x(entry.epoch), y(entry[key]));
+    }
     c.stroke();
-    c.setLineDash([]);
-  };
-  line("loss", COLOURS.loss, yLoss, []);
-  line("train_accuracy", COLOURS.train, yAccuracy, [6, 4]);
-  line("test_accuracy", COLOURS.test, yAccuracy, []);
+  }
+  c.setLineDash([]);
 
   // The current epoch: a vertical line and a dot on each curve.
   const now = epochs[current];
@@ -215,11 +224,7 @@ export function drawCurve(canvas, epochs, current) {
   c.moveTo(x(now.epoch), box.top);
   c.lineTo(x(now.epoch), box.bottom);
   c.stroke();
-  for (const [key, colour, y] of [
-    ["loss", COLOURS.loss, yLoss],
-    ["train_accuracy", COLOURS.train, yAccuracy],
-    ["test_accuracy", COLOURS.test, yAccuracy],
-  ]) {
+  for (const [key, { colour }, y] of curves) {
     c.fillStyle = colour;
     c.beginPath();
     c.arc(x(now.epoch), y(now[key]), 5, 0, 2 * Math.PI);
