@@ -430,7 +430,7 @@ def test_make_demo_serves_the_repository_on_loopback_and_prints_the_url():
 
 
 # ---------------------------------------------------------------------------------------------
-# demo/mnist.mjs under Node.js
+# demo/load.mjs and demo/mnist.mjs under Node.js
 
 
 @pytest.fixture(scope="module")
@@ -443,9 +443,9 @@ def node() -> str:
     return path
 
 
-def run_mnist_module(node: str, script: str) -> object:
-    """Run an ES-module snippet that imports demo/mnist.mjs as `mnist`; return its JSON output."""
-    source = f"import * as mnist from {(REPO_DIR / 'demo' / 'mnist.mjs').as_uri()!r};\n{script}"
+def run_demo_module(node: str, name: str, script: str) -> object:
+    """Run an ES-module snippet that imports demo/NAME.mjs as NAME; return its JSON output."""
+    source = f"import * as {name} from {(REPO_DIR / 'demo' / f'{name}.mjs').as_uri()!r};\n{script}"
     done = subprocess.run(
         [node, "--input-type=module", "-e", source],
         capture_output=True,
@@ -470,7 +470,7 @@ const enlarged = (image) => {{
 }};
 console.log(JSON.stringify(data.samples.map((sample) => mnist.mnistDigit(enlarged(sample.image)))));
 """
-    digits = run_mnist_module(node, script)
+    digits = run_demo_module(node, "mnist", script)
     assert digits == [sample["image"] for sample in default_payload["samples"]]
 
 
@@ -489,7 +489,9 @@ console.log(JSON.stringify({
   blank: mnist.mnistDigit(blank),
 }));
 """
-    digits = {name: np.asarray(image) for name, image in run_mnist_module(node, script).items()}
+    digits = {
+        name: np.asarray(image) for name, image in run_demo_module(node, "mnist", script).items()
+    }
     bar = digits["bar"]
     rows, columns = np.nonzero(bar)
     assert bar.shape == (28, 28)
@@ -500,3 +502,23 @@ console.log(JSON.stringify({
     rows, columns = np.nonzero(digits["wide"])
     assert (rows.min(), rows.max(), columns.min(), columns.max()) == (13, 16, 5, 24)
     assert not digits["blank"].any()
+
+
+def test_the_contract_check_names_the_first_key_that_does_not_fit(node: str):
+    script = """
+const problem = (value, template) => load.contractProblem(value, template);
+console.log(JSON.stringify([
+  problem({ a: [{ b: 1 }, { b: 2 }] }, { a: [{ b: null }] }),
+  problem({ a: [{ b: 1 }, { c: 2 }] }, { a: [{ b: null }] }),
+  problem({ a: { b: 1 } }, { a: [{ b: null }] }),
+  problem({ a: [3] }, { a: [{ b: null }] }),
+  problem({ samples: [] }, load.CONTRACT),
+]));
+"""
+    assert run_demo_module(node, "load", script) == [
+        None,
+        "has no key `a[1].b`",
+        "has `a` that is not a list",
+        "has `a[0]` that is not an object",
+        "has no key `training_epochs`",
+    ]
