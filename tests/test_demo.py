@@ -136,9 +136,9 @@ class Page:
     """A browser tab on demo/ with `?data=data`, recording console errors, failed requests and
     any request to another server than `server`."""
 
-    def __init__(self, browser, server: str, data: str):
+    def __init__(self, browser, server: str, data: str, has_touch: bool = False):
         self.server = server
-        self.tab = browser.new_page(viewport=VIEWPORT)
+        self.tab = browser.new_page(viewport=VIEWPORT, has_touch=has_touch)
         self.problems: list[str] = []
         self.tab.on("console", self.on_console)
         self.tab.on("pageerror", lambda error: self.problems.append(str(error)))
@@ -386,6 +386,25 @@ def test_a_drawn_digit_is_recognised(demo: Page, default_payload: dict, digit, s
     assert image.shape == (28, 28) and image.max() > 200
     assert int(demo.text("#prediction")) == digit
     assert demo.problems == []
+
+
+def test_a_digit_drawn_with_a_finger_is_recognised(browser, server: str):
+    """Touch events, as a touch screen sends them, drawing a 7."""
+    page = Page(browser, server, f"/default/{JSON_NAME}", has_touch=True)
+    try:
+        box = page.tab.locator("#pad").bounding_box()
+        screen = page.tab.context.new_cdp_session(page.tab)
+        [stroke] = SEVEN
+        for i, (x, y) in enumerate(stroke):
+            touch = {"x": box["x"] + x * box["width"] / 280, "y": box["y"] + y * box["width"] / 280}
+            kind = "touchStart" if i == 0 else "touchMove"
+            screen.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [touch]})
+        screen.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        assert page.state("sample") is None
+        assert int(page.text("#prediction")) == 7
+        assert page.problems == []
+    finally:
+        page.tab.close()
 
 
 def test_clear_blanks_the_input(demo: Page):
