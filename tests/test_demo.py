@@ -1,9 +1,10 @@
 """The demo page (demo/) in a real Chromium driven by Playwright, served from 127.0.0.1.
 
 Where Chromium or Playwright is absent the browser tests skip, except in CI (the CI variable
-set): there they fail. demo/mnist.mjs, the drawing's preprocessing, is also run under Node.js.
-Each browser test leaves a screenshot of the page in pytest's temporary folder
-(`/tmp/pytest-of-$USER/pytest-current/demo-screenshots0/`), to look at when one fails.
+set): there they fail. demo/mnist.mjs (the drawing's preprocessing) and demo/load.mjs (the check
+of the JSON's keys) also run under Node.js. Each test on the shared page leaves a screenshot of it
+in pytest's temporary folder (`/tmp/pytest-of-$USER/pytest-current/demo-screenshots0/`), to look
+at when one fails.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 900}
 TOLERANCE = 1e-4
 
-# Strokes drawn on the 280x280 pad with the mouse, as (x, y) points in pad pixels.
+# Strokes drawn on the 280x280 pad, as (x, y) points in pad pixels.
 ONE = [[(140, 40), (140, 240)]]
 SEVEN = [[(70, 50), (210, 50), (190, 100), (160, 170), (135, 245)]]
 ZERO = [
