@@ -18,8 +18,8 @@ export class DrawingPad {
     this.frame = 0; // the pending animation frame, 0 when none
     canvas.addEventListener("pointerdown", (event) => this.start(event));
     canvas.addEventListener("pointermove", (event) => this.move(event));
-    canvas.addEventListener("pointerup", (event) => this.end(event));
-    canvas.addEventListener("pointercancel", (event) => this.end(event));
+    canvas.addEventListener("pointerup", () => this.end());
+    canvas.addEventListener("pointercancel", () => this.end());
     this.clear();
   }
 
@@ -86,11 +86,10 @@ export class DrawingPad {
     }
   }
 
-  end(event) {
+  end() {
     if (this.last === null) {
       return;
     }
-    this.move(event);
     this.last = null;
     cancelAnimationFrame(this.frame);
     this.frame = 0;
