@@ -11,8 +11,10 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 PARAMS ?=
 OUTPUT_DIR ?= data
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+# `make demo` serves the repository on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`.
+PORT ?= 8000
 
-.PHONY: setup data notebooks regenerate test lint bench
+.PHONY: setup data notebooks regenerate test lint bench demo
 
 setup: $(STAMP)
 
@@ -45,3 +47,9 @@ lint: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# The demo page (demo/index.html) reads data/pretrained_cnn_data.json and js/cnn.mjs, so the
+# whole repository is served, on the loopback interface only. Ctrl-C stops it.
+demo:
+	@echo "The demo: open http://127.0.0.1:$(PORT)/demo/ (Ctrl-C stops the server)"
+	$(PYTHON) -m http.server --bind 127.0.0.1 --directory . $(PORT)

@@ -450,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     progress(f"saved to {saved}")
-    return 0 if all(check.passed for check in checks) else 1
+    page = subprocess.run([sys.executable, str(Path(__file__).with_name("page.py"))], check=False)
+    return 0 if all(check.passed for check in checks) and page.returncode == 0 else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,194 @@
+"""The demo page's own figures, in headless Debian Chromium driven by Playwright.
+
+    .venv/bin/python bench/page.py [--data DIR] [--loads N]
+
+Serves demo/, js/ and DIR (default data/) on 127.0.0.1 and prints medians of: the time from
+navigation to the first prediction drawn (the end of the page's first update, target < 1 s with
+the 8.5 MB JSON), one `forward` of js/cnn.mjs with all its feature maps (target < 5 ms), and one
+whole update of the page (that forward pass and every canvas, bar and curve redrawn).
+Exits 1 when a target is missed; without Chromium, Playwright or the data it says so and skips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import sys
+import tempfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+JSON_NAME = "pretrained_cnn_data.json"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MAX_FIRST_PREDICTION_MS = 1000.0
+MAX_FORWARD_MS = 5.0
+
+# In the page, after its first update: when the JSON's last byte arrived and when the first
+# prediction was drawn, both in milliseconds since the navigation started.
+LOAD_TIMES = """() => ({
+  status: demoState.status,
+  drawn: demoState.drawnAt,
+  received: performance.getEntriesByType("resource")
+    .find((entry) => entry.name.endsWith("/pretrained_cnn_data.json")).responseEnd,
+})"""
+
+# In the page: `batches` timings of `size` forward passes on the digit-3 sample at the last
+# epoch, after a warm-up; each result is the mean of one batch (performance.now() is coarse).
+TIME_FORWARD = """async ([batches, size]) => {
+  const { forward } = await import("/js/cnn.mjs");
+  const data = await (await fetch("/data/pretrained_cnn_data.json")).json();
+  const weights = data.training_epochs.at(-1).weights;
+  const image = data.samples.find((s) => s.index === data.feature_map_image.index).image;
+  for (let i = 0; i < 50; i++) forward(weights, image);
+  const times = [];
+  for (let b = 0; b < batches; b++) {
+    const start = performance.now();
+    for (let i = 0; i < size; i++) forward(weights, image);
+    times.push((performance.now() - start) / size);
+  }
+  return times;
+}"""
+
+# In the page: the time of `count` whole updates, each set off by the epoch slider's input event.
+TIME_UPDATE = """(count) => {
+  const slider = document.getElementById("epoch");
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    slider.value = String(i % (Number(slider.max) + 1));
+    const start = performance.now();
+    slider.dispatchEvent(new Event("input"));
+    times.push(performance.now() - start);
+  }
+  return times;
+}"""
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(root: Path) -> tuple[ThreadingHTTPServer, str]:
+    """An http.server for `root` on a free port of 127.0.0.1, in a thread; and its base URL."""
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def measure(base: str, loads: int) -> dict[str, list[float]]:
+    """Each page load in a fresh browser context (an empty cache), then the in-page timings."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        first: list[float] = []
+        received: list[float] = []
+        for _ in range(loads):
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.goto(f"{base}/demo/")
+            page.wait_for_function("window.demoState !== undefined", timeout=60_000)
+            state = page.evaluate(LOAD_TIMES)
+            if state["status"] != "ready":
+                raise SystemExit(f"the page did not load: {page.inner_text('#error')}")
+            first.append(state["drawn"])
+            received.append(state["received"])
+            context.close()
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(f"{base}/demo/")
+        page.wait_for_function("window.demoState !== undefined", timeout=60_000)
+        forward = page.evaluate(TIME_FORWARD, [50, 10])
+        update = page.evaluate(TIME_UPDATE, 50)
+        version = browser.version
+        browser.close()
+    return {
+        "first": first,
+        "received": received,
+        "forward": forward,
+        "update": update,
+        "version": version,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO_DIR / "data", help="data/ by default")
+    parser.add_argument("--loads", type=int, default=7, help="page loads timed (7)")
+    args = parser.parse_args(argv)
+    missing = None
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing = "Playwright is not installed (pip install playwright)"
+    if not CHROMIUM.exists():
+        missing = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    if not (args.data / JSON_NAME).exists():
+        missing = f"no {args.data / JSON_NAME} (run `make data` first)"
+    if missing is not None:
+        print(f"demo page: skipped, {missing}")
+        return 0
+
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="cnnlib-page-") as scratch:
+        root = Path(scratch)
+        for name, target in (("demo", REPO_DIR / "demo"), ("js", REPO_DIR / "js")):
+            (root / name).symlink_to(target)
+        (root / "data").symlink_to(args.data.resolve())
+        httpd, base = serve(root)
+        try:
+            times = measure(base, args.loads)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    first = statistics.median(times["first"])
+    received = statistics.median(times["received"])
+    forward = statistics.median(times["forward"])
+    update = statistics.median(times["update"])
+    json_path = (args.data / JSON_NAME).resolve()
+    size = json_path.stat().st_size / 1e6
+    shown = json_path.relative_to(REPO_DIR) if json_path.is_relative_to(REPO_DIR) else json_path
+    checks = [
+        (
+            first < MAX_FIRST_PREDICTION_MS,
+            f"first prediction drawn {first:.0f} ms after navigation (the JSON received at "
+            f"{received:.0f} ms), median of {args.loads} loads "
+            f"(target < {MAX_FIRST_PREDICTION_MS:.0f} ms)",
+        ),
+        (
+            forward < MAX_FORWARD_MS,
+            f"one forward pass with all feature maps {forward:.2f} ms, median of "
+            f"{len(times['forward'])} batches of 10 (target < {MAX_FORWARD_MS:g} ms)",
+        ),
+    ]
+    print(
+        f"Demo page in headless Chromium {times['version']}, {shown} "
+        f"({size:.1f} MB); 1-min load average {load_at_start:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end"
+    )
+    for passed, line in checks:
+        print(f"- [{'ok' if passed else 'MISSED'}] {line}")
+    print(
+        f"- one whole page update (forward pass and every drawing) {update:.1f} ms, median of "
+        f"{len(times['update'])}"
+    )
+    return 0 if all(passed for passed, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

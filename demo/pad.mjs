@@ -1,0 +1,110 @@
+/**
+ * pad.mjs: a canvas to draw a digit on with a mouse, a pen or a finger (pointer events), white
+ * ink on black like MNIST. It also shows a test image, enlarged, until drawing starts.
+ */
+
+import { paintDigit } from "./views.mjs";
+
+const LINE_WIDTH = 22; // in canvas pixels, on a 280x280 canvas: about 2 pixels of 28x28
+
+export class DrawingPad {
+  /** `onDraw()` is called while a stroke is drawn (once per frame) and when it ends. */
+  constructor(canvas, onDraw) {
+    this.canvas = canvas;
+    this.context = canvas.getContext("2d", { willReadFrequently: true });
+    this.onDraw = onDraw;
+    this.showingImage = false;
+    this.last = null; // the previous point of the stroke being drawn
+    this.frame = 0; // the pending animation frame, 0 when none
+    canvas.addEventListener("pointerdown", (event) => this.start(event));
+    canvas.addEventListener("pointermove", (event) => this.move(event));
+    canvas.addEventListener("pointerup", () => this.end());
+    canvas.addEventListener("pointercancel", () => this.end());
+    this.clear();
+  }
+
+  /** Black, ready for a new drawing. */
+  clear() {
+    this.context.fillStyle = "black";
+    this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.showingImage = false;
+  }
+
+  /** Show 28×28 pixels 0..255 enlarged; the next stroke starts a new drawing. */
+  showImage(pixels) {
+    const small = document.createElement("canvas");
+    small.width = pixels[0].length;
+    small.height = pixels.length;
+    paintDigit(small, pixels);
+    this.context.imageSmoothingEnabled = false;
+    this.context.drawImage(small, 0, 0, this.canvas.width, this.canvas.height);
+    this.showingImage = true;
+  }
+
+  /** The drawing as {width, height, ink}: one value 0..255 per pixel (the red channel). */
+  ink() {
+    const { width, height } = this.canvas;
+    const rgba = this.context.getImageData(0, 0, width, height).data;
+    const ink = new Uint8ClampedArray(width * height);
+    for (let i = 0; i < ink.length; i++) {
+      ink[i] = rgba[4 * i];
+    }
+    return { width, height, ink };
+  }
+
+  /** The pointer's position in canvas pixels (the canvas may be shown larger or smaller). */
+  point(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * this.canvas.width) / rect.width,
+      y: ((event.clientY - rect.top) * this.canvas.height) / rect.height,
+    };
+  }
+
+  start(event) {
+    event.preventDefault();
+    this.canvas.setPointerCapture(event.pointerId);
+    if (this.showingImage) {
+      this.clear();
+    }
+    this.last = this.point(event);
+    this.line(this.last, this.last);
+  }
+
+  move(event) {
+    if (this.last === null) {
+      return;
+    }
+    const next = this.point(event);
+    this.line(this.last, next);
+    this.last = next;
+    if (this.frame === 0) {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.onDraw();
+      });
+    }
+  }
+
+  end() {
+    if (this.last === null) {
+      return;
+    }
+    this.last = null;
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.onDraw();
+  }
+
+  line(from, to) {
+    const c = this.context;
+    c.strokeStyle = "white";
+    c.lineWidth = LINE_WIDTH;
+    c.lineCap = "round";
+    c.lineJoin = "round";
+    c.beginPath();
+    c.moveTo(from.x, from.y);
+    c.lineTo(to.x, to.y);
+    c.stroke();
+  }
+}
