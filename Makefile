@@ -11,10 +11,13 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 PARAMS ?=
 OUTPUT_DIR ?= data
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+# JupyterLab reads settings overrides from <environment>/share/jupyter/lab/settings/overrides.json:
+# widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup data notebooks regenerate test lint bench
 
-setup: $(STAMP)
+setup: $(STAMP) $(LAB_OVERRIDES)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(LAB_OVERRIDES): notebooks/jupyterlab-overrides.json $(STAMP)
+	mkdir -p $(@D)
+	cp $< $@
 
 # The notebooks in lecture order, executed copies in notebooks/executed/ (git-ignored), artifacts in
 # $(OUTPUT_DIR). The last notebook ends with `cnnlib.verify`: a failed check fails `make data`.
