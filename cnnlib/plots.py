@@ -462,7 +462,9 @@ def show_epoch_explorer(
 
 
 def _size_text(size: int) -> str:
-    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+    if size >= 100_000:
+        return f"{size / 1e6:.2f} MB"
+    return f"{size / 1e3:.1f} kB" if size >= 1_000 else f"{size} bytes"
 
 
 def json_sizes(top_level: Mapping[str, int], per_epoch: Mapping[str, int]) -> Figure:
