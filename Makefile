@@ -13,10 +13,13 @@ OUTPUT_DIR ?= data
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 # `make demo` serves the repository on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`.
 PORT ?= 8000
+# JupyterLab reads settings overrides from <environment>/share/jupyter/lab/settings/overrides.json:
+# widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup data notebooks regenerate test lint bench demo
 
-setup: $(STAMP)
+setup: $(STAMP) $(LAB_OVERRIDES)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +27,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(LAB_OVERRIDES): notebooks/jupyterlab-overrides.json $(STAMP)
+	mkdir -p $(@D)
+	cp $< $@
 
 # The notebooks in lecture order, executed copies in notebooks/executed/ (git-ignored), artifacts in
 # $(OUTPUT_DIR). The last notebook ends with `cnnlib.verify`: a failed check fails `make data`.

@@ -113,11 +113,15 @@ def layer_sizes(shapes: Mapping[str, Sequence[int]]) -> Figure:
     figure = Figure(figsize=(11, 4.5))
     ax = figure.subplots()
     bars = ax.bar(names, sizes, color="tab:blue")
-    ax.bar_label(bars, labels=["×".join(map(str, shape)) for shape in shapes.values()], padding=3)
-    ax.set_ylim(0, max(sizes) * 1.15)
+    labels = [
+        f"{'×'.join(map(str, shape))}\n= {size:,}" if len(shape) > 1 else f"{size:,}"
+        for shape, size in zip(shapes.values(), sizes, strict=True)
+    ]
+    ax.bar_label(bars, labels=labels, padding=3)
+    ax.set_ylim(0, max(sizes) * 1.25)
     ax.set_xlabel("layer output")
     ax.set_ylabel("numbers per image")
-    ax.set_title("How many numbers each layer passes on (labels: the shape)")
+    ax.set_title("How many numbers each layer passes on (labels: shape = count)")
     return figure
 
 
@@ -134,25 +138,111 @@ def parameter_counts(counts: Mapping[str, int]) -> Figure:
     return figure
 
 
+def _number_text(value: float, text_format: str) -> str:
+    """A number as text, without the minus sign of a value that rounds to zero ("0.00")."""
+    text = text_format.format(value)
+    return text.removeprefix("-") if float(text) == 0 else text
+
+
+def _cell_values(
+    ax: Axes, image: AxesImage, values: np.ndarray, text_format: str, fontsize: int = 14
+) -> None:
+    """Each value written in its cell: white on dark colours, black on light ones."""
+    for (y, x), value in np.ndenumerate(values):
+        red, green, blue, _ = image.cmap(image.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        text = _number_text(value, text_format)
+        color = "white" if dark else "black"
+        ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=color)
+
+
+def weight_sharing(counts: Mapping[str, int]) -> Figure:
+    """Parameter counts of designs side by side, on a log axis: they span six powers of ten."""
+    figure = Figure(figsize=(13, 1.1 * len(counts) + 1.3), layout="constrained")
+    ax = figure.subplots()
+    bars = ax.barh(list(counts), list(counts.values()), color="tab:orange")
+    ax.bar_label(bars, labels=[f"{count:,}" for count in counts.values()], padding=4)
+    ax.set_xscale("log")
+    ax.set_xlim(1, max(counts.values()) * 30)
+    ax.invert_yaxis()
+    ax.set_xlabel("parameters (log scale: each tick is 10 times the previous)")
+    ax.set_title("Weight sharing in numbers")
+    return figure
+
+
+def receptive_fields(
+    image: Array,
+    maps: Mapping[str, Array],
+    units: Mapping[str, tuple[int, int]],
+    fields: Mapping[str, tuple[slice, slice]],
+) -> Figure:
+    """Top row: one map of each layer, one unit marked; bottom row: the input pixels that unit
+    sees (its receptive field), boxed on the digit."""
+    figure = Figure(figsize=(16, 8.6), layout="constrained")
+    axes = figure.subplots(2, len(maps))
+    for (top, bottom), (name, values) in zip(axes.T, maps.items(), strict=True):
+        values = _numpy(values)
+        row, column = units[name]
+        height, width = values.shape
+        vmin, cmap = (-_limit(values), SIGNED) if name in SIGNED_LAYERS else (0.0, POSITIVE)
+        _image(top, values, cmap, vmin, _limit(values), f"{name} map #0: {height}×{width}")
+        top.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
+        top.set_xlabel(f"unit at row {row}, column {column}")
+        rows, columns = fields[name]
+        _image(bottom, _numpy(image).squeeze(), DIGIT, None, None)
+        size = (rows.stop - rows.start, columns.stop - columns.start)
+        corner = (columns.start - 0.5, rows.start - 0.5)
+        bottom.add_patch(Rectangle(corner, size[1], size[0], fill=False, ec="lime", lw=3))
+        bottom.set_xlabel(f"it sees {size[0]}×{size[1]} input pixels")
+    figure.suptitle(
+        "One unit (green square, top) and the input pixels it can see (green box, below)"
+    )
+    return figure
+
+
+def translation(
+    images: tuple[Array, Array], maps: tuple[Array, Array], difference: Array, columns: int
+) -> Figure:
+    """A digit and the same digit moved right, each with one conv1 map, and the difference between
+    the moved digit's map and the original map moved by the same number of pixels."""
+    figure = Figure(figsize=(15, 9.5), layout="constrained")
+    axes = figure.subplot_mosaic([["digit", "map", "."], ["moved", "moved map", "difference"]])
+    bound = max(_limit(values) for values in maps)
+    names = (("digit", "map", "original"), ("moved", "moved map", f"moved {columns} pixels right"))
+    first_column = int(np.flatnonzero(np.abs(_numpy(maps[0])).max(axis=0) > 0.5 * bound)[0])
+    for (digit_name, map_name, title), pixels, values in zip(names, images, maps, strict=True):
+        _image(axes[digit_name], _numpy(pixels).squeeze(), DIGIT, None, None, f"input: {title}")
+        _image(axes[map_name], values, SIGNED, -bound, bound, f"conv1 map #0: {title}")
+        axes[map_name].axvline(first_column, color="green", lw=2, ls="--")
+    difference = np.ma.masked_invalid(_numpy(difference))
+    cmap = mpl.colormaps[SIGNED].with_extremes(bad="0.6")
+    shown = _image(axes["difference"], difference, cmap, -bound, bound, "moved map − map moved")
+    largest = _number_text(float(np.abs(difference).max()), "{:.2g}")
+    axes["difference"].set_xlabel(f"largest |difference|: {largest}\ngray: not comparable")
+    signed = [axes["map"], axes["moved map"], axes["difference"]]
+    figure.colorbar(shown, ax=signed, label="filter response", shrink=0.6)
+    figure.suptitle("Shift the digit, the map shifts with it (dashed green: the same column)")
+    return figure
+
+
 def convolution(image: Array, kernel: Array, output: Array, row: int, column: int) -> Figure:
     """A 3x3 kernel slid over the image: one window, the kernel, and where its result lands."""
     figure = Figure(figsize=(16, 4.8), layout="constrained")
     left, middle, right = figure.subplots(1, 3, width_ratios=[1, 0.8, 1])
     shape = "×".join(map(str, image.shape))
     shown = _image(left, image, DIGIT, None, None, f"input {shape}")
-    left.add_patch(Rectangle((column - 0.5, row - 0.5), 3, 3, fill=False, ec="red", lw=3))
+    left.add_patch(Rectangle((column - 0.5, row - 0.5), 3, 3, fill=False, ec="lime", lw=3))
     figure.colorbar(shown, ax=left, label="normalized pixel")
 
     kernel = _numpy(kernel)
     shown = _image(middle, kernel, SIGNED, -_limit(kernel), _limit(kernel), "3×3 kernel")
-    for (y, x), weight in np.ndenumerate(kernel):
-        middle.text(x, y, f"{weight:g}", ha="center", va="center", fontsize=18)
+    _cell_values(middle, shown, kernel, "{:g}", fontsize=18)
     figure.colorbar(shown, ax=middle, label="weight")
 
     output = _numpy(output)
-    title = f"output {'×'.join(map(str, output.shape))}, red box: {output[row, column]:.2f}"
+    title = f"output {'×'.join(map(str, output.shape))}, green box: {output[row, column]:.2f}"
     shown = _image(right, output, SIGNED, -_limit(output), _limit(output), title)
-    right.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="red", lw=3))
+    right.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
     figure.colorbar(shown, ax=right, label="filter response")
     return figure
 
@@ -372,7 +462,9 @@ def show_epoch_explorer(
 
 
 def _size_text(size: int) -> str:
-    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+    if size >= 100_000:
+        return f"{size / 1e6:.2f} MB"
+    return f"{size / 1e3:.1f} kB" if size >= 1_000 else f"{size} bytes"
 
 
 def json_sizes(top_level: Mapping[str, int], per_epoch: Mapping[str, int]) -> Figure:
