@@ -8,7 +8,7 @@ import inspect
 import os
 from pathlib import Path
 
-from IPython.display import Code
+from IPython.display import Markdown
 
 from cnnlib import plots
 from cnnlib.export import check_writable
@@ -77,6 +77,7 @@ def claim(sentence: str, holds: bool, evidence: str = "") -> None:
     print(f"Note, for these parameters: {message}")
 
 
-def show_source(obj: object) -> Code:
-    """cnnlib's own code for a class or function, syntax-highlighted: the one source of truth."""
-    return Code(inspect.getsource(obj), language="python")
+def show_source(obj: object) -> Markdown:
+    """cnnlib's own code for a class or function, as a highlighted code block: the one source of
+    truth, shown the same in JupyterLab, in an HTML export and on GitHub."""
+    return Markdown(f"```python\n{inspect.getsource(obj)}```")

@@ -66,5 +66,6 @@ def test_the_environment_makes_every_claim_strict(
 
 def test_show_source_is_cnnlibs_own_code() -> None:
     code = lecture.show_source(cnnlib.CNN)
-    assert code.data.startswith("class CNN(nn.Module):")
+    assert code.data.startswith("```python\nclass CNN(nn.Module):")
+    assert code.data.endswith("```")
     assert "def forward(self, x: torch.Tensor) -> torch.Tensor:" in code.data
