@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
@@ -543,6 +544,7 @@ class EpochExplorer:
         self.label = label
         self.epochs = sorted(activations_by_epoch)
         self.frames: dict[int, bytes] = {}
+        self.lock = threading.Lock()  # one epoch at a time in the figure
         self.figure = Figure(figsize=(13, 15), dpi=EXPLORER_DPI, layout="constrained")
         self.canvas = FigureCanvasAgg(self.figure)
         top, *layers, fc1 = self.figure.subfigures(6, 1, height_ratios=[1.5, 1, 1, 0.85, 0.85, 1])
@@ -604,20 +606,27 @@ class EpochExplorer:
 
     def png(self, epoch: int) -> bytes:
         """The figure at `epoch` as PNG bytes, rendered on first use."""
-        if epoch not in self.frames:
-            self.show(epoch)
-            self.canvas.restore_region(self.background)
-            for artist in self.changing:
-                self.figure.draw_artist(artist)
-            buffer = io.BytesIO()
-            PIL.Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(
-                buffer, format="png", compress_level=1
-            )
-            self.frames[epoch] = buffer.getvalue()
-        return self.frames[epoch]
+        with self.lock:
+            if epoch not in self.frames:
+                self.show(epoch)
+                self.canvas.restore_region(self.background)
+                for artist in self.changing:
+                    self.figure.draw_artist(artist)
+                buffer = io.BytesIO()
+                PIL.Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(
+                    buffer, format="png", compress_level=1
+                )
+                self.frames[epoch] = buffer.getvalue()
+            return self.frames[epoch]
 
-    def widget(self):  # -> ipywidgets.VBox; ipywidgets is imported only where a slider is shown
-        """A slider over the epochs above the figure; moving it swaps in that epoch's picture."""
+    def render_all(self) -> None:
+        """Render every epoch ahead of time, so that moving the slider only swaps pictures."""
+        for epoch in self.epochs:
+            self.png(epoch)
+
+    def widget(self, ahead: bool = True):  # -> ipywidgets.VBox, imported only for a slider
+        """A slider over the epochs above the figure; moving it swaps in that epoch's picture.
+        With `ahead`, the other epochs are rendered in the background while nobody is looking."""
         import ipywidgets
 
         steps = self.epochs[-1] - self.epochs[0]
@@ -630,6 +639,8 @@ class EpochExplorer:
         )
         picture = ipywidgets.Image(value=self.png(slider.value), format="png")
         slider.observe(lambda change: setattr(picture, "value", self.png(change.new)), "value")
+        if ahead:
+            threading.Thread(target=self.render_all, daemon=True).start()
         return ipywidgets.VBox([slider, picture])
 
 

@@ -120,7 +120,7 @@ def explorer() -> plots.EpochExplorer:
 
 
 def test_the_slider_leaves_at_least_15_pixels_per_epoch(explorer: plots.EpochExplorer) -> None:
-    slider, _ = explorer.widget().children
+    slider, _ = explorer.widget(ahead=False).children
     assert (slider.min, slider.max, slider.value) == (0, 20, 20)
     width = int(slider.layout.width.removesuffix("px"))
     assert width >= 15 * 20 + 160  # the steps, plus the label and the readout beside the track
@@ -129,7 +129,7 @@ def test_the_slider_leaves_at_least_15_pixels_per_epoch(explorer: plots.EpochExp
 def test_moving_the_slider_puts_that_epochs_values_into_the_same_figure(
     explorer: plots.EpochExplorer,
 ) -> None:
-    slider, picture = explorer.widget().children
+    slider, picture = explorer.widget(ahead=False).children  # no rendering in the background
     assert isinstance(picture, ipywidgets.Image)
     before, first_image = picture.value, explorer.images["conv1"][0]
 
@@ -151,3 +151,9 @@ def test_output_correlation_averages_over_maps_and_takes_vectors_whole() -> None
     assert features.output_correlation(maps, torch.stack([SQUARE, -maps[1]])) == pytest.approx(0.0)
     units = torch.tensor([0.0, 1.0, 2.0])
     assert features.output_correlation(units, -units) == pytest.approx(-1.0)
+
+
+def test_rendering_ahead_fills_every_epochs_picture(explorer: plots.EpochExplorer) -> None:
+    explorer.render_all()
+    assert sorted(explorer.frames) == list(range(21))
+    assert len(set(explorer.frames.values())) == 21
