@@ -5,18 +5,23 @@ Built with matplotlib's object-oriented API (no pyplot state), with fonts a clas
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
+import PIL.Image
 import torch
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.image import AxesImage
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
+from cnnlib.features import FilterSummary, output_correlation, reference_responses
 from cnnlib.train import EpochResult
 
 LECTURE_STYLE = {
@@ -76,16 +81,35 @@ def _image(
     return image
 
 
-def _maps_row(figure: Figure | SubFigure, maps: Array, signed: bool, title: str) -> None:
-    """Channels [C, H, W] side by side on one colour scale, with its colour bar."""
+def _robust_limit(values: Array, percentile: float = 99.0) -> float:
+    """A colour-scale bound that a few extreme values cannot stretch: the given percentile of
+    the absolute values. Values beyond it are drawn in the end colour."""
+    return float(np.percentile(np.abs(_numpy(values)), percentile)) or _limit(values)
+
+
+def _maps_row(
+    figure: Figure | SubFigure,
+    maps: Array,
+    signed: bool,
+    label: str,
+    bound: float | None = None,
+    tile_titles: bool = True,
+) -> list[AxesImage]:
+    """Channels [C, H, W] side by side on one colour scale (the largest value, or `bound`), with
+    its colour bar; `label` on the left of the row. Returns the images, to update in place."""
     maps = _numpy(maps)
     axes = np.atleast_1d(figure.subplots(1, len(maps)))
-    bound = _limit(maps)
-    vmin, cmap = (-bound, SIGNED) if signed else (0.0, POSITIVE)
+    limit = _limit(maps) if bound is None else bound
+    vmin, cmap = (-limit, SIGNED) if signed else (0.0, POSITIVE)
+    images = []
     for channel, (ax, values) in enumerate(zip(axes, maps, strict=True)):
-        image = _image(ax, values, cmap, vmin, bound, f"#{channel}" if len(maps) > 1 else "")
-    figure.colorbar(image, ax=list(axes), label="activation", shrink=0.9)
-    figure.suptitle(title)
+        title = f"#{channel}" if tile_titles and len(maps) > 1 else ""
+        images.append(_image(ax, values, cmap, vmin, limit, title))
+    clipped = maps.max() > limit or (signed and maps.min() < -limit)
+    extend = ("both" if signed else "max") if clipped else "neither"
+    figure.colorbar(images[-1], ax=list(axes), label="activation", shrink=0.9, extend=extend)
+    axes[0].set_ylabel(label)
+    return images
 
 
 def _as_grid(vector: Array, rows: int = 4) -> np.ndarray:
@@ -365,27 +389,146 @@ def weight_changes(snapshots: Sequence[Mapping[str, torch.Tensor]]) -> Figure:
 
 # --- 03: feature maps ------------------------------------------------------------------------
 
+TRUE_DIGIT, WRONG_GUESS, OTHER_DIGIT = "tab:green", "tab:red", "tab:gray"
+
+
+def _two_places(value: float) -> str:
+    """0.1234 -> '0.12'; a tiny negative number is '0.00', not '-0.00'."""
+    return f"{value:.2f}".replace("-0.00", "0.00")
+
+
+def _cell_values(ax: Axes, values: np.ndarray, bound: float, fontsize: int = 11) -> None:
+    """Write each value in its cell: white on dark cells, black on light ones, never '-0.00'."""
+    for (y, x), value in np.ndenumerate(values):
+        text = _two_places(value)
+        color = "white" if abs(value) > 0.55 * bound else "black"
+        ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=color)
+
+
+def _input_panel(figure: Figure | SubFigure, image: Array) -> None:
+    """The input digit, drawn beside a figure of its feature maps."""
+    ax = figure.subplots()
+    _image(ax, _numpy(image).squeeze(), DIGIT, None, None, "input")
+
+
+def _with_input(width: float, height: float, image: Array) -> SubFigure:
+    """A figure with the input digit in a narrow left column; returns the space on its right."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    left, right = figure.subfigures(1, 2, width_ratios=[1.6, width - 1.6])
+    _input_panel(left, image)
+    return right
+
+
+def _probability_bars(ax: Axes, logits: Array, label: int) -> None:
+    """Softmax of the logits as bars: the true digit green, a wrong top guess red."""
+    probabilities = torch.as_tensor(_numpy(logits)).softmax(dim=-1).numpy()
+    guess = int(probabilities.argmax())
+    colors = [
+        TRUE_DIGIT if digit == label else WRONG_GUESS if digit == guess else OTHER_DIGIT
+        for digit in range(10)
+    ]
+    ax.bar(range(10), probabilities, color=colors)
+    ax.set_xticks(range(10))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("digit")
+
+
+def _bar_legend(figure: Figure | SubFigure) -> None:
+    handles = [
+        Patch(color=TRUE_DIGIT, label="the true digit"),
+        Patch(color=WRONG_GUESS, label="top guess, when wrong"),
+        Patch(color=OTHER_DIGIT, label="other digits"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+
 
 def conv1_filters(weights_by_epoch: Mapping[int, Array]) -> Figure:
     """conv1's four 3x3 kernels, one row per epoch, each weight written in its cell."""
     bound = max(_limit(weight) for weight in weights_by_epoch.values())
-    figure = Figure(figsize=(12, 3.2 * len(weights_by_epoch)), layout="constrained")
+    figure = Figure(figsize=(9.5, 2.4 * len(weights_by_epoch) + 0.7), layout="constrained")
     axes = figure.subplots(len(weights_by_epoch), 4, squeeze=False)
     for row, (epoch, weight) in zip(axes, weights_by_epoch.items(), strict=True):
         for channel, (ax, kernel) in enumerate(zip(row, _numpy(weight)[:, 0], strict=True)):
-            image = _image(ax, kernel, SIGNED, -bound, bound, f"epoch {epoch}, filter #{channel}")
-            for (y, x), value in np.ndenumerate(kernel):
-                ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=11)
+            image = _image(ax, kernel, SIGNED, -bound, bound)
+            _cell_values(ax, kernel, bound)
+            if ax in axes[0]:
+                ax.set_title(f"filter #{channel}")
+        row[0].set_ylabel(f"epoch {epoch}")
     figure.colorbar(image, ax=axes, label="weight", shrink=0.8)
-    figure.suptitle("conv1: the four 3×3 kernels the image is convolved with")
+    figure.suptitle("conv1: the four 3×3 kernels, one row per epoch")
+    return figure
+
+
+def filter_roles(
+    image: Array, kernels: Array, maps: Array, summaries: Sequence[FilterSummary]
+) -> Figure:
+    """A row per conv1 filter: its kernel, its map of the digit, and the hand-made map (stroke,
+    vertical or horizontal edge) that its map follows most closely, with their correlation r."""
+    kernels, maps = _numpy(kernels)[:, 0], _numpy(maps)
+    references = {name: _numpy(values) for name, values in reference_responses(image).items()}
+    right = _with_input(10, 2.1 * len(kernels) + 0.5, image)
+    axes = right.subplots(len(kernels), 3, squeeze=False)
+    bound = _limit(kernels)
+    for row, kernel, values, summary in zip(axes, kernels, maps, summaries, strict=True):
+        _image(row[0], kernel, SIGNED, -bound, bound)
+        _cell_values(row[0], kernel, bound, fontsize=10)
+        row[0].set_ylabel(f"filter #{summary.channel}")
+        _image(row[1], values, SIGNED, -_limit(values), _limit(values))
+        reference = references[summary.best]
+        _image(row[2], reference, SIGNED, -_limit(reference), _limit(reference))
+        row[2].set_xlabel(f"{summary.best}: r = {summary.r[summary.best]:+.2f}")
+    titles = ("kernel", "its map of the digit", "closest hand-made map")
+    for ax, title in zip(axes[0], titles, strict=True):
+        ax.set_title(title)
+    return right.figure
+
+
+def correlation_matrices(matrices_by_epoch: Mapping[int, Array]) -> Figure:
+    """How alike conv1's maps of the digit are: r for every pair of filters, one panel per epoch."""
+    figure = Figure(figsize=(4.2 * len(matrices_by_epoch) + 1.5, 4.2), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(matrices_by_epoch), sharex=True, sharey=True))
+    for ax, (epoch, matrix) in zip(axes, matrices_by_epoch.items(), strict=True):
+        matrix = _numpy(matrix)
+        image = _image(ax, matrix, SIGNED, -1, 1, f"epoch {epoch}")
+        _cell_values(ax, matrix, 1.0, fontsize=13)
+        ticks = range(len(matrix))
+        ax.set_xticks(ticks, [f"#{channel}" for channel in ticks])
+        ax.set_yticks(ticks, [f"#{channel}" for channel in ticks])
+        ax.set_xlabel("filter")
+    axes[0].set_ylabel("filter")
+    figure.colorbar(image, ax=list(axes), label="r between two maps", shrink=0.9)
+    return figure
+
+
+def layer_changes(
+    weight_cosines: Mapping[str, float], output_correlations: Mapping[str, float], last: int
+) -> Figure:
+    """Epoch 0 against epoch `last`, layer by layer: how much of their direction the weights kept
+    (cosine), and how much the layer's output for the digit still looks like it did (r)."""
+    figure = Figure(figsize=(14, 5), layout="constrained")
+    weights_ax, outputs_ax = figure.subplots(1, 2, sharey=True)
+    panels = (
+        (weights_ax, weight_cosines, "tab:blue", f"weights: epoch 0 vs {last} (cosine)"),
+        (outputs_ax, output_correlations, "tab:orange", f"output for the digit: 0 vs {last} (r)"),
+    )
+    for ax, values, color, title in panels:
+        bars = ax.bar(list(values), list(values.values()), color=color)
+        ax.bar_label(bars, labels=[_two_places(value) for value in values.values()], padding=3)
+        ax.set_title(title)
+        ax.set_xlabel("layer (input side on the left)")
+        ax.axhline(0, color="black", lw=1)
+    lowest = min(0.0, *weight_cosines.values(), *output_correlations.values())
+    weights_ax.set_ylim(lowest - 0.12 if lowest < 0 else 0, 1.1)
+    weights_ax.set_ylabel("1 = unchanged pattern")
     return figure
 
 
 def conv2_filters(weight: Array, epoch: int) -> Figure:
-    """conv2's kernels [8, 4, 3, 3]: a column per output map, a row per input channel."""
+    """conv2's kernels [8, 4, 3, 3]: a column per output map, a row per input channel; the colour
+    scale ends at the 99th percentile of the weights, so that a few large ones don't wash it out."""
     weight = _numpy(weight)
-    bound = _limit(weight)
-    figure = Figure(figsize=(12, 6.5), layout="constrained")
+    bound = _robust_limit(weight)
+    figure = Figure(figsize=(11, 5.8), layout="constrained")
     axes = figure.subplots(weight.shape[1], weight.shape[0])
     for (row, column), ax in np.ndenumerate(axes):
         image = _image(ax, weight[column, row], SIGNED, -bound, bound)
@@ -393,69 +536,215 @@ def conv2_filters(weight: Array, epoch: int) -> Figure:
             ax.set_title(f"out #{column}")
         if column == 0:
             ax.set_ylabel(f"in #{row}")
-    figure.colorbar(image, ax=axes, label="weight", shrink=0.8)
+    figure.colorbar(image, ax=axes, label="weight", shrink=0.8, extend="both")
     figure.suptitle(f"conv2 at epoch {epoch}: each output map mixes all four pool1 maps")
     return figure
 
 
-def feature_maps(maps_by_epoch: Mapping[int, Array], layer: str) -> Figure:
-    """One layer's output for the same image, one row per epoch, each row on its own scale."""
+def _layer_bound(layer: str, values: Array) -> float:
+    """conv2's scale ends at a percentile (a few extreme values would wash out the rest)."""
+    return _robust_limit(values) if layer == "conv2" else _limit(values)
+
+
+def feature_maps(maps_by_epoch: Mapping[int, Array], layer: str, image: Array) -> Figure:
+    """One layer's output for the digit (drawn on the left), one row per epoch, each row on its
+    own colour scale."""
     rows = len(maps_by_epoch)
-    figure = Figure(figsize=(13, 2.6 * rows + 0.8), layout="constrained")
-    for subfigure, (epoch, maps) in zip(
-        np.atleast_1d(figure.subfigures(rows, 1)), maps_by_epoch.items(), strict=True
+    right = _with_input(13, (1.3 if layer == "fc1" else 2.2) * rows + 0.8, image)
+    for row, (subfigure, (epoch, maps)) in enumerate(
+        zip(np.atleast_1d(right.subfigures(rows, 1)), maps_by_epoch.items(), strict=True)
     ):
         if layer == "fc1":
-            _maps_row(subfigure, _as_grid(maps)[None], False, f"epoch {epoch}")
-        else:
-            _maps_row(subfigure, maps, layer in SIGNED_LAYERS, f"epoch {epoch}")
+            maps = _as_grid(maps)[None]
+        signed = layer in SIGNED_LAYERS
+        bound = _layer_bound(layer, maps)
+        _maps_row(subfigure, maps, signed, f"epoch {epoch}", bound, tile_titles=row == 0)
     shape = "×".join(map(str, next(iter(maps_by_epoch.values())).shape))
-    figure.suptitle(f"{layer} ({shape}) of the same digit as training goes on")
-    return figure
+    right.suptitle(f"{layer} ({shape}) of the digit, by epoch")
+    return right.figure
 
 
 def predictions(logits_by_epoch: Mapping[int, Array], label: int) -> Figure:
-    """The predicted probabilities for one image at several epochs; the true digit in green."""
-    figure = Figure(figsize=(4.5 * len(logits_by_epoch), 4.2), layout="constrained")
+    """The predicted probabilities for one image at several epochs."""
+    figure = Figure(figsize=(4.5 * len(logits_by_epoch), 4.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(logits_by_epoch), sharey=True))
     for ax, (epoch, logits) in zip(axes, logits_by_epoch.items(), strict=True):
-        probabilities = torch.as_tensor(_numpy(logits)).softmax(dim=-1).numpy()
-        colors = ["tab:green" if digit == label else "tab:gray" for digit in range(10)]
-        ax.bar(range(10), probabilities, color=colors)
-        ax.set_xticks(range(10))
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("digit")
-        ax.set_title(f"epoch {epoch}: {probabilities[label]:.0%} on {label}")
+        _probability_bars(ax, logits, label)
+        probability = float(torch.as_tensor(_numpy(logits)).softmax(dim=-1)[label])
+        ax.set_title(f"epoch {epoch}: {probability:.0%} on {label}")
     axes[0].set_ylabel("probability")
+    _bar_legend(figure)
     return figure
 
 
+def every_epoch(activations_by_epoch: Mapping[int, Mapping[str, Array]], label: int) -> Figure:
+    """All epochs at a glance: how close each layer's output for the digit is to its final form
+    (r with the last epoch's), and the probability of the true digit."""
+    epochs = sorted(activations_by_epoch)
+    last = activations_by_epoch[epochs[-1]]
+    figure = Figure(figsize=(14, 5), layout="constrained")
+    layers_ax, probability_ax = figure.subplots(1, 2, sharex=True)
+    for name in last:
+        r = [output_correlation(activations_by_epoch[epoch][name], last[name]) for epoch in epochs]
+        layers_ax.plot(epochs, r, "o-", ms=4, label=name)
+    layers_ax.set_ylabel(f"r with epoch {epochs[-1]}")
+    layers_ax.set_title("each layer's output, against its final form")
+    layers_ax.grid(alpha=0.3)
+    layers_ax.legend(ncols=2, loc="lower right")
+    logits = [torch.as_tensor(_numpy(activations_by_epoch[epoch]["logits"])) for epoch in epochs]
+    probabilities = [float(values.softmax(dim=-1)[label]) for values in logits]
+    colors = [TRUE_DIGIT if int(values.argmax()) == label else WRONG_GUESS for values in logits]
+    probability_ax.bar(epochs, probabilities, color=colors)
+    probability_ax.set_ylim(0, 1)
+    probability_ax.set_ylabel(f"probability of {label}")
+    probability_ax.set_title(f"the prediction for the digit (a {label})")
+    handles = [
+        Patch(color=TRUE_DIGIT, label=f"top guess {label}: right"),
+        Patch(color=WRONG_GUESS, label="top guess another digit: wrong"),
+    ]
+    figure.legend(handles=handles, loc="outside lower right", ncols=2, frameon=False)
+    for ax in (layers_ax, probability_ax):
+        ax.set_xlabel("epoch")
+        ax.set_xticks(epochs[:: max(1, len(epochs) // 10)])
+    return figure
+
+
+EXPLORER_DPI = 80  # the live view: sharp enough on screen, quick to redraw
+PX_PER_EPOCH = 24  # the slider's length per epoch: easy to land on one with the mouse
+
+
+def slider_width(steps: int) -> int:
+    """Pixels for a slider of `steps` steps: PX_PER_EPOCH each, plus its label and readout."""
+    return max(400, PX_PER_EPOCH * steps + 160)
+
+
+class EpochExplorer:
+    """The whole network's view of the digit at one epoch, in one figure that a slider redraws.
+
+    The figure is built and drawn once, without the parts that change. Moving to another epoch
+    replaces only the data of its images, the heights of its bars and the title, and redraws just
+    those on top of the saved background (matplotlib's "blitting"). Each layer keeps one colour
+    scale for all epochs, so the growth of the values shows; each epoch is rendered once.
+    """
+
+    def __init__(
+        self, image: Array, activations_by_epoch: Mapping[int, Mapping[str, Array]], label: int
+    ) -> None:
+        self.activations = activations_by_epoch
+        self.label = label
+        self.epochs = sorted(activations_by_epoch)
+        self.frames: dict[int, bytes] = {}
+        self.lock = threading.Lock()  # one epoch at a time in the figure
+        self.figure = Figure(figsize=(13, 15), dpi=EXPLORER_DPI, layout="constrained")
+        self.canvas = FigureCanvasAgg(self.figure)
+        top, *layers, fc1 = self.figure.subfigures(6, 1, height_ratios=[1.5, 1, 1, 0.85, 0.85, 1])
+        digit_ax, self.bar_ax = top.subplots(1, 2, width_ratios=[1, 2.5])
+        _image(digit_ax, _numpy(image).squeeze(), DIGIT, None, None, "input")
+        self.bars = self.bar_ax.bar(range(10), np.zeros(10))
+        self.bar_ax.set_xticks(range(10))
+        self.bar_ax.set_ylim(0, 1)
+        self.bar_ax.set_xlabel("digit")
+        self.bar_ax.set_ylabel("probability")
+        _bar_legend(top)
+        self.images: dict[str, list[AxesImage]] = {}
+        for subfigure, name in zip(layers, ("conv1", "pool1", "conv2", "pool2"), strict=True):
+            every = self._stacked(name)
+            shape = "×".join(map(str, every.shape[1:]))
+            self.images[name] = _maps_row(
+                subfigure,
+                every[-1],
+                name in SIGNED_LAYERS,
+                f"{name}\n{shape}",
+                _layer_bound(name, every),
+            )
+        every = self._stacked("fc1")
+        self.images["fc1"] = _maps_row(
+            fc1, _as_grid(every[-1])[None], False, "fc1\n128 units", _limit(every)
+        )
+        self.changing = [*self.bars, self.bar_ax.title]
+        for image in (image for images in self.images.values() for image in images):
+            self.changing += [image, *image.axes.spines.values()]  # the frame on top of the image
+        for artist in self.changing:
+            artist.set_animated(True)  # left out of the full draw below
+        self.show(self.epochs[-1])
+        self.figure.draw_without_rendering()  # lay the figure out once, then keep that layout
+        self.figure.set_layout_engine("none")
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+
+    def _stacked(self, name: str) -> np.ndarray:
+        return np.stack([_numpy(self.activations[epoch][name]) for epoch in self.epochs])
+
+    def show(self, epoch: int) -> None:
+        """Put `epoch`'s values into the figure: image data, bar heights and colours, title."""
+        values = self.activations[epoch]
+        for name, images in self.images.items():
+            maps = _as_grid(values[name])[None] if name == "fc1" else _numpy(values[name])
+            for shown, channel in zip(images, maps, strict=True):
+                shown.set_data(channel)
+        probabilities = torch.as_tensor(_numpy(values["logits"])).softmax(dim=-1).numpy()
+        guess = int(probabilities.argmax())
+        for digit, (bar, probability) in enumerate(zip(self.bars, probabilities, strict=True)):
+            bar.set_height(probability)
+            wrong = digit == guess != self.label
+            bar.set_color(
+                TRUE_DIGIT if digit == self.label else WRONG_GUESS if wrong else OTHER_DIGIT
+            )
+        self.bar_ax.set_title(
+            f"epoch {epoch}: predicts {guess} ({probabilities[guess]:.0%}); it is a {self.label}"
+        )
+
+    def png(self, epoch: int) -> bytes:
+        """The figure at `epoch` as PNG bytes, rendered on first use."""
+        with self.lock:
+            if epoch not in self.frames:
+                self.show(epoch)
+                self.canvas.restore_region(self.background)
+                for artist in self.changing:
+                    self.figure.draw_artist(artist)
+                buffer = io.BytesIO()
+                PIL.Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(
+                    buffer, format="png", compress_level=1
+                )
+                self.frames[epoch] = buffer.getvalue()
+            return self.frames[epoch]
+
+    def render_all(self) -> None:
+        """Render every epoch ahead of time, so that moving the slider only swaps pictures."""
+        for epoch in self.epochs:
+            self.png(epoch)
+
+    def widget(self, ahead: bool = True):  # -> ipywidgets.VBox, imported only for a slider
+        """A slider over the epochs above the figure; moving it swaps in that epoch's picture.
+        With `ahead`, the other epochs are rendered in the background while nobody is looking."""
+        import ipywidgets
+
+        steps = self.epochs[-1] - self.epochs[0]
+        slider = ipywidgets.IntSlider(
+            value=self.epochs[-1],
+            min=self.epochs[0],
+            max=self.epochs[-1],
+            description="epoch",
+            layout=ipywidgets.Layout(width=f"{slider_width(steps)}px"),
+        )
+        picture = ipywidgets.Image(value=self.png(slider.value), format="png")
+        slider.observe(lambda change: setattr(picture, "value", self.png(change.new)), "value")
+        if ahead:
+            threading.Thread(target=self.render_all, daemon=True).start()
+        return ipywidgets.VBox([slider, picture])
+
+
 def show_epoch_explorer(
-    image: Array, activations_by_epoch: Mapping[int, Mapping[str, Array]], static: Sequence[int]
+    image: Array, activations_by_epoch: Mapping[int, Mapping[str, Array]], label: int
 ) -> None:
-    """In JupyterLab, a slider over the epochs that redraws `network`; headless, static figures
-    for the epochs in `static`, since nobody is there to move a slider."""
+    """In JupyterLab, a slider over the epochs (`EpochExplorer`); headless, where nobody can move
+    a slider, one figure of every epoch at a glance (`every_epoch`)."""
     from IPython.display import display
 
-    if not live_frontend():
-        for epoch in static:
-            display(network(image, activations_by_epoch[epoch], f"epoch {epoch}"))
-        return
-
-    import ipywidgets
-
-    epochs = sorted(activations_by_epoch)
-    slider = ipywidgets.IntSlider(
-        value=epochs[-1],
-        min=epochs[0],
-        max=epochs[-1],
-        description="epoch",
-        continuous_update=False,
-    )
-    ipywidgets.interact(
-        lambda epoch: display(network(image, activations_by_epoch[epoch], f"epoch {epoch}")),
-        epoch=slider,
-    )
+    if live_frontend():
+        display(EpochExplorer(image, activations_by_epoch, label).widget())
+    else:
+        display(every_epoch(activations_by_epoch, label))
 
 
 # --- 04: export ------------------------------------------------------------------------------
