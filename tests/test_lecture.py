@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
 import pytest
+from matplotlib.figure import Figure
 
 import cnnlib
-from cnnlib import lecture
+from cnnlib import lecture, plots
 from cnnlib.train import ConfigError
 
 DEFAULTS = {"epochs": 20, "batches_per_epoch": 100, "batch_size": 64, "lr": 1e-3, "seed": 42}
@@ -69,3 +73,13 @@ def test_show_source_is_cnnlibs_own_code() -> None:
     assert code.data.startswith("```python\nclass CNN(nn.Module):")
     assert code.data.endswith("```")
     assert "def forward(self, x: torch.Tensor) -> torch.Tensor:" in code.data
+
+
+def test_figures_are_shown_at_twice_their_pixel_density_in_at_most_256_colours() -> None:
+    figure = Figure(figsize=(4, 3), dpi=72)
+    figure.subplots().imshow(np.linspace(-1, 1, 100).reshape(10, 10), cmap=plots.SIGNED)
+    png, size = plots.retina_png(figure)
+    image = PIL.Image.open(io.BytesIO(png))
+    assert image.mode == "P" and len(image.getcolors()) <= 256
+    assert (image.width, image.height) == (2 * size["width"], 2 * size["height"])
+    assert 250 <= size["width"] <= 4 * 72  # shown at the figure's own size, about 4 inches wide
