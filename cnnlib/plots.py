@@ -270,7 +270,7 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
                 accuracy_ax.plot(epoch, lowest, "v", color=color, ms=12, clip_on=False)
     if below:
         accuracy_ax.text(
-            0.1,
+            0.3,
             0.04,
             "▼ below the axis:\n" + "\n".join(sorted(below)),
             transform=accuracy_ax.transAxes,
