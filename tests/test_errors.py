@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlib import evaluate
+from cnnlib import evaluate, plots
 
 
 def snapshots_of(*scales: float) -> list[dict[str, torch.Tensor]]:
@@ -84,3 +84,31 @@ def test_the_confusion_matrix_of_a_snapshot_counts_every_test_image(mnist, short
     matrix = evaluate.confusion_matrix(logits.argmax(dim=1), mnist.test_labels)
     assert matrix.sum(dim=1).tolist() == torch.bincount(mnist.test_labels).tolist()
     assert math.isclose(matrix.trace().item() / 100, short_results[0].test_accuracy)
+
+
+def test_confusion_matrices_share_one_scale_and_write_light_text_on_dark_cells() -> None:
+    early = torch.eye(10, dtype=torch.long) * 900
+    early[5, 3] = 100
+    late = torch.eye(10, dtype=torch.long) * 990
+    late[5, 3] = 10
+    figure = plots.confusion_matrices({"epoch 1": early, "epoch 20": late})
+    left, right = figure.axes[:2]
+    assert [image.get_clim() for image in (*left.images, *right.images)] == [(0, 100), (0, 100)]
+    texts = {
+        (ax.get_title(), text.get_text()): text.get_color()
+        for ax in (left, right)
+        for text in ax.texts
+    }
+    assert texts[("epoch 1: 100 mistakes", "100")] == "white"  # the darkest cell
+    assert texts[("epoch 20: 10 mistakes", "10")] == "black"
+    assert texts[("epoch 1: 100 mistakes", "900")] == "black"  # the diagonal, on gray
+    assert len(left.texts) == 11  # the ten right answers and the one mistake; no zeros written
+
+
+def test_training_curves_show_the_loss_on_a_log_axis_and_zoom_the_accuracy(short_results) -> None:
+    figure = plots.training_curves(short_results)
+    loss_ax, accuracy_ax = figure.axes[:2]
+    assert loss_ax.get_yscale() == "log"
+    lowest, top = accuracy_ax.get_ylim()
+    assert top == 100 and lowest <= min(r.test_accuracy for r in short_results[1:])
+    assert loss_ax.get_legend() is not None and accuracy_ax.get_legend() is not None
