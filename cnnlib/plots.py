@@ -201,12 +201,15 @@ def network(image: Array, activations: Mapping[str, Array], title: str) -> Figur
 # --- 02: training ----------------------------------------------------------------------------
 
 
-def digit_grid(images: Array, titles: Sequence[str], columns: int = 10, title: str = "") -> Figure:
-    """Digits [N, 28, 28] in a grid, each with a short title (its label, or a prediction)."""
+def digit_grid(
+    images: Array, titles: Sequence[str], columns: int = 10, title: str = "", width: float = 1.2
+) -> Figure:
+    """Digits [N, 28, 28] in a grid, each with a short title (its label, or a prediction);
+    `width` (inches per digit) makes room for longer titles."""
     images = _numpy(images)
     rows = math.ceil(len(images) / columns)
     height = rows * 1.45 + 0.6
-    figure = Figure(figsize=(columns * 1.2, height))
+    figure = Figure(figsize=(columns * width, height))
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.7 / height, hspace=0.45)
     for ax, pixels, name in zip(figure.subplots(rows, columns).flat, images, titles, strict=False):
         _image(ax, pixels, DIGIT, None, None, name)
