@@ -208,12 +208,12 @@ def digit_grid(
     `width` (inches per digit) makes room for longer titles."""
     images = _numpy(images)
     rows = math.ceil(len(images) / columns)
-    height = rows * 1.45 + 0.6
+    height = rows * 1.45 + 0.9  # inches: the rows, then the title above the first row's labels
     figure = Figure(figsize=(columns * width, height))
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.7 / height, hspace=0.45)
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.9 / height, hspace=0.45)
     for ax, pixels, name in zip(figure.subplots(rows, columns).flat, images, titles, strict=False):
         _image(ax, pixels, DIGIT, None, None, name)
-    figure.suptitle(title)
+    figure.suptitle(title, y=1 - 0.1 / height, va="top")
     return figure
 
 
