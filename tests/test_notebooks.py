@@ -16,6 +16,7 @@ import papermill
 import pytest
 
 import cnnlib
+from cnnlib import lecture
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
@@ -123,6 +124,25 @@ def test_a_nonsense_parameter_fails_in_the_first_cell_after_the_parameters(
     assert failure.value.exec_count == 3
     assert "lecture.setup(" in failure.value.source
     assert not (tmp_path / "out").exists()
+
+
+def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Strict claims for a short run: the first sentence about the lecture's 20 epochs must fail.
+    monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    out = tmp_path / "out"
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        run(NOTEBOOKS_DIR / "02_training.ipynb", tmp_path, output_dir=str(out), **QUICK)
+
+    assert failure.value.ename == "ClaimError"
+    assert failure.value.evalue == (
+        "the narration says \"the lecture's 20 “epochs” are 2,000 steps in all, 128,000 images, "
+        'about 2.1 times the 60,000 training images", but this run disagrees: '
+        "15 steps, 240 images, 0.00 passes"
+    )
+    assert "lecture.claim(" in failure.value.source
+    assert not (out / "manifest.json").exists()  # it stopped before writing any artifact
 
 
 # --- the committed notebooks, as stored: no kernel needed -----------------------------------

@@ -1,0 +1,92 @@
+"""Looking back at a training run: how far each layer's weights moved, and what the network
+still gets wrong on the test set (confusion matrix, most confused pairs, most confident mistakes).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from cnnlib.model import CNN
+from cnnlib.train import EVAL_CHUNK
+
+Snapshot = Mapping[str, torch.Tensor]
+CLASSES = 10
+
+
+def weight_layers(snapshot: Snapshot) -> list[str]:
+    """The layers that have a weight tensor, in order: conv1, conv2, fc1, fc2."""
+    return [key.removesuffix(".weight") for key in snapshot if key.endswith(".weight")]
+
+
+def weight_changes(snapshots: Sequence[Snapshot]) -> dict[str, list[float]]:
+    """For each layer, how much each epoch changed its weights, relative to their size before the
+    epoch, in percent: entry e - 1 is epoch e, 100 * |W_e - W_(e-1)| / |W_(e-1)|."""
+    changes: dict[str, list[float]] = {}
+    for layer in weight_layers(snapshots[0]):
+        key = f"{layer}.weight"
+        changes[layer] = [
+            100 * float((after[key] - before[key]).norm() / before[key].norm())
+            for before, after in itertools.pairwise(snapshots)
+        ]
+    return changes
+
+
+def similarity_to_start(snapshots: Sequence[Snapshot]) -> dict[str, float]:
+    """For each layer, the cosine similarity of its last weights with its first (random) ones:
+    1 means the same pattern, only rescaled; 0 means nothing of the start is left."""
+    first, last = snapshots[0], snapshots[-1]
+    similarities = {}
+    for layer in weight_layers(first):
+        start, end = first[f"{layer}.weight"].flatten(), last[f"{layer}.weight"].flatten()
+        similarities[layer] = float(F.cosine_similarity(start, end, dim=0))
+    return similarities
+
+
+def weight_growth(snapshots: Sequence[Snapshot]) -> dict[str, float]:
+    """For each layer, the size of its last weights over the size of its first ones."""
+    first, last = snapshots[0], snapshots[-1]
+    return {
+        layer: float(last[f"{layer}.weight"].norm() / first[f"{layer}.weight"].norm())
+        for layer in weight_layers(first)
+    }
+
+
+@torch.inference_mode()
+def logits_of(state_dict: Snapshot, images: torch.Tensor) -> torch.Tensor:
+    """The class scores [N, 10] of a CNN with these weights, a chunk of images at a time."""
+    model = CNN()
+    model.load_state_dict(state_dict)
+    model.eval()
+    return torch.cat([model(chunk) for chunk in images.split(EVAL_CHUNK)])
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Counts [10, 10]: row = the true digit, column = the predicted one; the diagonal is right."""
+    matrix = torch.zeros(CLASSES, CLASSES, dtype=torch.long)
+    matrix.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    return matrix
+
+
+def confused_pairs(matrix: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Pairs of digits (a < b) with how often either was taken for the other, most confused first
+    (ties: the smaller digits first); pairs never confused are left out."""
+    both_ways = matrix + matrix.T
+    pairs = [
+        (a, b, int(both_ways[a, b]))
+        for a in range(CLASSES)
+        for b in range(a + 1, CLASSES)
+        if both_ways[a, b] > 0
+    ]
+    return sorted(pairs, key=lambda pair: (-pair[2], pair[0], pair[1]))
+
+
+def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of up to `count` wrongly classified images, the most confident mistake first."""
+    confidence, predicted = logits.softmax(dim=1).max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = confidence[wrong].argsort(descending=True, stable=True)
+    return wrong[order[:count]]
