@@ -96,20 +96,17 @@ def point_link(link: Path, target: str) -> None:
 
 
 def remove_listed(folder: Path, names: Iterable[str]) -> list[str]:
-    """Delete exactly the listed files (relative paths) from `folder`, then the folders they leave
+    """Delete exactly the listed files (relative paths) from `folder`, then its folders left
     empty, `folder` included. Nothing else is touched; returns what was left there."""
     folder = Path(folder)
     for name in names:
         path = folder / name
         if path.is_file() and not path.is_symlink():
             path.unlink()
-    for directory in sorted({(folder / name).parent for name in names}, reverse=True):
-        while directory != folder and directory.is_relative_to(folder):
-            with suppress(OSError):  # not empty: someone else's file is there
-                directory.rmdir()
-            directory = directory.parent
-    with suppress(OSError):
-        folder.rmdir()
+    subfolders = [path for path in folder.rglob("*") if path.is_dir() and not path.is_symlink()]
+    for directory in [*sorted(subfolders, reverse=True), folder]:
+        with suppress(OSError):  # not empty: someone else's file is there
+            directory.rmdir()
     return sorted(
         path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir()
     )

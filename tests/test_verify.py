@@ -6,6 +6,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -350,7 +352,23 @@ def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_pa
 
 def test_a_folder_that_is_not_there_fails_every_line(tmp_path: Path):
     failed = check_short(tmp_path / "nothing")
-    assert set(failed) == set(CHECK_NAMES)
-    assert failed["manifest"] == f"{MANIFEST_NAME}: missing"
-    assert failed["weight files"].startswith(f"{epoch_weights_name(0)}: missing; ")
-    assert failed["JSON schema"] == f"{JSON_NAME}: missing"
+    assert failed == {name: f"{tmp_path / 'nothing'} does not exist" for name in CHECK_NAMES}
+    (tmp_path / "a-file").write_text("")
+    failed = check_short(tmp_path / "a-file")
+    assert failed == {name: f"{tmp_path / 'a-file'} is not a folder" for name in CHECK_NAMES}
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"), [("missing", "does not exist"), ("file", "is not a folder")]
+)
+def test_the_command_says_in_one_line_that_there_is_no_folder(tmp_path: Path, kind, state):
+    path = tmp_path / kind
+    if kind == "file":
+        path.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlib", "verify", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"python -m cnnlib verify: error: {path} {state}; name the folder regenerate wrote\n"
+    )
