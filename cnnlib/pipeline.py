@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -96,7 +97,8 @@ class Watch:
         if total > LONG_RUN_SECONDS:
             tqdm.write(
                 f"this run will take {duration(total)}: {self.config.epochs} epochs of "
-                f"{per_epoch:.1f} s; Ctrl-C stops it and leaves {self.out_dir} as it was"
+                f"{per_epoch:.1f} s; Ctrl-C stops it and leaves {self.out_dir} as it was",
+                file=sys.stderr,
             )
 
 
