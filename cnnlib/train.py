@@ -65,11 +65,11 @@ class TrainConfig:
         if (
             isinstance(self.lr, bool)
             or not isinstance(self.lr, (int, float))
-            or not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR)
+            or not (math.isfinite(self.lr) and self.lr > 0)
         ):
-            raise ConfigError(
-                f"lr must be a positive finite number at most {MAX_LR:g}, got {self.lr!r}"
-            )
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.lr > MAX_LR:
+            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {self.lr!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
