@@ -451,8 +451,8 @@ def stage_artifacts(
             emit("]," + dumps_float32(payload_end(last, data, config))[1:])
             handle.flush()
             os.fsync(handle.fileno())
-        files[JSON_NAME] = {"bytes": json_size, "sha256": json_digest.hexdigest()}
         write(FINAL_WEIGHTS_NAME, state_dict_bytes(last.state_dict))
+        files[JSON_NAME] = {"bytes": json_size, "sha256": json_digest.hexdigest()}
         manifest = {"config": config.as_dict(), "files": dict(sorted(files.items()))}
         write(MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     except BaseException:  # an error, Ctrl-C: nothing of this set stays behind
