@@ -280,6 +280,15 @@ def is_our_file(name: str) -> bool:
     return OUR_FILE.fullmatch(name) is not None
 
 
+def is_set_path(path: str) -> bool:
+    """Is `path` where a set holds one of its files? (A manifest may be damaged or forged:
+    cnnlib reads or deletes only such paths, never `../x` or `/etc/hostname`.)"""
+    if path in (JSON_NAME, FINAL_WEIGHTS_NAME, MANIFEST_NAME):
+        return True
+    folder, _, name = path.partition("/")
+    return folder == EPOCH_WEIGHTS_DIR and re.fullmatch(EPOCH_FILE_PATTERN, name) is not None
+
+
 def read_manifest(path: Path) -> dict | None:
     """The manifest at `path` when it is one of ours, else None."""
     try:
@@ -297,7 +306,7 @@ def _our_names(folder: Path) -> list[str]:
     never got one (its run was killed), the names it writes and their temporaries."""
     manifest = read_manifest(folder / MANIFEST_NAME)
     if manifest is not None:
-        return [*manifest["files"], MANIFEST_NAME]
+        return [name for name in [*manifest["files"], MANIFEST_NAME] if is_set_path(name)]
     return [
         path.relative_to(folder).as_posix()
         for path in [*folder.glob("*"), *folder.glob(f"{EPOCH_WEIGHTS_DIR}/*")]
@@ -332,7 +341,7 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
     if sets.is_symlink() or (sets.exists() and not sets.is_dir()):
         raise OutputError(f"{sets} is not a folder cnnlib made; move it away")
     legacy = legacy_manifest(out_dir)
-    listed = set(legacy["files"]) if legacy else set()
+    listed = {name for name in legacy["files"] if is_set_path(name)} if legacy else set()
     current = current_set(out_dir)
     if current is not None:
         theirs = set(_files_in(current)) - set(_our_names(current))
@@ -474,7 +483,8 @@ def publish(out_dir: Path, set_dir: Path) -> list[str]:
     if legacy is not None:
         old_epochs = out_dir / EPOCH_WEIGHTS_DIR
         if old_epochs.is_dir() and not old_epochs.is_symlink():
-            remove_listed(old_epochs, [n.split("/", 1)[1] for n in legacy["files"] if "/" in n])
+            listed = [name for name in legacy["files"] if is_set_path(name) and "/" in name]
+            remove_listed(old_epochs, [name.split("/", 1)[1] for name in listed])
     for name in TOP_LEVEL:  # the manifest's link last: no manifest, no set
         point_link(out_dir / name, link_target(name))
     return discard(previous) if previous is not None and previous != set_dir else []

@@ -55,7 +55,7 @@ from cnnlib.export import (
     MAX_MANIFEST_BYTES,
     current_set,
     epoch_weights_name,
-    is_our_file,
+    is_set_path,
     link_target,
     load_schema,
     load_state_dict,
@@ -406,9 +406,7 @@ class Verifier:
             f"{name}: not listed in {MANIFEST_NAME}" for name in expected if name not in listed
         ]
         for name, entry in listed.items():
-            if not is_our_file(name.removeprefix(f"{EPOCH_WEIGHTS_DIR}/")) or name.count("/") > (
-                name.startswith(f"{EPOCH_WEIGHTS_DIR}/")
-            ):
+            if not is_set_path(name):
                 problems.append(f"{name[:80]}: listed in {MANIFEST_NAME}, but no set holds it")
                 continue
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -426,3 +427,18 @@ def test_every_torch_load_in_cnnlib_passes_weights_only_true():
                     unsafe.append(f"{path.name}:{call.lineno}: {ast.unparse(call)}")
     assert loads, "cnnlib.export.load_state_dict should call torch.load"
     assert unsafe == []
+
+
+def test_a_forged_manifest_cannot_make_cnnlib_delete_other_files(
+    fresh_run: Path, mnist, short_results
+):
+    victim = fresh_run / "victim.txt"
+    victim.write_text("keep me")
+    path = fresh_run / MANIFEST_NAME  # the link to the current set's manifest
+    manifest = json.loads(path.read_text())
+    for name in ("../../victim.txt", f"{EPOCH_WEIGHTS_DIR}/../../../victim.txt"):
+        manifest["files"][name] = {"bytes": 7, "sha256": "0" * 64}
+    path.write_text(json.dumps(manifest))
+    write_artifacts(short_results, mnist, SHORT, fresh_run)  # replaces, then removes that set
+    assert victim.read_text() == "keep me"
+    assert verify(fresh_run, min_accuracy=0.0).passed
