@@ -3,11 +3,13 @@ epochs go to disk as they come; a long run says so at its start."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, prepare_raw_files
 from cnnlib.export import (
     JSON_NAME,
     MANIFEST_NAME,
@@ -15,7 +17,7 @@ from cnnlib.export import (
     epoch_weights_name,
     write_artifacts,
 )
-from cnnlib.pipeline import default_min_accuracy, ensure_artifacts
+from cnnlib.pipeline import default_min_accuracy, ensure_artifacts, regenerate
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT
@@ -86,3 +88,25 @@ def test_a_long_run_says_so_up_front_even_when_quiet(tmp_path: Path):
     assert process.returncode == 1 and stdout == ""
     assert stderr == f"python -m cnnlib regenerate: error: interrupted; {out} was left as it was\n"
     assert not (out / JSON_NAME).exists() and list((out / SETS_DIR).glob("set-*")) == []
+
+
+def test_a_new_set_that_fails_its_checks_never_replaces_the_old_one(fresh_run: Path, tmp_path):
+    # Training reads the intact extracted files; verify reads the archives, one of them damaged.
+    data_root = tmp_path / "data"
+    raw = data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    prepare_raw_files(DEFAULT_DATA_DIR)
+    for name in RAW_FILES:
+        for file_name in (name, f"{name}.gz"):
+            shutil.copy(DEFAULT_DATA_DIR / "MNIST" / "raw" / file_name, raw)
+    archive = raw / "t10k-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:1000])
+    before = {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()}
+    other = TrainConfig(epochs=1, batches_per_epoch=2, device="cpu")
+    summary = regenerate(other, fresh_run, data_root=data_root, progress=False)
+    assert not summary.report.passed and not summary.published
+    assert f"the new set was discarded: {fresh_run} still holds the previous one" in (
+        summary.lines()
+    )
+    after = {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()}
+    assert after == before
