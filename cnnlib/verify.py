@@ -8,7 +8,8 @@
     JSON schema          pretrained_cnn_data.json parses strictly and fits cnnlib/schema.json
     JSON epochs          epochs 0..N, in order
     JSON weights = .pth  every JSON weight equals its .pth tensor bit for bit, as float32
-    samples              the 100 samples are the exact MNIST test pixels
+    samples              the 100 samples are the exact MNIST test pixels, as the vendored
+                         archives data/MNIST/raw/*.gz hold them (never a run's cache)
     feature maps         a plain-NumPy forward pass (cnnlib.reference) reproduces them
     predictions          ... and PyTorch's logits on the 100 samples, within 1e-4 (relative
                          to the largest value when that is above 1)
