@@ -10,6 +10,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 # Papermill overrides for `make data`, e.g. PARAMS="-p epochs 5"; OUTPUT_DIR moves the artifacts.
 PARAMS ?=
 OUTPUT_DIR ?= data
+unexport OUTPUT_DIR  # make would expand it on the way to the environment
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 # `make demo` serves the repository on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`.
 PORT ?= 8000
@@ -34,9 +35,14 @@ $(LAB_OVERRIDES): notebooks/jupyterlab-overrides.json $(STAMP)
 
 # The notebooks in lecture order, executed copies in notebooks/executed/ (git-ignored), artifacts in
 # $(OUTPUT_DIR). The last notebook ends with `cnnlib.verify`: a failed check fails `make data`.
+# OUTPUT_DIR reaches run.py through the environment, unexpanded and unparsed by make or the shell:
+# any path works (spaces, quotes, backticks, $), made absolute for the notebooks in notebooks/.
+data: export CNNLIB_OUTPUT_DIR := $(value OUTPUT_DIR)
 data: setup
 	$(if $(findstring output_dir,$(PARAMS)),$(error set OUTPUT_DIR=... rather than -p output_dir))
-	$(PY) notebooks/run.py -p output_dir "$(abspath $(OUTPUT_DIR))" $(PARAMS)
+	$(if $(strip $(value OUTPUT_DIR)),,$(error OUTPUT_DIR is empty; name a folder, e.g. OUTPUT_DIR=data))
+	@case "$$CNNLIB_OUTPUT_DIR" in /*) out=$$CNNLIB_OUTPUT_DIR;; *) out=$$PWD/$$CNNLIB_OUTPUT_DIR;; esac; \
+	$(PY) notebooks/run.py -p output_dir "$$out" $(PARAMS)
 
 # Re-execute the committed notebooks with default parameters, strip timings, check them.
 notebooks: setup

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from cnnlib.data import DEFAULT_DATA_DIR, DataError
-from cnnlib.export import check_writable
+from cnnlib.export import NonFiniteError, OutputError, check_writable
+from cnnlib.files import BusyError
 from cnnlib.pipeline import regenerate
 from cnnlib.train import ConfigError, TrainConfig
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
@@ -43,12 +44,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def folder(text: str) -> Path:
+    """A folder argument: any path a user can type, but not an empty one (that would be `.`)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a folder; name one, e.g. data")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m cnnlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     regen = commands.add_parser("regenerate", help="train and write every artifact, then verify")
-    regen.add_argument("--out", type=Path, default=DEFAULT_DATA_DIR, help="output folder (data/)")
+    regen.add_argument("--out", type=folder, default=DEFAULT_DATA_DIR, help="output folder (data/)")
+    regen.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that holds other files too (they are never touched)",
+    )
     add_training_arguments(regen)
     regen.add_argument(
         "--min-accuracy",
@@ -62,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     regen.set_defaults(command_parser=regen)
 
     check = commands.add_parser("verify", help="check the artifacts in a folder")
-    check.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DATA_DIR)
+    check.add_argument("directory", nargs="?", type=folder, default=DEFAULT_DATA_DIR)
     check.add_argument("--min-accuracy", type=float, default=DEFAULT_MIN_ACCURACY, metavar="PCT")
+    check.set_defaults(command_parser=check)
     return parser
 
 
@@ -71,26 +85,42 @@ def run_regenerate(args: argparse.Namespace) -> int:
     parser = args.command_parser
     try:
         config = config_from_args(args)
-        check_writable(args.out)
-    except ConfigError as error:
+        check_writable(args.out, args.force)
+    except (ConfigError, OutputError) as error:
         parser.error(str(error))
     except OSError as error:
         parser.error(
             f"--out {args.out} cannot be written ({error.strerror or error}); "
             "choose a writable folder"
         )
+    unchanged = f"{args.out} was left as it was"
     try:
         summary = regenerate(
-            config, args.out, progress=not args.quiet, min_accuracy=args.min_accuracy
+            config,
+            args.out,
+            progress=not args.quiet,
+            min_accuracy=args.min_accuracy,
+            force=args.force,
         )
-    except DataError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(summary.report.lines() + summary.lines()))
-    return 0 if summary.report.passed else 1
+    except (DataError, BusyError, OutputError) as error:
+        message = error.strerror if isinstance(error, BusyError) else str(error)
+    except NonFiniteError as error:
+        message = f"{error}; {unchanged}"
+    except OSError as error:
+        message = f"cannot write {args.out} ({error.strerror or error}); {unchanged}"
+    except KeyboardInterrupt:
+        message = f"interrupted; {unchanged}"
+    else:
+        print("\n".join(summary.report.lines() + summary.lines()))
+        return 0 if summary.report.passed else 1
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 1
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if not args.directory.is_dir():
+        state = "is not a folder" if args.directory.exists() else "does not exist"
+        args.command_parser.error(f"{args.directory} {state}; name the folder regenerate wrote")
     report = verify(args.directory, min_accuracy=args.min_accuracy)
     print("\n".join(report.lines()))
     print(

@@ -1,6 +1,7 @@
 """Stage 1, data: the vendored MNIST files, checked and loaded once into normalized tensors.
 
-Every later stage works on these in-memory tensors: no per-sample PIL or transform work.
+Every later stage works on these in-memory tensors: no per-sample PIL or transform work. The
+pixels come from the very bytes whose MD5 was checked, never from a cache beside them.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 
-from cnnlib.files import atomic_write_bytes
+from cnnlib.files import atomic_write_bytes, remove_stale_temporaries
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_DIR / "data"
@@ -62,12 +65,27 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _extract(archive: Path, target: Path) -> None:
+def _checked(content: bytes, name: str, source: Path) -> bytes:
+    """`content` when its MD5 is the official one for `name`, else DataError naming `source`."""
+    actual = hashlib.md5(content).hexdigest()
+    if actual != RAW_FILES[name]:
+        raise DataError(
+            f"{source} is corrupt: MD5 {actual} of its content, expected {RAW_FILES[name]}; "
+            f"{RESTORE_HINT}"
+        )
+    return content
+
+
+def vendored_file(root: Path, name: str) -> bytes:
+    """The MD5-checked content of one vendored archive, root/MNIST/raw/NAME.gz, read directly."""
+    archive = Path(root) / "MNIST" / "raw" / f"{name}.gz"
     try:
         content = gzip.decompress(archive.read_bytes())
+    except FileNotFoundError:
+        raise DataError(f"{archive} is missing; {RESTORE_HINT}") from None
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{archive} is truncated or corrupt ({error}); {RESTORE_HINT}") from None
-    atomic_write_bytes(target, content)
+    return _checked(content, name, archive)
 
 
 def _download(root: Path, missing: Path) -> None:
@@ -82,43 +100,70 @@ def _download(root: Path, missing: Path) -> None:
         ) from None
 
 
+def raw_file(root: Path, name: str) -> bytes:
+    """The MD5-checked content of one uncompressed MNIST file.
+
+    Read from root/MNIST/raw/NAME when that copy is intact, else from the vendored NAME.gz (and
+    extracted there for next time, when the folder is writable: the copy is only a shortcut);
+    downloaded only when the .gz is absent too.
+    """
+    raw = Path(root) / "MNIST" / "raw"
+    target, archive = raw / name, raw / f"{name}.gz"
+    with suppress(FileNotFoundError):
+        content = target.read_bytes()
+        if hashlib.md5(content).hexdigest() == RAW_FILES[name]:
+            return content
+    if archive.exists():
+        content = vendored_file(root, name)
+        with suppress(OSError):  # a read-only or full disk: go on from memory
+            atomic_write_bytes(target, content)
+        return content
+    if not target.exists():
+        _download(Path(root), archive)
+    return _checked(target.read_bytes(), name, target)
+
+
 def prepare_raw_files(root: Path = DEFAULT_DATA_DIR) -> dict[str, str]:
     """Make sure root/MNIST/raw holds the four uncompressed files with their official MD5s.
 
     Extracts each vendored .gz when needed; downloads only when the .gz files are absent.
     Returns the checksums, for the record.
     """
-    raw = Path(root) / "MNIST" / "raw"
-    for name, expected in RAW_FILES.items():
-        target, archive = raw / name, raw / f"{name}.gz"
-        if target.exists() and md5_of(target) == expected:
-            continue
-        if archive.exists():
-            _extract(archive, target)
-        elif not target.exists():
-            _download(Path(root), archive)
-        actual = md5_of(target)
-        if actual != expected:
-            source = archive if archive.exists() else target
-            raise DataError(
-                f"{source} is corrupt: MD5 {actual} of its content, expected {expected}; "
-                f"{RESTORE_HINT}"
-            )
+    for name in RAW_FILES:
+        raw_file(root, name)
     return dict(RAW_FILES)
 
 
+def parse_idx(content: bytes) -> torch.Tensor:
+    """An IDX file, MNIST's format: 2 zero bytes, a type byte (8 = uint8), the number of
+    dimensions, each dimension as a big-endian int32, then the values."""
+    dims = content[3]
+    shape = [int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    return torch.frombuffer(bytearray(content[4 + 4 * dims :]), dtype=torch.uint8).view(shape)
+
+
+def read_split(
+    root: Path, split: str, read: Callable[[Path, str], bytes] = raw_file
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 pixels [N, 28, 28] and int64 labels [N] of split "train" or "t10k", parsed from the
+    MD5-checked bytes (torchvision's MNIST class would prefer a processed/ cache if present)."""
+    pixels = parse_idx(read(root, f"{split}-images-idx3-ubyte"))
+    labels = parse_idx(read(root, f"{split}-labels-idx1-ubyte")).long()
+    return pixels, labels
+
+
 def load_mnist(root: Path = DEFAULT_DATA_DIR) -> Mnist:
-    """Check the raw files, then read them with torchvision's own MNIST dataset class."""
-    checksums = prepare_raw_files(root)
-    train = torchvision.datasets.MNIST(root, train=True, download=False)
-    test = torchvision.datasets.MNIST(root, train=False, download=False)
+    """Read the four MNIST files, each checked against its official MD5, into tensors."""
+    remove_stale_temporaries(Path(root) / "MNIST" / "raw", RAW_FILES.__contains__)
+    train_pixels, train_labels = read_split(root, "train")
+    test_pixels, test_labels = read_split(root, "t10k")
     return Mnist(
-        train_images=normalize(train.data),
-        train_labels=train.targets,
-        test_images=normalize(test.data),
-        test_labels=test.targets,
-        test_pixels=test.data,
-        checksums=checksums,
+        train_images=normalize(train_pixels),
+        train_labels=train_labels,
+        test_images=normalize(test_pixels),
+        test_labels=test_labels,
+        test_pixels=test_pixels,
+        checksums=dict(RAW_FILES),
     )
 
 

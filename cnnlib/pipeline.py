@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from cnnlib.data import DEFAULT_DATA_DIR, load_mnist
-from cnnlib.export import MANIFEST_NAME, check_writable, write_artifacts
-from cnnlib.train import TrainConfig, train
+from cnnlib.export import (
+    MANIFEST_NAME,
+    check_writable,
+    discard,
+    locked,
+    publish,
+    stage_artifacts,
+)
+from cnnlib.train import EpochResult, TrainConfig, train_epochs
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, verify
+
+LONG_RUN_SECONDS = 180  # a run expected to take longer says so, with its estimate, at the start
 
 
 @dataclass
@@ -22,6 +35,7 @@ class Summary:
     files: dict[str, int]  # relative path -> bytes
     seconds: float
     report: Report
+    published: bool  # False: the new set failed its checks, and DIR was left as it was
 
     def lines(self) -> list[str]:
         weights = {name: size for name, size in self.files.items() if name.startswith("epoch_")}
@@ -40,6 +54,8 @@ class Summary:
             f"verify: {passed}/{len(self.report.checks)} checks passed"
             + ("" if self.report.passed else " -- FAILED, see above")
         )
+        if not self.published:
+            lines.append(f"the new set was discarded: {self.out_dir} still holds the previous one")
         lines.append(f"wall time: {self.seconds:.1f} s")
         return lines
 
@@ -50,16 +66,54 @@ def default_min_accuracy(config: TrainConfig) -> float:
     return DEFAULT_MIN_ACCURACY if config == full_length else 0.0
 
 
-def train_and_export(
-    config: TrainConfig, out_dir: Path, data_root: Path, progress: bool
-) -> tuple[float, dict[str, int]]:
-    """Load, train, write; return the final test accuracy and the files written.
+def duration(seconds: float) -> str:
+    """3725 -> 'about 1 h 2 min', 150 -> 'about 2.5 min'."""
+    if seconds >= 3600:
+        return f"about {seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
+    return f"about {seconds / 60:.1f} min"
 
-    The data and the snapshots are freed on return, before `verify` reads the files back.
-    """
+
+class Watch:
+    """Passes training's epochs on. Remembers the last one's test accuracy, and as soon as the
+    first trained epoch is timed, says how long the whole run will take if that is long."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.final_test_accuracy = 0.0
+
+    def follow(self, epochs: Iterable[EpochResult]) -> Iterator[EpochResult]:
+        start = time.perf_counter()
+        for result in epochs:
+            self.final_test_accuracy = result.test_accuracy
+            if result.epoch == 0:
+                untrained = time.perf_counter()
+            elif result.epoch == 1:
+                per_epoch = time.perf_counter() - untrained
+                self.announce(untrained - start + per_epoch * self.config.epochs, per_epoch)
+            yield result
+
+    def announce(self, total: float, per_epoch: float) -> None:
+        if total > LONG_RUN_SECONDS:
+            tqdm.write(
+                f"this run will take {duration(total)}: {self.config.epochs} epochs of "
+                f"{per_epoch:.1f} s; Ctrl-C stops it and leaves {self.out_dir} as it was",
+                file=sys.stderr,
+            )
+
+
+def train_and_stage(
+    config: TrainConfig, out_dir: Path, data_root: Path, progress: bool
+) -> tuple[Path, dict[str, int], float]:
+    """Load, train, write a new set beside the one in use, epoch by epoch; return the set's
+    folder, its files and the final test accuracy. The data is freed on return, before `verify`
+    reads the files back."""
     data = load_mnist(data_root)
-    results = train(config, data, progress=progress)
-    return results[-1].test_accuracy, write_artifacts(results, data, config, out_dir)
+    watch = Watch(config, out_dir)
+    set_dir, files = stage_artifacts(
+        watch.follow(train_epochs(config, data, progress)), data, config, out_dir
+    )
+    return set_dir, files, watch.final_test_accuracy
 
 
 def regenerate(
@@ -68,15 +122,27 @@ def regenerate(
     data_root: Path = DEFAULT_DATA_DIR,
     progress: bool = True,
     min_accuracy: float | None = None,
+    force: bool = False,
 ) -> Summary:
-    """Train from scratch, write every artifact into `out_dir`, then verify them."""
+    """Train from scratch, write every artifact as a new set, verify it, and only then make it
+    the set `out_dir` shows (one atomic step). A set that fails a check other than the accuracy
+    threshold is discarded, and `out_dir` keeps its previous set."""
     start = time.perf_counter()
-    check_writable(out_dir)
-    final_test_accuracy, files = train_and_export(config, out_dir, data_root, progress)
+    out_dir = Path(out_dir)
     if min_accuracy is None:
         min_accuracy = default_min_accuracy(config)
-    report = verify(out_dir, min_accuracy=min_accuracy, data_root=data_root)
-    return Summary(Path(out_dir), final_test_accuracy, files, time.perf_counter() - start, report)
+    check_writable(out_dir, force)
+    with locked(out_dir):
+        set_dir, files, final_test_accuracy = train_and_stage(config, out_dir, data_root, progress)
+        report = verify(set_dir, min_accuracy=min_accuracy, data_root=data_root)
+        report.directory = out_dir
+        intact = all(check.passed for check in report.checks if check.name != "accuracy")
+        if intact:
+            publish(out_dir, set_dir)
+        else:
+            discard(set_dir)
+    seconds = time.perf_counter() - start
+    return Summary(out_dir, final_test_accuracy, files, seconds, report, published=intact)
 
 
 def made_with(config: TrainConfig, out_dir: Path) -> bool:

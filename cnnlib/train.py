@@ -19,6 +19,9 @@ from cnnlib.model import CNN
 
 DEVICES = ("auto", "cpu", "cuda")
 TRAIN_SIZE = 60_000
+MAX_EPOCHS = 200  # each epoch adds about 0.43 MB to the JSON the demo (and verify) reads whole
+MAX_SEED = 2**64 - 1  # what torch.manual_seed accepts
+MAX_LR = 10.0  # far past divergence already; 1 is the classic "too large" class demo
 EVAL_CHUNK = 250  # test images per forward pass when evaluating
 
 
@@ -47,6 +50,13 @@ class TrainConfig:
         _require_int("batches_per_epoch", self.batches_per_epoch, 1)
         _require_int("batch_size", self.batch_size, 1)
         _require_int("seed", self.seed, 0)
+        if self.epochs > MAX_EPOCHS:
+            raise ConfigError(
+                f"epochs must be at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an "
+                f"epoch), got {self.epochs}"
+            )
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed must be at most 2**64 - 1 = {MAX_SEED}, got {self.seed}")
         if self.batches_per_epoch * self.batch_size > TRAIN_SIZE:
             raise ConfigError(
                 f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
@@ -58,6 +68,8 @@ class TrainConfig:
             or not (math.isfinite(self.lr) and self.lr > 0)
         ):
             raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.lr > MAX_LR:
+            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {self.lr!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():

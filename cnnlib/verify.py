@@ -8,19 +8,26 @@
     JSON schema          pretrained_cnn_data.json parses strictly and fits cnnlib/schema.json
     JSON epochs          epochs 0..N, in order
     JSON weights = .pth  every JSON weight equals its .pth tensor bit for bit, as float32
-    samples              the 100 samples are the exact MNIST test pixels
+    samples              the 100 samples are the exact MNIST test pixels, as the vendored
+                         archives data/MNIST/raw/*.gz hold them (never a run's cache)
     feature maps         a plain-NumPy forward pass (cnnlib.reference) reproduces them
-    predictions          ... and PyTorch's logits on the 100 samples, within 1e-4
+    predictions          ... and PyTorch's logits on the 100 samples, within 1e-4 (relative
+                         to the largest value when that is above 1)
     accuracy             the final test accuracy reaches the threshold
 
 A failed check names the file at fault and never stops the others: every check prints its line,
-and the command exits 0 only when all of them pass.
+and the command exits 0 only when all of them pass. verify reads only regular files inside DIR,
+each of a bounded size, and at most MAX_EPOCHS + 1 epochs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
+import os
+import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -31,30 +38,52 @@ from pathlib import Path
 import fastjsonschema
 import numpy as np
 import torch
-import torchvision
 
 from cnnlib import reference
 from cnnlib.data import (
     DEFAULT_DATA_DIR,
     DataError,
     feature_map_index,
-    prepare_raw_files,
+    read_split,
     sample_indices,
+    vendored_file,
 )
 from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    current_set,
     epoch_weights_name,
+    is_set_path,
+    link_target,
     load_schema,
     load_state_dict,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.train import TrainConfig
+from cnnlib.train import MAX_EPOCHS, TrainConfig
 
 DEFAULT_MIN_ACCURACY = 95.0
+# Feature maps and logits agree within 1e-4, relative to the largest value compared when that
+# is above 1 (a diverged network's activations can reach 1e9; float32 keeps 7 digits of them).
 TOLERANCE = 1e-4
+# verify reads no file larger than these; a .pth snapshot is about 0.11 MB, the JSON about
+# 0.43 MB per epoch.
+MAX_PTH_BYTES = 1_000_000
+MAX_JSON_BYTES = 2_000_000 + 600_000 * (MAX_EPOCHS + 1)
+UTF8_BOM = b"\xef\xbb\xbf"
+CHECK_NAMES = [
+    "manifest",
+    "weight files",
+    "JSON schema",
+    "JSON epochs",
+    "JSON weights = .pth",
+    "samples",
+    "feature maps",
+    "predictions",
+    "accuracy",
+]
 EXPECTED_SHAPES = {name: tuple(tensor.shape) for name, tensor in CNN().state_dict().items()}
 MAX_PROBLEMS_SHOWN = 4  # a failed check lists this many problems, then a count of the rest
 
@@ -99,33 +128,40 @@ def fail_if_any(problems: list[str]) -> None:
 # Reading files: every failure becomes a VerifyError that names the file.
 
 
-def strict_json(path: Path) -> dict:
-    """Parse a JSON object as strictly as the standard: no NaN or Infinity, no repeated keys."""
+def strict_json(content: bytes, name: str) -> dict:
+    """Parse a JSON object as strictly as the standard and as JavaScript's JSON.parse: UTF-8
+    without a byte order mark, no NaN or Infinity, no number too large for a double, no repeated
+    keys."""
 
     def refuse_constant(constant: str) -> None:
-        raise VerifyError(f"{path.name}: holds {constant}, which strict JSON does not allow")
+        raise VerifyError(f"{name}: holds {constant}, which strict JSON does not allow")
+
+    def finite_float(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise VerifyError(f"{name}: holds the number {text[:30]}, too large for a double")
+        return value
 
     def refuse_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
         keys = [key for key, _ in pairs]
         if len(set(keys)) != len(keys):
             repeated = sorted({key for key in keys if keys.count(key) > 1})
-            raise VerifyError(f"{path.name}: repeats the key {repeated[0]!r} in one object")
+            raise VerifyError(f"{name}: repeats the key {repeated[0]!r} in one object")
         return dict(pairs)
 
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise VerifyError(f"{path.name}: missing") from None
-    except OSError as error:
-        raise VerifyError(f"{path.name}: cannot be read ({error.strerror or error})") from None
+    if content.startswith(UTF8_BOM):
+        raise VerifyError(f"{name}: starts with a UTF-8 byte order mark, which JSON does not allow")
     try:
         value = json.loads(
-            content, parse_constant=refuse_constant, object_pairs_hook=refuse_repeated_keys
+            content.decode("utf-8"),
+            parse_constant=refuse_constant,
+            parse_float=finite_float,
+            object_pairs_hook=refuse_repeated_keys,
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise VerifyError(f"{path.name}: not valid JSON, truncated or damaged ({error})") from None
+        raise VerifyError(f"{name}: not valid JSON, truncated or damaged ({error})") from None
     if not isinstance(value, dict):
-        raise VerifyError(f"{path.name}: holds a JSON {type(value).__name__}, not an object")
+        raise VerifyError(f"{name}: holds a JSON {type(value).__name__}, not an object")
     return value
 
 
@@ -143,12 +179,10 @@ def schema_message(error: fastjsonschema.JsonSchemaValueException) -> str:
     return "top level " + message.removeprefix("data ")
 
 
-def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
     """Load one `.pth` snapshot safely and check it against the model's keys, shapes and dtype."""
-    if not path.is_file():
-        raise VerifyError(f"{name}: missing")
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
             damaged_member = archive.testzip()  # checks the CRC-32 of every member
     except Exception as error:  # a damaged zip surfaces as many error types
         raise VerifyError(f"{name}: not an intact .pth archive ({type(error).__name__})") from None
@@ -157,8 +191,13 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
             f"{name}: damaged (zip member {damaged_member!r} does not read back intact)"
         )
     try:
-        state = load_state_dict(path)  # weights_only=True: never runs pickled code
+        state = load_state_dict(io.BytesIO(content))  # weights_only=True: never runs pickled code
     except Exception as error:  # an unsafe or damaged pickle surfaces as many error types
+        if type(error).__name__ == "UnpicklingError":
+            raise VerifyError(
+                f"{name}: refused: this file contains code, not just tensors "
+                "(torch.load with weights_only=True)"
+            ) from None
         reason = (str(error).strip().splitlines() or [""])[0][:120]
         raise VerifyError(
             f"{name}: torch.load(weights_only=True) fails ({type(error).__name__}: {reason})"
@@ -179,6 +218,12 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     return state
 
 
+def difference(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """The largest |ours - theirs|, and the largest allowed: TOLERANCE, times the largest
+    |theirs| when that is above 1 (float32 keeps about 7 significant digits of any value)."""
+    return float(np.abs(ours - theirs).max()), TOLERANCE * max(1.0, float(np.abs(theirs).max()))
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """Run PyTorch on one thread: for 100 small images, waking a thread pool costs more than it
@@ -191,11 +236,8 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def manifest_problem(path: Path, name: str, entry: dict) -> str | None:
+def manifest_problem(content: bytes, name: str, entry: dict) -> str | None:
     """What is wrong with one listed file, or None when its size and sha-256 match."""
-    if not path.is_file():
-        return f"{name}: listed in {MANIFEST_NAME} but missing"
-    content = path.read_bytes()
     if len(content) != entry["bytes"]:
         truncated = " (truncated?)" if len(content) < entry["bytes"] else ""
         return f"{name}: {len(content)} bytes, {MANIFEST_NAME} says {entry['bytes']}{truncated}"
@@ -230,6 +272,8 @@ class Verifier:
 
     def __init__(self, out_dir: Path, data_root: Path, min_accuracy: float) -> None:
         self.out_dir = Path(out_dir)
+        self.real_dir = self.out_dir.resolve()
+        self.pinned = current_set(self.out_dir)  # one set throughout, even if a run switches
         self.data_root = Path(data_root)
         self.min_accuracy = min_accuracy
         self._cache: dict[str, object] = {}
@@ -246,11 +290,49 @@ class Verifier:
             raise VerifyError(str(value))
         return value
 
+    # Reading: regular files inside DIR only, each of a bounded size ---------------------------
+
+    def locate(self, name: str) -> Path:
+        """Where the artifact `name` is: through DIR's link, in the set pinned at the start."""
+        top = name.split("/")[0]
+        entry = self.out_dir / top
+        if self.pinned and entry.is_symlink() and os.readlink(entry) == link_target(top):
+            return self.pinned / name
+        return self.out_dir / name
+
+    def read(self, name: str, limit: int) -> bytes:
+        """The content of the artifact `name`; VerifyError if it is missing, not a regular file,
+        outside DIR (through a link) or larger than `limit` bytes."""
+        real = self.locate(name).resolve()
+        if not real.is_relative_to(self.real_dir):
+            raise VerifyError(f"{name}: leads out of {self.out_dir}; verify reads only inside it")
+        try:
+            # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting
+            descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise VerifyError(f"{name}: missing") from None
+        except OSError as error:
+            raise VerifyError(f"{name}: cannot be read ({error.strerror or error})") from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise VerifyError(f"{name}: cannot be read (not a regular file)")
+        with os.fdopen(descriptor, "rb") as handle:
+            content = handle.read(limit + 1)
+        if len(content) > limit:
+            raise VerifyError(f"{name}: larger than the {limit / 1e6:g} MB verify reads")
+        return content
+
+    def limit(self, name: str) -> int:
+        """How many bytes verify reads of the artifact `name`."""
+        if name == JSON_NAME:
+            return MAX_JSON_BYTES
+        return MAX_MANIFEST_BYTES if name == MANIFEST_NAME else MAX_PTH_BYTES
+
     # What the checks share -------------------------------------------------------------------
 
     def manifest(self) -> dict:
         def read() -> dict:
-            manifest = strict_json(self.out_dir / MANIFEST_NAME)
+            manifest = strict_json(self.read(MANIFEST_NAME, MAX_MANIFEST_BYTES), MANIFEST_NAME)
             if not is_manifest(manifest):
                 raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
             return manifest
@@ -261,7 +343,7 @@ class Verifier:
         """The parsed JSON, valid against the schema (the checks below rely on its shape)."""
 
         def read() -> dict:
-            payload = strict_json(self.out_dir / JSON_NAME)
+            payload = strict_json(self.read(JSON_NAME, MAX_JSON_BYTES), JSON_NAME)
             try:
                 schema_validator()(payload)
             except fastjsonschema.JsonSchemaValueException as error:
@@ -271,12 +353,16 @@ class Verifier:
         return self._once("payload", read)
 
     def last_epoch(self) -> int:
-        """N, the last epoch: as the manifest's config says, else the JSON's, else the default."""
+        """N, the last epoch: as the manifest's config says, else the JSON's, else the default.
+        VerifyError when it is more than any run can make (a damaged or forged manifest)."""
+        last, source = TrainConfig().epochs, "the default"
         with suppress(VerifyError):
-            return self.manifest()["config"]["epochs"]
+            last, source = self.payload()["metadata"]["config"]["epochs"], JSON_NAME
         with suppress(VerifyError):
-            return self.payload()["metadata"]["config"]["epochs"]
-        return TrainConfig().epochs
+            last, source = self.manifest()["config"]["epochs"], MANIFEST_NAME
+        if last > MAX_EPOCHS:
+            raise VerifyError(f"{source}: claims {last} epochs; a run makes at most {MAX_EPOCHS}")
+        return last
 
     def snapshots(self) -> dict[str, dict[str, torch.Tensor] | VerifyError]:
         """Every expected `.pth`, by name: its state dict, or the VerifyError saying what is off."""
@@ -286,7 +372,7 @@ class Verifier:
             loaded: dict[str, dict[str, torch.Tensor] | VerifyError] = {}
             for name in [*names, FINAL_WEIGHTS_NAME]:
                 try:
-                    loaded[name] = read_state_dict(self.out_dir / name, name)
+                    loaded[name] = read_state_dict(self.read(name, MAX_PTH_BYTES), name)
                 except VerifyError as error:
                     loaded[name] = error
             return loaded
@@ -299,15 +385,15 @@ class Verifier:
             raise VerifyError(f"{name}: did not load (see 'weight files')")
         return state
 
-    def test_set(self) -> torchvision.datasets.MNIST:
-        """The MNIST test set from the vendored files; DataError names a missing or corrupt one."""
+    def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The MNIST test pixels and labels, read from the vendored archives themselves (never
+        from what a run loaded or cached); DataError names a missing or corrupt archive."""
 
-        def load() -> torchvision.datasets.MNIST:
+        def load() -> tuple[torch.Tensor, torch.Tensor]:
             try:
-                prepare_raw_files(self.data_root)
+                return read_split(self.data_root, "t10k", read=vendored_file)
             except DataError as error:
                 raise VerifyError(str(error)) from None
-            return torchvision.datasets.MNIST(self.data_root, train=False, download=False)
 
         return self._once("test_set", load)
 
@@ -321,12 +407,21 @@ class Verifier:
             f"{name}: not listed in {MANIFEST_NAME}" for name in expected if name not in listed
         ]
         for name, entry in listed.items():
-            problem = manifest_problem(self.out_dir / name, name, entry)
+            if not is_set_path(name):
+                problems.append(f"{name[:80]}: listed in {MANIFEST_NAME}, but no set holds it")
+                continue
+            try:
+                problem = manifest_problem(self.read(name, self.limit(name)), name, entry)
+            except VerifyError as error:
+                missing = str(error) == f"{name}: missing"
+                problem = (
+                    f"{name}: listed in {MANIFEST_NAME} but missing" if missing else str(error)
+                )
             if problem:
                 problems.append(problem)
         present = sorted(
             f"{EPOCH_WEIGHTS_DIR}/{path.name}"
-            for path in (self.out_dir / EPOCH_WEIGHTS_DIR).glob("*.pth")
+            for path in self.locate(EPOCH_WEIGHTS_DIR).glob("*.pth")
         )
         problems += [
             f"{name}: not listed in {MANIFEST_NAME} (left from another run?)"
@@ -354,7 +449,7 @@ class Verifier:
 
     def json_schema(self) -> str:
         self.payload()
-        size = (self.out_dir / JSON_NAME).stat().st_size
+        size = len(self.read(JSON_NAME, MAX_JSON_BYTES))
         return f"strict JSON, valid against the schema, {size / 1e6:.2f} MB"
 
     def json_epochs(self) -> str:
@@ -388,26 +483,26 @@ class Verifier:
         return f"{len(pairs)} weight sets equal the .pth tensors bit for bit (float32)"
 
     def samples_are_mnist(self) -> str:
-        test = self.test_set()
+        pixels, labels = self.test_set()
         samples = self.payload()["samples"]
-        indices = sample_indices(test.targets)
+        indices = sample_indices(labels)
         wrong = [
             f"samples[{position}]"
             for position, (sample, index) in enumerate(zip(samples, indices, strict=True))
             if sample["index"] != index
-            or sample["label"] != int(test.targets[index])
-            or not np.array_equal(np.asarray(sample["image"]), test.data[index].numpy())
+            or sample["label"] != int(labels[index])
+            or not np.array_equal(np.asarray(sample["image"]), pixels[index].numpy())
         ]
         if wrong:
             raise VerifyError(f"{JSON_NAME}: {', '.join(wrong[:5])} not the MNIST test images")
         image = self.payload()["feature_map_image"]
-        if image["index"] != feature_map_index(test.targets):
+        if image["index"] != feature_map_index(labels):
             raise VerifyError(f"{JSON_NAME}: feature_map_image.index is not the first test-set 3")
         return f"{len(samples)} samples are the exact MNIST test pixels (10 per digit)"
 
     def feature_maps_reproduce(self) -> str:
         index = self.payload()["feature_map_image"]["index"]
-        pixels = self.test_set().data[index : index + 1].numpy()
+        pixels = self.test_set()[0][index : index + 1].numpy()
         problems, worst = [], 0.0
         for entry in self.payload()["training_epochs"]:
             ours = reference.forward(entry["weights"], pixels)
@@ -418,15 +513,18 @@ class Verifier:
                         f"{JSON_NAME}: epoch {entry['epoch']} {name} has shape {stored.shape}"
                     )
                     continue
-                error = float(np.abs(ours[name][0] - stored).max())
-                worst = max(worst, error)
-                if error > TOLERANCE:
+                error, allowed = difference(ours[name][0], stored)
+                worst = max(worst, error * TOLERANCE / allowed)
+                if error > allowed:
                     problems.append(
                         f"{JSON_NAME}: epoch {entry['epoch']} feature map {name} is off by "
-                        f"{error:.2e} from a NumPy forward pass"
+                        f"{error:.2e} from a NumPy forward pass (allowed {allowed:.1e})"
                     )
         fail_if_any(problems)
-        return f"NumPy forward pass reproduces every epoch's feature maps (max error {worst:.1e})"
+        return (
+            "NumPy forward pass reproduces every epoch's feature maps "
+            f"(max error {worst:.1e}, relative above 1)"
+        )
 
     def predictions_reproduce(self) -> str:
         entries = self.payload()["training_epochs"]
@@ -445,9 +543,11 @@ class Verifier:
             with single_threaded(), torch.inference_mode():
                 theirs = model(images).numpy()
             ours = reference.forward(entry["weights"], pixels)["logits"]
-            error = float(np.abs(ours - theirs).max())
-            worst = max(worst, error)
-            if error > TOLERANCE or not np.array_equal(ours.argmax(1), theirs.argmax(1)):
+            error, allowed = difference(ours, theirs)
+            worst = max(worst, error * TOLERANCE / allowed)
+            # a class differs only if PyTorch's pick is clearly below NumPy's best, not a tie
+            picked = np.take_along_axis(ours, theirs.argmax(1)[:, None], axis=1)[:, 0]
+            if error > allowed or (ours.max(1) - picked > allowed).any():
                 problems.append(
                     f"{JSON_NAME}: epoch {entry['epoch']} logits differ from PyTorch's on "
                     f"{epoch_weights_name(entry['epoch'])} by {error:.2e}"
@@ -455,7 +555,7 @@ class Verifier:
         fail_if_any(problems)
         return (
             f"NumPy logits and classes match PyTorch's on {len(pixels)} samples x "
-            f"{len(entries)} epochs (max error {worst:.1e})"
+            f"{len(entries)} epochs (max error {worst:.1e}, relative above 1)"
         )
 
     def accuracy(self) -> str:
@@ -471,17 +571,23 @@ class Verifier:
         return f"final test accuracy {final:.2f}% >= {self.min_accuracy:g}%"
 
     def checks(self) -> list[tuple[str, Callable[[], str]]]:
-        return [
-            ("manifest", self.manifest_matches),
-            ("weight files", self.weight_files),
-            ("JSON schema", self.json_schema),
-            ("JSON epochs", self.json_epochs),
-            ("JSON weights = .pth", self.json_weights_equal_pth),
-            ("samples", self.samples_are_mnist),
-            ("feature maps", self.feature_maps_reproduce),
-            ("predictions", self.predictions_reproduce),
-            ("accuracy", self.accuracy),
-        ]
+        return list(
+            zip(
+                CHECK_NAMES,
+                [
+                    self.manifest_matches,
+                    self.weight_files,
+                    self.json_schema,
+                    self.json_epochs,
+                    self.json_weights_equal_pth,
+                    self.samples_are_mnist,
+                    self.feature_maps_reproduce,
+                    self.predictions_reproduce,
+                    self.accuracy,
+                ],
+                strict=True,
+            )
+        )
 
 
 def verify(
@@ -491,6 +597,10 @@ def verify(
 ) -> Report:
     """Run every check on the artifacts in `out_dir`; a failed check does not stop the others."""
     report = Report(Path(out_dir))
+    if not Path(out_dir).is_dir():
+        state = "is not a folder" if Path(out_dir).exists() else "does not exist"
+        report.checks = [Check(name, False, f"{out_dir} {state}") for name in CHECK_NAMES]
+        return report
     for name, check in Verifier(out_dir, data_root, min_accuracy).checks():
         try:
             report.checks.append(Check(name, True, check()))

@@ -35,5 +35,6 @@ def short_run(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist, short_resu
 
 @pytest.fixture
 def fresh_run(short_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the short run, free to be modified by one test."""
-    return Path(shutil.copytree(short_run, tmp_path / "run"))
+    """A private copy of the short run, free to be modified by one test (its relative links
+    copied as links: the copy is a complete set of its own)."""
+    return Path(shutil.copytree(short_run, tmp_path / "run", symlinks=True))

@@ -1,7 +1,11 @@
 """The data stage: vendored files, official checksums, normalization, and clear errors."""
 
 import gzip
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from cnnlib.data import (
     load_mnist,
     md5_of,
     prepare_raw_files,
+    read_split,
     sample_indices,
 )
 
@@ -63,8 +68,9 @@ def test_images_are_normalized_once_with_the_mnist_mean_and_std(mnist):
     assert abs(mnist.train_images.std().item() - 1) < 1e-3  # STD its standard deviation
 
 
-def test_pixels_are_the_bytes_torchvision_reads(mnist):
-    test = torchvision.datasets.MNIST(DEFAULT_DATA_DIR, train=False, download=False)
+def test_pixels_are_the_bytes_torchvision_reads(mnist, data_root: Path):
+    prepare_raw_files(data_root)
+    test = torchvision.datasets.MNIST(data_root, train=False, download=False)
     assert torch.equal(mnist.test_pixels, test.data)
     assert torch.equal(mnist.test_labels, test.targets)
 
@@ -138,3 +144,75 @@ def test_missing_files_fall_back_to_a_download_whose_failure_is_one_clear_error(
     assert "train-images-idx3-ubyte.gz is missing and downloading MNIST failed" in message
     assert "git checkout -- data/MNIST/raw" in message
     assert "\n" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Only the MD5-checked bytes are loaded: no cache beside them, no leftovers, no writes needed.
+
+
+def poison_processed_cache(root: Path) -> None:
+    """What issue 10 found: torchvision's MNIST class prefers data/MNIST/processed/*.pt when it
+    exists. Inverted pixels and shifted labels there, as a stale or tampered cache."""
+    processed = root / "MNIST" / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    for split, name in (("train", "training.pt"), ("t10k", "test.pt")):
+        pixels, labels = read_split(DEFAULT_DATA_DIR, split)
+        torch.save((255 - pixels, (labels + 1) % 10), processed / name)
+
+
+def test_a_poisoned_processed_cache_is_never_loaded(data_root: Path, mnist):
+    poison_processed_cache(data_root)
+    # the control: torchvision's class does load the poisoned cache
+    assert torch.equal(
+        torchvision.datasets.MNIST(data_root, train=False).data, 255 - mnist.test_pixels
+    )
+    loaded = load_mnist(data_root)
+    assert torch.equal(loaded.test_pixels, mnist.test_pixels)
+    assert torch.equal(loaded.test_labels, mnist.test_labels)
+    assert torch.equal(loaded.train_labels, mnist.train_labels)
+
+
+def test_stale_temporaries_of_a_killed_extraction_are_removed(data_root: Path):
+    raw = data_root / "MNIST" / "raw"
+    name = "train-images-idx3-ubyte"
+    # A real extraction, SIGKILLed by itself once the temporary's bytes are on disk.
+    kill_in_fsync = (
+        "import os, signal, sys\n"
+        "from cnnlib.data import load_mnist\n"
+        "real_fsync = os.fsync\n"
+        "def fsync(fd):\n"
+        "    real_fsync(fd)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "os.fsync = fsync\n"
+        "load_mnist(sys.argv[1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", kill_in_fsync, str(data_root)], timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    (stale,) = raw.glob(f".{name}.*.tmp")
+    alive = raw / f".{name}.1.tmp"  # process 1 is running: its temporary is never touched
+    alive.write_bytes(b"in progress")
+    theirs = raw / ".notes.1.tmp"  # not a file of ours
+    theirs.write_bytes(b"")
+    load_mnist(data_root)
+    assert not stale.exists()
+    assert alive.exists() and theirs.exists()
+    assert md5_of(raw / name) == RAW_FILES[name]
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only folder needs root")
+
+
+@needs_root
+def test_a_read_only_data_folder_still_loads(data_root: Path, tmp_path: Path, mnist):
+    mounted = tmp_path / "read-only"
+    mounted.mkdir()
+    subprocess.run(["mount", "--bind", "-o", "ro", str(data_root), str(mounted)], check=True)
+    try:
+        with pytest.raises(OSError, match="Read-only file system"):
+            (mounted / "probe").write_bytes(b"")
+        loaded = load_mnist(mounted)  # the .gz files are read; nothing can be extracted
+        assert torch.equal(loaded.test_pixels, mnist.test_pixels)
+        names = sorted(path.name for path in (mounted / "MNIST" / "raw").iterdir())
+        assert names == sorted(f"{name}.gz" for name in RAW_FILES)
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)

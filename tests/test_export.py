@@ -13,6 +13,7 @@ from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
+    SETS_DIR,
     NonFiniteError,
     dumps_float32,
     epoch_weights_name,
@@ -174,7 +175,11 @@ def test_a_shorter_run_replaces_a_longer_one_completely(fresh_run, mnist, short_
     write_artifacts(short_results[:2], mnist, one_epoch, fresh_run)
     names = sorted(path.name for path in (fresh_run / "epoch_weights").iterdir())
     assert names == ["epoch_0_weights.pth", "epoch_1_weights.pth"]
-    assert [path.name for path in fresh_run.iterdir() if path.name.startswith(".")] == []
+    assert [path.name for path in fresh_run.iterdir() if path.name.startswith(".")] == [SETS_DIR]
+    (current,) = (fresh_run / SETS_DIR).glob("set-*")  # the previous set is gone
+    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == sorted(
+        ["current", "lock", current.name]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,20 @@
-"""Faults: `regenerate` killed by SIGKILL leaves only complete artifacts; no unsafe .pth loading.
+"""Faults: killed, interrupted, concurrent or cramped runs leave the old complete set or the new
+one; files that cnnlib did not write are never touched; no unsafe .pth loading.
 
-Each kill is a real SIGKILL to a real `python -m cnnlib regenerate` process. Most are sent by
-the process to itself at an exact point of its writing (see KILL_AT), so that each phase is hit
-whatever the machine's speed; two come from outside: after a delay, and when staging begins.
+Each kill is a real SIGKILL to a real `python -m cnnlib regenerate` process. Most are sent by the
+process to itself at an exact point of its writing (see KILL_AT), so that each phase is hit
+whatever the machine's speed; others come from outside: after a delay, and when staging begins.
+Disks are real too: a tmpfs too small for two sets, a read-only bind mount (as root).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,90 +26,91 @@ import torch
 
 from cnnlib.data import REPO_DIR
 from cnnlib.export import (
-    FINAL_WEIGHTS_NAME,
+    EPOCH_WEIGHTS_DIR,
     JSON_NAME,
     MANIFEST_NAME,
-    STAGING_PREFIX,
+    SETS_DIR,
+    OutputError,
+    check_writable,
     epoch_weights_name,
     load_state_dict,
+    write_artifacts,
 )
+from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
+from tests.conftest import SHORT
 
 # The new run differs from the old set (conftest's SHORT: 2 epochs, seed 42), so a mix would
-# show. It writes 5 files: epochs 0 and 1, the final weights, the JSON, then the manifest.
+# show. It writes 5 files: epochs 0 and 1, the JSON, the final weights, then the manifest.
 NEW_RUN = ["--epochs", "1", "--batches-per-epoch", "1", "--seed", "7", "--device", "cpu"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # quicker for so small a run; the same for all
 TIMEOUT = 300
-# "writing" finds the path of the file being synced through /proc, which Linux has.
-NEEDS_PROC = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+PROG = "python -m cnnlib regenerate: error: "
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a file system needs root")
 
-# `python -m cnnlib regenerate --out OUT ...`, but the process sends itself SIGKILL right after
-# the COUNT-th file of a KIND inside OUT: "writing" kills once a staged file's bytes are on disk
-# but before its rename (os.fsync), "placed" once a file is renamed to its final name.
+# `python -m cnnlib regenerate --out OUT ...`, but the process sends itself SIGKILL at the COUNT-th
+# call of os.FUNCTION on a path inside OUT whose name is NAME (any name if NAME is "*"), WHEN
+# "before" or "after" the call.
 KILL_AT = """
 import os, signal, sys
 from cnnlib.__main__ import main
 
-out, kind, count, staging = sys.argv[1:5]
+out, function, name, count, when = sys.argv[1:6]
 out, count = os.path.realpath(out), int(count)
-real_fsync, real_replace = os.fsync, os.replace
+real = getattr(os, function)
 seen = 0
 
-def count_and_maybe_die(path):
+def path_of(argument):
+    if isinstance(argument, int):  # os.fsync(fd): the file's path, through /proc
+        return os.readlink(f"/proc/self/fd/{argument}")
+    return os.path.abspath(argument)
+
+def hooked(*args, **kwargs):
     global seen
-    if os.path.realpath(path).startswith(out + os.sep):
-        seen += 1
-        if seen == count:
-            os.kill(os.getpid(), signal.SIGKILL)
+    path = path_of(args[-1] if function == "replace" else args[0])
+    ours = path.startswith(out + os.sep) and name in ("*", os.path.basename(path))
+    seen += ours
+    if ours and seen == count and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    result = real(*args, **kwargs)
+    if ours and seen == count and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
 
-def fsync(fd):
-    real_fsync(fd)
-    if kind == "writing":
-        count_and_maybe_die(os.readlink(f"/proc/self/fd/{fd}"))
-
-def replace(source, target):
-    real_replace(source, target)
-    if kind == "placed" and staging not in str(target):
-        count_and_maybe_die(target)
-
-os.fsync, os.replace = fsync, replace
-sys.exit(main(["regenerate", "--out", out, "--quiet", *sys.argv[5:]]))
+setattr(os, function, hooked)
+sys.exit(main(["regenerate", "--out", out, "--quiet", *sys.argv[6:]]))
 """
 
 
 def digests(out: Path) -> dict[str, str]:
-    """{relative path: sha-256} of every file under a final name (hidden staging files aside)."""
+    """{artifact name: sha-256} of what DIR shows under the artifact names (through links)."""
+    paths = [path for path in out.iterdir() if path.is_file() and path.name[0] != "."]
+    paths += [path for path in (out / EPOCH_WEIGHTS_DIR).glob("*") if path.is_file()]
     return {
         path.relative_to(out).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(out.rglob("*"))
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(out).parts)
+        for path in sorted(paths)
     }
 
 
-def regenerate_command(out: Path) -> list[str]:
-    return [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(out), "--quiet", *NEW_RUN]
+def regenerate_command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(out), "--quiet", *extra]
 
 
-def kill_at(out: Path, kind: str, count: int) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", KILL_AT, str(out), kind, str(count), STAGING_PREFIX]
+def cnnlib_regenerate(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        regenerate_command(out, *extra), capture_output=True, text=True, timeout=TIMEOUT, env=ENV
+    )
+
+
+def kill_at(out: Path, function: str, name: str, count: int, when: str):
+    command = [sys.executable, "-c", KILL_AT, str(out), function, name, str(count), when]
     return subprocess.run(
         [*command, *NEW_RUN], capture_output=True, text=True, timeout=TIMEOUT, env=ENV
     )
 
 
-def sigkill_from_outside(out: Path, when: str, delay: float) -> int:
-    """Start a run; SIGKILL it after `delay` seconds ("delay") or as soon as its staging folder
-    appears ("staging"); return its exit status (0 if it finished first)."""
-    process = subprocess.Popen(
-        regenerate_command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
-    )
-    deadline = time.monotonic() + (delay if when == "delay" else TIMEOUT)
-    while process.poll() is None and time.monotonic() < deadline:
-        if when == "staging" and any(out.glob(f"{STAGING_PREFIX}*")):
-            break
-        time.sleep(0.002)
-    process.send_signal(signal.SIGKILL)
-    return process.wait(timeout=TIMEOUT)
+def sets_in(out: Path) -> list[str]:
+    return sorted(path.name for path in (out / SETS_DIR).glob("set-*"))
 
 
 @pytest.fixture(scope="module")
@@ -113,84 +118,244 @@ def new_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], f
     """The files an uninterrupted run with NEW_RUN writes (by digest), and its seconds."""
     out = tmp_path_factory.mktemp("new_set")
     start = time.monotonic()
-    done = subprocess.run(
-        regenerate_command(out), capture_output=True, text=True, timeout=TIMEOUT, env=ENV
-    )
+    done = cnnlib_regenerate(out, *NEW_RUN)
     assert done.returncode == 0, done.stderr
     assert "verify: 9/9 checks passed" in done.stdout
     return digests(out), time.monotonic() - start
 
 
-def assert_only_complete_artifacts(out: Path, *complete_sets: dict[str, str]) -> None:
-    """Every file under a final name is byte for byte a file of a complete set; where the
-    manifest is, the files are exactly its set, and verify passes on them."""
+def assert_old_or_new(out: Path, old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """DIR shows exactly the complete old set or the complete new one, and it verifies."""
     present = digests(out)
-    for name, digest in present.items():
-        assert digest in {files.get(name) for files in complete_sets}, f"{name} is incomplete"
-    if MANIFEST_NAME in present:
-        (manifest_set,) = [s for s in complete_sets if s[MANIFEST_NAME] == present[MANIFEST_NAME]]
-        assert present == manifest_set
-        assert verify(out, min_accuracy=0.0).passed
+    assert present in (old, new)
+    assert verify(out, min_accuracy=0.0).passed
+    return present
 
 
 # ---------------------------------------------------------------------------------------------
-# Killed mid-run: only complete files under final names, and a manifest only with its full set.
+# Killed at any point: the old set or the new one, never a mix; the next run cleans up.
 
 
 @pytest.mark.parametrize(
-    ("kind", "count", "new_files"),
+    ("function", "name", "count", "when", "expected"),
     [
-        # The JSON is written in the hidden staging folder, not renamed: all is still old.
-        pytest.param("writing", 4, set(), marks=NEEDS_PROC),
-        # Epochs 0 and 1 of the new set are in place; the rest is still the old set.
-        ("placed", 2, {epoch_weights_name(0), epoch_weights_name(1)}),
-        # All in place but the manifest; the old epoch 2 would go just before it.
-        (
-            "placed",
-            4,
-            {epoch_weights_name(0), epoch_weights_name(1), FINAL_WEIGHTS_NAME, JSON_NAME},
-        ),
+        ("fsync", "*", 2, "after", "old"),  # staging: epoch 1's file is on disk
+        ("replace", "manifest.json", 1, "after", "old"),  # the new set is complete, not shown
+        ("replace", "current", 1, "before", "old"),  # just before the switch
+        ("replace", "current", 1, "after", "new"),  # just after it
+        ("unlink", "epoch_0_weights.pth", 1, "after", "new"),  # removing the old set
     ],
 )
 def test_killed_while_writing_over_a_complete_set(
-    fresh_run: Path,
-    new_set: tuple[dict[str, str], float],
-    kind: str,
-    count: int,
-    new_files: set[str],
+    fresh_run: Path, new_set, function: str, name: str, count: int, when: str, expected: str
 ):
     old = digests(fresh_run)
-    done = kill_at(fresh_run, kind, count)
+    done = kill_at(fresh_run, function, name, count, when)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert_only_complete_artifacts(fresh_run, old, new_set[0])
-    present = digests(fresh_run)
-    assert {name for name, digest in present.items() if digest != old[name]} == new_files
-    if new_files:  # the old manifest went before the first rename: the set reads as incomplete
-        assert set(present) == set(old) - {MANIFEST_NAME}
-    else:
-        assert present == old
+    present = assert_old_or_new(fresh_run, old, new_set[0])
+    assert present == {"old": old, "new": new_set[0]}[expected]
 
 
-def test_killed_while_writing_into_an_empty_folder(
-    tmp_path: Path, new_set: tuple[dict[str, str], float]
-):
+def test_the_run_after_a_killed_one_removes_its_leftovers(fresh_run: Path, new_set):
+    assert kill_at(fresh_run, "fsync", "*", 3, "after").returncode == -signal.SIGKILL
+    assert len(sets_in(fresh_run)) == 2  # the old set, and the killed run's half set
+    done = cnnlib_regenerate(fresh_run, *NEW_RUN)
+    assert done.returncode == 0, done.stderr
+    assert digests(fresh_run) == new_set[0]
+    assert len(sets_in(fresh_run)) == 1
+    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == sorted(
+        ["current", "lock", *sets_in(fresh_run)]
+    )
+
+
+def test_killed_while_writing_into_an_empty_folder(tmp_path: Path, new_set):
     out = tmp_path / "empty"
-    done = kill_at(out, "placed", 2)
+    done = kill_at(out, "replace", JSON_NAME, 1, "after")  # its link is the first one made
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert_only_complete_artifacts(out, new_set[0])
-    assert set(digests(out)) == {epoch_weights_name(0), epoch_weights_name(1)}
+    present = digests(out)
+    assert MANIFEST_NAME not in present  # no manifest, no set: verify says so
+    assert present.items() <= new_set[0].items()
+    assert not verify(out, min_accuracy=0.0).passed
 
 
 @pytest.mark.parametrize("when", ["delay", "staging"])
-def test_sigkill_from_outside_leaves_complete_artifacts(
-    fresh_run: Path, new_set: tuple[dict[str, str], float], when: str
-):
+def test_sigkill_from_outside_leaves_the_old_or_the_new_set(fresh_run: Path, new_set, when: str):
     old = digests(fresh_run)
-    status = sigkill_from_outside(fresh_run, when, delay=0.8 * new_set[1])
-    assert status in (0, -signal.SIGKILL)
-    assert_only_complete_artifacts(fresh_run, old, new_set[0])
-    if status == 0:
-        assert digests(fresh_run) == new_set[0]
+    process = subprocess.Popen(
+        regenerate_command(fresh_run, *NEW_RUN),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    deadline = time.monotonic() + (0.8 * new_set[1] if when == "delay" else TIMEOUT)
+    while process.poll() is None and time.monotonic() < deadline:
+        if when == "staging" and len(sets_in(fresh_run)) > 1:
+            break
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=TIMEOUT) in (0, -signal.SIGKILL)
+    assert_old_or_new(fresh_run, old, new_set[0])
+
+
+def test_ctrl_c_leaves_the_old_set_and_says_so(fresh_run: Path):
+    old = digests(fresh_run)
+    long_run = ["--epochs", "3", "--batches-per-epoch", "900", "--device", "cpu"]
+    process = subprocess.Popen(
+        regenerate_command(fresh_run, *long_run),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    while len(sets_in(fresh_run)) < 2:  # training has begun, into a new set
+        assert process.poll() is None
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 1
+    assert stderr == f"{PROG}interrupted; {fresh_run} was left as it was\n"
+    assert digests(fresh_run) == old and len(sets_in(fresh_run)) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Two runs at once: the second one stops at once, and the first one ends normally.
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
+    fresh_run: Path, new_set
+):
+    slow = ["--epochs", "2", "--batches-per-epoch", "600", "--seed", "7", "--device", "cpu"]
+    first = subprocess.Popen(
+        regenerate_command(fresh_run, *slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    while len(sets_in(fresh_run)) < 2:  # the first run holds the lock and is training
+        assert first.poll() is None
+        time.sleep(0.01)
+    second = cnnlib_regenerate(fresh_run, *NEW_RUN)
+    assert first.poll() is None, "the first run ended too soon for this test"
+    assert second.returncode == 1 and second.stdout == ""
+    assert second.stderr == (
+        f"{PROG}another run is writing {fresh_run}; wait for it to end, or choose another --out\n"
+    )
+    stdout, stderr = first.communicate(timeout=TIMEOUT)
+    assert first.returncode == 0, stderr
+    assert "verify: 9/9 checks passed" in stdout
+    assert verify(fresh_run, min_accuracy=0.0).passed
+
+
+# ---------------------------------------------------------------------------------------------
+# Disks: full, read-only.
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """A real 3 MB tmpfs: room for one short set (2.1 MB), not for a second one beside it."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@needs_root
+def test_a_full_disk_is_one_line_and_leaves_the_old_set(short_run: Path, tmpfs: Path):
+    out = Path(shutil.copytree(short_run, tmpfs / "run", symlinks=True))
+    old = digests(out)
+    done = cnnlib_regenerate(out, *NEW_RUN)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"{PROG}cannot write {out} (No space left on device); {out} was left as it was\n"
+    )
+    assert digests(out) == old and sets_in(out) == sets_in(short_run)
+    assert verify(out, min_accuracy=0.0).passed
+
+
+@needs_root
+def test_a_read_only_folder_is_one_line_before_any_work(fresh_run: Path, tmp_path: Path):
+    mounted = tmp_path / "read-only"
+    mounted.mkdir()
+    subprocess.run(["mount", "--bind", "-o", "ro", str(fresh_run), str(mounted)], check=True)
+    try:
+        done = cnnlib_regenerate(mounted, *NEW_RUN)
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{PROG}--out {mounted} cannot be written (Read-only file system); "
+        "choose a writable folder\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that cnnlib did not write: never replaced, deleted, written through, or hidden.
+
+
+def test_a_folder_of_someone_elses_files_is_refused_unless_forced(
+    tmp_path: Path, mnist, short_results
+):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    (out / ".staging-1").mkdir()  # a hidden folder that looks like an old staging folder
+    (out / ".staging-1" / "notes.tex").write_text("more work")
+    done = cnnlib_regenerate(out, *NEW_RUN)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{PROG}{out} holds files that cnnlib did not write (thesis.tex) and no artifact set; "
+        "choose an empty or new folder, or pass --force to write beside them "
+        "(they are never touched)\n"
+    )
+    assert sorted(path.name for path in out.iterdir()) == [".staging-1", "thesis.tex"]
+    write_artifacts(short_results, mnist, SHORT, out, force=True)
+    write_artifacts(short_results, mnist, SHORT, out)  # a set of ours is there now
+    assert (out / "thesis.tex").read_text() == "years of work"
+    assert (out / ".staging-1" / "notes.tex").read_text() == "more work"
+    assert verify(out, min_accuracy=0.0).passed
+
+
+def test_a_file_of_someone_else_among_the_epochs_is_never_deleted(fresh_run: Path):
+    best = fresh_run / EPOCH_WEIGHTS_DIR / "epoch_best_weights.pth"
+    best.write_bytes(b"my best")
+    done = cnnlib_regenerate(fresh_run, *NEW_RUN)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{PROG}{best} was not written by cnnlib and would be hidden by a new set; "
+        "move it out of the folder\n"
+    )
+    assert best.read_bytes() == b"my best"
+
+
+def test_a_symlink_out_of_the_folder_is_never_written_through(tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "epoch_0_weights.pth").write_bytes(b"not ours")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / EPOCH_WEIGHTS_DIR).symlink_to(elsewhere)
+    with pytest.raises(OutputError, match="is a symbolic link cnnlib did not make"):
+        check_writable(out)
+    assert (elsewhere / "epoch_0_weights.pth").read_bytes() == b"not ours"
+    assert sorted(path.name for path in out.iterdir()) == [EPOCH_WEIGHTS_DIR]
+
+
+def test_a_set_written_by_an_older_cnnlib_is_replaced_and_only_its_files_go(
+    short_run: Path, tmp_path: Path, mnist, short_results
+):
+    old = Path(shutil.copytree(short_run, tmp_path / "old"))  # links become plain files
+    shutil.rmtree(old / SETS_DIR)
+    (old / "notes.txt").write_text("mine")
+    one_epoch = TrainConfig(epochs=1, batches_per_epoch=5, device="cpu")
+    write_artifacts(short_results[:2], mnist, one_epoch, old)
+    assert (old / "notes.txt").read_text() == "mine"
+    assert sorted(path.name for path in (old / EPOCH_WEIGHTS_DIR).iterdir()) == [
+        epoch_weights_name(0).split("/")[1],
+        epoch_weights_name(1).split("/")[1],
+    ]
+    assert verify(old, min_accuracy=0.0).passed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,8 +387,9 @@ def test_verify_refuses_a_malicious_pth_without_running_its_code(fresh_run: Path
     torch.save({"conv1.weight": RunsCode(marker)}, fresh_run / epoch_weights_name(1))
     report = verify(fresh_run, min_accuracy=0.0)
     failed = {check.name: check.detail for check in report.checks if not check.passed}
-    assert failed["weight files"].startswith(
-        f"{epoch_weights_name(1)}: torch.load(weights_only=True) fails (UnpicklingError: "
+    assert failed["weight files"] == (
+        f"{epoch_weights_name(1)}: refused: this file contains code, not just tensors "
+        "(torch.load with weights_only=True)"
     )
     assert not marker.exists()
 
@@ -261,3 +427,18 @@ def test_every_torch_load_in_cnnlib_passes_weights_only_true():
                     unsafe.append(f"{path.name}:{call.lineno}: {ast.unparse(call)}")
     assert loads, "cnnlib.export.load_state_dict should call torch.load"
     assert unsafe == []
+
+
+def test_a_forged_manifest_cannot_make_cnnlib_delete_other_files(
+    fresh_run: Path, mnist, short_results
+):
+    victim = fresh_run / "victim.txt"
+    victim.write_text("keep me")
+    path = fresh_run / MANIFEST_NAME  # the link to the current set's manifest
+    manifest = json.loads(path.read_text())
+    for name in ("../../victim.txt", f"{EPOCH_WEIGHTS_DIR}/../../../victim.txt"):
+        manifest["files"][name] = {"bytes": 7, "sha256": "0" * 64}
+    path.write_text(json.dumps(manifest))
+    write_artifacts(short_results, mnist, SHORT, fresh_run)  # replaces, then removes that set
+    assert victim.read_text() == "keep me"
+    assert verify(fresh_run, min_accuracy=0.0).passed

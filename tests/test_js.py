@@ -147,3 +147,54 @@ def test_the_module_is_dependency_free():
         'import { readFileSync } from "node:fs";',
         'import { argmax, forward } from "./cnn.mjs";',
     ]
+
+
+def check_file(node: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [node, str(JS_DIR / "check.mjs"), str(path)], capture_output=True, text=True, timeout=300
+    )
+
+
+def edit_epochs(payload: dict, change) -> dict:
+    edited = json.loads(json.dumps(payload))
+    change(edited["training_epochs"])
+    return edited
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (None, "cannot be read (ENOENT)"),
+        (lambda payload: json.dumps(payload)[:-100], "not valid JSON ("),
+        (lambda payload: "\ufeff" + json.dumps(payload), "starts with a UTF-8 byte order mark"),
+        (
+            lambda payload: json.dumps(payload).replace('"loss":', '"loss": 1e400, "x":', 1),
+            'holds a number too large for a double at "loss" (read as Infinity)',
+        ),
+        (
+            lambda payload: json.dumps(payload).replace('"bias": [', '"bias": [1e999, ', 1),
+            "holds a number too large for a double",
+        ),
+        (
+            lambda payload: json.dumps(edit_epochs(payload, lambda epochs: epochs.pop(1))),
+            "epochs are 0, 2; expected 0..2, each once",
+        ),
+        (
+            lambda payload: json.dumps(
+                edit_epochs(payload, lambda epochs: epochs.insert(1, epochs[1]))
+            ),
+            "epochs are 0, 1, 1, 2; expected 0..2, each once",
+        ),
+    ],
+    ids=["missing", "truncated", "BOM", "1e400", "Infinity weight", "epoch gone", "epoch twice"],
+)
+def test_check_script_refuses_bad_files_in_one_line_naming_them(
+    node: str, payload: dict, tmp_path: Path, make, reason: str
+):
+    path = tmp_path / "pretrained_cnn_data.json"
+    if make is not None:
+        path.write_text(make(payload), encoding="utf-8")
+    done = check_file(node, path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"check.mjs: {path}: {reason}")
+    assert done.stderr.count("\n") == 1

@@ -1,9 +1,13 @@
 """The set-up a newcomer relies on: pyproject, environment.yml, Makefile, README and CI agree."""
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +62,79 @@ def test_ci_runs_the_readme_test_command():
     assert "make data" in readme and "make test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.strip().splitlines()[-1] == "make test"
+
+
+def test_pyproject_license_is_an_spdx_string_that_setuptools_takes_without_warning(tmp_path):
+    assert PYPROJECT["project"]["license"] == "MIT"
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "cnnlib", tmp_path / "cnnlib")
+    build_metadata = (
+        "import tempfile, warnings\n"
+        "warnings.simplefilter('error')\n"  # setuptools' deprecations become failures
+        "from setuptools import build_meta\n"
+        "build_meta.prepare_metadata_for_build_wheel(tempfile.mkdtemp())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", build_metadata],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# `make data OUTPUT_DIR=...`: the real make and shell, with run.py's interpreter replaced by one
+# that prints the arguments it gets (the notebooks themselves are tested elsewhere).
+
+ECHO_ARGUMENTS = "#!/bin/sh\nprintf '%s\\n' \"$@\"\n"
+
+
+@pytest.fixture
+def make_data(tmp_path: Path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project = tmp_path / "project"
+    (project / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "Makefile", project / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    (project / ".venv" / ".installed").touch()  # set-up done: newer than pyproject.toml
+    python = project / ".venv" / "bin" / "python"
+    python.write_text(ECHO_ARGUMENTS)
+    python.chmod(0o755)
+
+    def run(output_dir: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "-s", "data", f"OUTPUT_DIR={output_dir}"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return project, run
+
+
+@pytest.mark.parametrize(
+    "output_dir",
+    ["my data", "it's", 'say "cheese"', "`touch pwned`", "$(shell touch pwned)", "$HOME", "/abs/x"],
+)
+def test_make_data_passes_any_output_dir_to_run_py_unchanged(make_data, output_dir: str):
+    project, run = make_data
+    done = run(output_dir)
+    assert done.returncode == 0, done.stderr
+    expected = output_dir if output_dir.startswith("/") else f"{project}/{output_dir}"
+    assert done.stdout.splitlines() == ["notebooks/run.py", "-p", "output_dir", expected]
+    assert not (project / "pwned").exists()
+
+
+def test_make_data_refuses_an_empty_output_dir_in_one_line(make_data):
+    _, run = make_data
+    done = run("")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.endswith(
+        ": *** OUTPUT_DIR is empty; name a folder, e.g. OUTPUT_DIR=data.  Stop.\n"
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +18,18 @@ import torch
 
 from cnnlib.__main__ import main
 from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
-from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
+from cnnlib.export import (
+    FINAL_WEIGHTS_NAME,
+    JSON_NAME,
+    MANIFEST_NAME,
+    epoch_weights_name,
+    write_artifacts,
+)
 from cnnlib.pipeline import regenerate
-from cnnlib.verify import Report, verify
+from cnnlib.train import MAX_EPOCHS, EpochResult
+from cnnlib.verify import MAX_PTH_BYTES, Report, verify
 from tests.conftest import SHORT
+from tests.test_data import poison_processed_cache
 
 CHECK_NAMES = [
     "manifest",
@@ -350,7 +362,168 @@ def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_pa
 
 def test_a_folder_that_is_not_there_fails_every_line(tmp_path: Path):
     failed = check_short(tmp_path / "nothing")
-    assert set(failed) == set(CHECK_NAMES)
-    assert failed["manifest"] == f"{MANIFEST_NAME}: missing"
-    assert failed["weight files"].startswith(f"{epoch_weights_name(0)}: missing; ")
-    assert failed["JSON schema"] == f"{JSON_NAME}: missing"
+    assert failed == {name: f"{tmp_path / 'nothing'} does not exist" for name in CHECK_NAMES}
+    (tmp_path / "a-file").write_text("")
+    failed = check_short(tmp_path / "a-file")
+    assert failed == {name: f"{tmp_path / 'a-file'} is not a folder" for name in CHECK_NAMES}
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"), [("missing", "does not exist"), ("file", "is not a folder")]
+)
+def test_the_command_says_in_one_line_that_there_is_no_folder(tmp_path: Path, kind, state):
+    path = tmp_path / kind
+    if kind == "file":
+        path.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlib", "verify", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"python -m cnnlib verify: error: {path} {state}; name the folder regenerate wrote\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded: regular files inside DIR only, sizes capped, no huge epoch counts, strict numbers.
+
+
+def rewrite_manifest(out: Path, change) -> None:
+    path = out / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_manifest_claiming_millions_of_epochs_is_refused_at_once(fresh_run: Path):
+    rewrite_manifest(fresh_run, lambda m: m["config"].update(epochs=3_000_000))
+    failed = check_short(fresh_run)
+    claim = f"{MANIFEST_NAME}: claims 3000000 epochs; a run makes at most {MAX_EPOCHS}"
+    assert failed["weight files"] == claim
+    assert failed["JSON epochs"] == claim
+
+
+def test_a_fifo_instead_of_the_manifest_is_refused_without_waiting(fresh_run: Path):
+    (fresh_run / MANIFEST_NAME).unlink()
+    os.mkfifo(fresh_run / MANIFEST_NAME)  # reading one would wait for a writer forever
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlib", "verify", str(fresh_run), "--min-accuracy", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert f"[FAIL] manifest: {MANIFEST_NAME}: cannot be read (not a regular file)" in done.stdout
+
+
+def test_files_the_manifest_names_outside_the_folder_are_never_read(fresh_run: Path, tmp_path):
+    outside = tmp_path / "x"
+    outside.write_bytes(b"secret")
+    entry = {"bytes": 6, "sha256": hashlib.sha256(b"secret").hexdigest()}
+    rewrite_manifest(
+        fresh_run, lambda m: m["files"].update({"../x": entry, "/etc/hostname": entry})
+    )
+    failed = check_short(fresh_run)
+    assert failed == {
+        "manifest": (
+            f"../x: listed in {MANIFEST_NAME}, but no set holds it; "
+            f"/etc/hostname: listed in {MANIFEST_NAME}, but no set holds it"
+        )
+    }
+
+
+def test_a_link_out_of_the_folder_is_not_followed(fresh_run: Path, short_run: Path, tmp_path):
+    copy = tmp_path / "copy.json"
+    shutil.copyfile(short_run / JSON_NAME, copy)  # the same bytes: only the place is wrong
+    (fresh_run / JSON_NAME).unlink()
+    (fresh_run / JSON_NAME).symlink_to(copy)
+    failed = check_short(fresh_run)
+    message = f"{JSON_NAME}: leads out of {fresh_run}; verify reads only inside it"
+    assert failed["JSON schema"] == message
+    assert failed["manifest"] == message
+
+
+def test_an_oversized_weight_file_is_not_read(fresh_run: Path):
+    with open(fresh_run / EPOCH_1, "r+b") as handle:
+        handle.truncate(MAX_PTH_BYTES + 1)  # sparse: no disk used
+    failed = check_short(fresh_run)
+    assert failed["weight files"] == f"{EPOCH_1}: larger than the 1 MB verify reads"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda text: text.replace('"loss":', '"loss":1e400,"x":', 1),
+            "holds the number 1e400, too large for a double",
+        ),
+        (
+            lambda text: "\ufeff" + text,
+            "starts with a UTF-8 byte order mark, which JSON does not allow",
+        ),
+    ],
+    ids=["1e400", "BOM"],
+)
+def test_numbers_beyond_a_double_and_a_byte_order_mark_are_refused(fresh_run, damage, message):
+    path = fresh_run / JSON_NAME
+    path.write_text(damage(path.read_text()), encoding="utf-8")
+    assert check_short(fresh_run)["JSON schema"] == f"{JSON_NAME}: {message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# A diverged network: activations of 1e6 and more are compared relative to their size.
+
+
+def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mnist, short_results):
+    scaled = [
+        EpochResult(
+            **{
+                **vars(result),
+                "state_dict": {
+                    key: tensor * (300.0 if key.endswith("weight") else 1.0)
+                    for key, tensor in result.state_dict.items()
+                },
+            }
+        )
+        for result in short_results
+    ]
+    write_artifacts(scaled, mnist, SHORT, tmp_path / "huge")
+    fc1 = read_json(tmp_path / "huge")["training_epochs"][2]["feature_maps"]["fc1"]
+    assert max(map(abs, fc1)) > 1e6
+    report = verify(tmp_path / "huge", min_accuracy=0.0)
+    assert report.passed, report.lines()
+
+
+def test_a_learning_rate_of_10_still_makes_a_verified_set(fresh_run: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(fresh_run), "--quiet"]
+        + ["--lr", "10", "--epochs", "3", "--batches-per-epoch", "50", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verify: 9/9 checks passed" in done.stdout
+    maps = read_json(fresh_run)["training_epochs"][-1]["feature_maps"]
+    assert max(np.abs(np.asarray(maps[name])).max() for name in maps) > 1e4  # it diverged
+
+
+# ---------------------------------------------------------------------------------------------
+# The samples are checked against the vendored archives, whatever the run loaded.
+
+
+def test_samples_are_checked_against_the_archives_not_a_cache(tmp_path: Path, mnist, short_results):
+    data_root = tmp_path / "data"
+    (data_root / "MNIST" / "raw").mkdir(parents=True)
+    for name in RAW_FILES:
+        shutil.copy(DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{name}.gz", data_root / "MNIST" / "raw")
+    poison_processed_cache(data_root)  # what torchvision's class would load
+    summary = regenerate(SHORT, tmp_path / "run", data_root=data_root, progress=False)
+    assert summary.report.passed, summary.report.lines()
+    samples = read_json(tmp_path / "run")["samples"]
+    assert samples[0]["image"] == mnist.test_pixels[samples[0]["index"]].tolist()
+    # A set made from inverted pixels fails, though they are what that cache holds.
+    inverted = dataclasses.replace(mnist, test_pixels=255 - mnist.test_pixels)
+    write_artifacts(short_results, inverted, SHORT, tmp_path / "inverted")
+    failed = failures(verify(tmp_path / "inverted", min_accuracy=0.0, data_root=data_root))
+    assert failed["samples"].startswith(f"{JSON_NAME}: samples[0], samples[1]")
