@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -51,7 +51,7 @@ from cnnlib.export import (
     load_state_dict,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.train import TrainConfig
+from cnnlib.train import TrainConfig, single_threaded
 
 DEFAULT_MIN_ACCURACY = 95.0
 TOLERANCE = 1e-4
@@ -177,18 +177,6 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
                 f"{name}: {key} has shape {tuple(tensor.shape)}, expected {EXPECTED_SHAPES[key]}"
             )
     return state
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run PyTorch on one thread: for 100 small images, waking a thread pool costs more than it
-    saves, and far more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def manifest_problem(path: Path, name: str, entry: dict) -> str | None:
