@@ -98,10 +98,13 @@ def test_table_has_medians_and_ratios() -> None:
 
 def test_targets_pass_and_fail_on_the_thresholds() -> None:
     exact = bench.Float32Check(floats=10, not_shortest=[], weights_equal_pth=True)
-    checks = {check.name: check for check in bench.targets(A, B, exact, pipeline_s=42.0)}
+    checks = bench.targets(A, B, exact, pipeline_s=11.0, loaded_s=12.0, same_bytes=True)
+    checks = {check.name: check for check in checks}
     assert all(check.passed for check in checks.values())
     assert "12.5× faster" in checks["wall time"].detail
     assert "32.7% of (a)'s bytes" in checks["JSON size"].detail
+    assert "1.50× its time alone" in checks["steady under load"].detail
+    assert "1.38× (b)'s time" in checks["make data"].detail
 
     slow = bench.Run(
         wall_s=11.0,
@@ -113,9 +116,18 @@ def test_targets_pass_and_fail_on_the_thresholds() -> None:
     lossy = bench.Float32Check(
         floats=10, not_shortest=["0.10000000149011612"], weights_equal_pth=True
     )
-    checks = {check.name: check for check in bench.targets(A, slow, lossy, pipeline_s=61.0)}
+    checks = bench.targets(A, slow, lossy, pipeline_s=17.0, loaded_s=17.0, same_bytes=False)
+    checks = {check.name: check for check in checks}
     assert not any(check.passed for check in checks.values())
     assert "0.10000000149011612" in checks["float32-exact"].detail
+    assert "DIFFERENT JSON bytes" in checks["reproducible"].detail
+
+
+def test_wall_table_compares_with_regenerate_alone() -> None:
+    lines = bench.wall_table(B, loaded_s=10.0, pipeline_s=12.0).splitlines()
+    assert lines[2] == "| (b) cnnlib regenerate, alone | 8.0 | 1.00× |"
+    assert lines[3] == "| (b) beside one CPU-bound competing process | 10.0 | 1.25× |"
+    assert lines[4] == "| `make data` (the four notebooks, ending with verify) | 12.0 | 1.50× |"
 
 
 def test_skipped_measurements_give_no_target() -> None:
