@@ -11,6 +11,16 @@ from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import write_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """nbval's notebook cells first, and all in one pytest-xdist worker (`--dist loadgroup`), in
+    order: 02 writes data/, which 03 and 04 read. Everything else spreads over the workers."""
+    notebooks = [item for item in items if item.path.suffix == ".ipynb"]
+    for item in notebooks:
+        item.add_marker(pytest.mark.xdist_group("notebooks"))
+    items[:] = notebooks + [item for item in items if item.path.suffix != ".ipynb"]
+
+
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.
 SHORT = TrainConfig(epochs=2, batches_per_epoch=5, device="cpu")
 
