@@ -1,20 +1,22 @@
 """The benchmark, in one command: the seed's approach (a) against `python -m cnnlib regenerate` (b).
 
-    .venv/bin/python bench/run.py                      # the full benchmark (10-15 min on 2 cores)
+    .venv/bin/python bench/run.py                      # the full benchmark (~10 min on 2 cores)
     .venv/bin/python bench/run.py --repeats 1 --epochs 1 --batches-per-epoch 5 --skip-notebooks
 
 Each approach runs as a real subprocess with the same training configuration, `--repeats` times,
 (a) and (b) taking turns so that a busy machine slows both alike. Per run it measures the wall
 time, the CPU time (user + system, from the child's rusage), the peak resident memory (the
 child's ru_maxrss), the size of `pretrained_cnn_data.json` and the final test accuracy in it.
-It prints a Markdown table of the medians and the ratios (a)/(b), checks the targets of the
-issue, times the README's papermill pipeline (the notebooks) end to end, and saves the table and
-every raw number, with the date and the machine, to `bench/results/`.
+Then (b) runs again beside one CPU-bound competing process that the benchmark starts and stops
+(a lecturer's laptop is never idle), and `make data`'s notebooks run end to end. It prints a
+Markdown table of the medians and the ratios, checks the targets of the issue, and saves the
+table and every raw number, with the date, the machine and its load, to `bench/results/`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -42,7 +44,9 @@ RUN_NOTEBOOKS = NOTEBOOK_DIR / "run.py"  # what `make data` runs
 
 MIN_SPEEDUP = 10.0
 MAX_JSON_SHARE = 0.35
-MAX_PIPELINE_S = 60.0
+MAX_PIPELINE_RATIO = 1.5  # `make data` against (b), same run
+MAX_LOADED_RATIO = 1.5  # (b) beside one competing process against (b) alone
+COMPETITOR = "while True: pass"  # one CPU-bound process, as a busy laptop has
 
 
 class BenchError(RuntimeError):
@@ -257,7 +261,26 @@ def table(a: Run, b: Run, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def targets(a: Run, b: Run, float32: Float32Check | None, pipeline_s: float | None) -> list[Target]:
+def wall_table(b: Run, loaded_s: float | None, pipeline_s: float | None) -> str:
+    """(b)'s wall time beside a competing process and inside `make data`, against (b) alone."""
+    rows = [("(b) cnnlib regenerate, alone", b.wall_s)]
+    if loaded_s is not None:
+        rows.append(("(b) beside one CPU-bound competing process", loaded_s))
+    if pipeline_s is not None:
+        rows.append(("`make data` (the four notebooks, ending with verify)", pipeline_s))
+    lines = ["| median wall time | s | ×(b) alone |", "|---|---:|---:|"]
+    lines += [f"| {name} | {value:.1f} | {ratio(value, b.wall_s):.2f}× |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def targets(
+    a: Run,
+    b: Run,
+    float32: Float32Check | None,
+    pipeline_s: float | None = None,
+    loaded_s: float | None = None,
+    same_bytes: bool | None = None,
+) -> list[Target]:
     """The issue's targets; a skipped measurement gives no target line."""
     speedup = ratio(a.wall_s, b.wall_s)
     share = ratio(b.json_bytes, a.json_bytes)
@@ -291,12 +314,33 @@ def targets(a: Run, b: Run, float32: Float32Check | None, pipeline_s: float | No
             else "; final_weights DIFFER from the final .pth"
         )
         result.append(Target("float32-exact", float32.passed, detail))
-    if pipeline_s is not None:
+    if loaded_s is not None:
+        slowdown = ratio(loaded_s, b.wall_s)
         result.append(
             Target(
-                "papermill pipeline",
-                pipeline_s < MAX_PIPELINE_S,
-                f"notebooks end to end in {pipeline_s:.1f} s (target < {MAX_PIPELINE_S:g} s)",
+                "steady under load",
+                slowdown <= MAX_LOADED_RATIO,
+                f"(b) beside one competing process takes {slowdown:.2f}× its time alone "
+                f"(target ≤ {MAX_LOADED_RATIO:g}×)",
+            )
+        )
+    if pipeline_s is not None:
+        slowdown = ratio(pipeline_s, b.wall_s)
+        result.append(
+            Target(
+                "make data",
+                slowdown <= MAX_PIPELINE_RATIO,
+                f"the notebooks end to end take {slowdown:.2f}× (b)'s time "
+                f"(target ≤ {MAX_PIPELINE_RATIO:g}×)",
+            )
+        )
+    if same_bytes is not None:
+        result.append(
+            Target(
+                "reproducible",
+                same_bytes,
+                "every run of (b), alone and beside the competing process, wrote "
+                + ("the same JSON bytes" if same_bytes else "DIFFERENT JSON bytes"),
             )
         )
     return result
@@ -334,13 +378,14 @@ def machine() -> dict[str, object]:
     }
 
 
-def describe(measured_at: datetime, info: dict[str, object], load: tuple[float, float]) -> str:
-    """Date, machine and how busy it was (other processes slow (a) and (b) alike, not equally)."""
+def describe(measured_at: datetime, info: dict[str, object], loads: dict[str, float]) -> str:
+    """Date, machine and how busy it was at each step (other processes slow every measurement)."""
+    steps = ", ".join(f"{value:.1f} {step}" for step, value in loads.items())
+    gpu = "a GPU" if torch.cuda.is_available() else "no GPU"
     return (
         f"Measured {measured_at:%Y-%m-%d %H:%M %Z} on {info['cpu']}, {info['cores']} cores, "
-        f"{info['memory_gib']} GiB, Python {info['python']}, torch {info['torch']} "
-        f"({info['torch_threads']} threads); 1-min load average {load[0]:.1f} at the start, "
-        f"{load[1]:.1f} at the end"
+        f"{info['memory_gib']} GiB, {gpu}, Python {info['python']}, torch {info['torch']}; "
+        f"1-min load average (`uptime`): {steps}"
     )
 
 
@@ -377,6 +422,27 @@ def measure_both(config: TrainConfig, repeats: int, work: Path) -> dict[str, lis
     return runs
 
 
+def measure_loaded(config: TrainConfig, repeats: int, work: Path) -> list[Run]:
+    """(b) beside one CPU-bound process that runs from before (b) starts until after it ends."""
+    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
+    try:
+        runs = []
+        for repeat in range(1, repeats + 1):
+            out_dir = work / f"loaded{repeat}"
+            runs.append(measure(cnnlib_command(config, out_dir), out_dir))
+            progress(
+                f"(b) beside a competing process, run {repeat}/{repeats}: {runs[-1].wall_s:.1f} s"
+            )
+    finally:
+        competitor.kill()
+        competitor.wait()
+    return runs
+
+
+def json_digest(out_dir: Path) -> str:
+    return hashlib.sha256((out_dir / JSON_NAME).read_bytes()).hexdigest()
+
+
 @dataclass(frozen=True)
 class PipelineTiming:
     runs: list[float]  # wall time of each whole run; empty when skipped or failed
@@ -405,33 +471,61 @@ def measure_pipeline(config: TrainConfig, repeats: int, work: Path) -> PipelineT
     )
 
 
+def measure_cuda(config: TrainConfig, work: Path) -> tuple[list[float], bool]:
+    """(b) on the GPU, twice: the wall times, and whether both wrote the same JSON bytes."""
+    cuda = replace(config, device="cuda")
+    runs = [measure(cnnlib_command(cuda, work / f"cuda{n}"), work / f"cuda{n}") for n in (1, 2)]
+    same = json_digest(work / "cuda1") == json_digest(work / "cuda2")
+    return [run.wall_s for run in runs], same
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     config = config_from_args(args)
-    measured_at, info, load_at_start = datetime.now().astimezone(), machine(), os.getloadavg()[0]
+    measured_at, info = datetime.now().astimezone(), machine()
+    loads = {"at the start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="cnnlib-bench-") as scratch:
-        runs = measure_both(config, args.repeats, Path(scratch))
-        float32 = check_float32(Path(scratch) / f"b{args.repeats}")
+        work = Path(scratch)
+        runs = measure_both(config, args.repeats, work)
+        loads["after (a) and (b)"] = os.getloadavg()[0]
+        loaded = measure_loaded(config, args.repeats, work)
+        loads["with the competing process"] = os.getloadavg()[0]
+        float32 = check_float32(work / f"b{args.repeats}")
+        digests = {
+            json_digest(work / f"{label}{n}")
+            for label in ("b", "loaded")
+            for n in range(1, args.repeats + 1)
+        }
         pipeline = (
             PipelineTiming([], "papermill pipeline: skipped (--skip-notebooks)")
             if args.skip_notebooks
-            else measure_pipeline(config, args.repeats, Path(scratch))
+            else measure_pipeline(config, args.repeats, work)
         )
-    load = (load_at_start, os.getloadavg()[0])
+        loads["at the end"] = os.getloadavg()[0]
+        cuda = measure_cuda(config, work) if torch.cuda.is_available() else None
 
     a, b = median_run(runs["a"]), median_run(runs["b"])
-    checks = targets(a, b, float32, pipeline.median)
+    loaded_s = statistics.median(run.wall_s for run in loaded)
+    checks = targets(a, b, float32, pipeline.median, loaded_s, same_bytes=len(digests) == 1)
     if pipeline.failed:
-        checks.append(Target("papermill pipeline", False, "a notebook failed, see above"))
+        checks.append(Target("make data", False, "a notebook failed, see above"))
+    gpu_line = (
+        "GPU: none on this machine (torch.cuda.is_available() is False); (b) ran on the CPU"
+        if cuda is None
+        else f"GPU: (b) with --device cuda took {cuda[0][0]:.1f} s and {cuda[0][1]:.1f} s; "
+        + ("both wrote the same bytes" if cuda[1] else "the two runs wrote DIFFERENT bytes")
+    )
     report = "\n\n".join(
         [
-            describe(measured_at, info, load),
+            describe(measured_at, info, loads),
             f"Configuration: {' '.join(config_arguments(config))} (device {config.device} for (b))",
             table(a, b, args.repeats),
+            wall_table(b, loaded_s, pipeline.median),
             pipeline.line,
+            gpu_line,
             "Targets:\n" + format_targets(checks),
         ]
     )
@@ -442,10 +536,12 @@ def main(argv: list[str] | None = None) -> int:
         {
             "measured_at": measured_at.isoformat(timespec="seconds"),
             "machine": info,
-            "load_average": load,
+            "load_average": loads,
             "config": config.as_dict(),
             "runs": {label: [asdict(run) for run in items] for label, items in runs.items()},
-            "pipeline_steps_s": pipeline.runs,
+            "loaded_runs": [asdict(run) for run in loaded],
+            "pipeline_s": pipeline.runs,
+            "cuda": cuda,
             "float32": asdict(float32),
         },
     )

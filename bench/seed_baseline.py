@@ -4,10 +4,14 @@ The seed trained the same small CNN, but its data path is the textbook one:
 
 - `torchvision.datasets.MNIST` with a per-sample `ToTensor()` + `Normalize()` transform, read
   through a `DataLoader` (batch 64, shuffled, stopped after `--batches-per-epoch` batches);
-- the whole 10,000-image test set evaluated through a second `DataLoader` every epoch;
-- the 10 samples per digit collected by iterating the test set one image at a time;
-- the digit-3 image for the feature maps searched for the same way, again every epoch;
-- every tensor turned into Python floats with `.tolist()` and written by `json.dump(indent=2)`.
+- the whole 10,000-image test set evaluated every epoch through a second `DataLoader`, also in
+  batches of 64;
+- the 10 samples per digit found by walking the whole test set once per digit, image by image
+  through the transform, with no early exit: ten full passes;
+- the first digit 3, for the feature maps, searched for the same way after every epoch;
+- the samples written as nested lists of the denormalized float pixels (the transform's output
+  times the std plus the mean), every weight turned into Python floats with `.tolist()`, all
+  written by `json.dump(indent=2)`.
 
 Only the network itself is shared with cnnlib (`cnnlib.model.CNN`), so (a) and (b) train the same
 architecture with the same hyper-parameters. It never downloads, and writes only into `--out`:
@@ -23,14 +27,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
 from cnnlib.data import DEFAULT_DATA_DIR, prepare_raw_files
 from cnnlib.model import ACTIVATION_NAMES, CNN
 
 MEAN, STD = 0.1307, 0.3081
-TEST_BATCH_SIZE = 1000
+TEST_BATCH_SIZE = 64
 SAMPLES_PER_DIGIT = 10
 FEATURE_MAP_DIGIT = 3
 
@@ -86,25 +90,21 @@ def evaluate(model: CNN, loader: DataLoader) -> tuple[float, float]:
     return total_loss / count, 100.0 * correct / count
 
 
-def collect_samples(test_set: datasets.MNIST) -> list[dict]:
-    """The first 10 test images of each digit, found by walking the test set image by image."""
+def collect_samples(test_set: Dataset) -> list[dict]:
+    """The first 10 test images of each digit: one walk over the whole test set per digit."""
     samples = []
     for digit in range(10):
         found = 0
         for index in range(len(test_set)):
-            _, label = test_set[index]
-            if label == digit:
-                # The demo draws the original pixel bytes, 0..255.
-                samples.append(
-                    {"image": test_set.data[index].tolist(), "label": label, "index": index}
-                )
+            image, label = test_set[index]
+            if label == digit and found < SAMPLES_PER_DIGIT:
+                pixels = image[0] * STD + MEAN  # denormalized: back to 0..1
+                samples.append({"image": pixels.tolist(), "label": label, "index": index})
                 found += 1
-                if found == SAMPLES_PER_DIGIT:
-                    break
     return samples
 
 
-def find_feature_map_image(test_set: datasets.MNIST) -> tuple[int, torch.Tensor]:
+def find_feature_map_image(test_set: Dataset) -> tuple[int, torch.Tensor]:
     """The first test image of the digit 3, found by walking the test set."""
     for index in range(len(test_set)):
         image, label = test_set[index]
@@ -143,13 +143,12 @@ def model_architecture(model: CNN) -> dict[str, str]:
     return {name: repr(layer) for name, layer in model.named_children()}
 
 
-def run(args: argparse.Namespace) -> float:
+def run(args: argparse.Namespace, train_set: Dataset, test_set: Dataset) -> float:
     """Train, snapshot every epoch, write the JSON; return the final test accuracy."""
     torch.manual_seed(args.seed)
     out = Path(args.out)
     (out / "epoch_weights").mkdir(parents=True, exist_ok=True)
 
-    train_set, test_set = load_datasets(args.data_root)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=TEST_BATCH_SIZE, shuffle=False)
     samples = collect_samples(test_set)
@@ -214,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    accuracy = run(args)
+    accuracy = run(args, *load_datasets(args.data_root))
     if not args.quiet:
         print(f"final test accuracy: {accuracy:.2f}%")
     return 0

@@ -1,7 +1,8 @@
-"""Stage 1, data: the vendored MNIST files, checked and loaded once into normalized tensors.
+"""Stage 1, data: the vendored MNIST files, checked and loaded once into in-memory tensors.
 
-Every later stage works on these in-memory tensors: no per-sample PIL or transform work. The
-pixels come from the very bytes whose MD5 was checked, never from a cache beside them.
+Every later stage works on these tensors: no per-sample PIL or transform work. The pixels come
+from the very bytes whose MD5 was checked, never from a cache beside them; the training pixels
+stay bytes and are normalized a batch at a time, as training draws them.
 """
 
 from __future__ import annotations
@@ -45,14 +46,21 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class Mnist:
-    """MNIST in memory: normalized images for the network, the original test pixels for the demo."""
+    """MNIST in memory: the training pixels as bytes (a quarter of the memory of floats), the test
+    images normalized once for the 21 evaluations, and the original test pixels for the demo."""
 
-    train_images: torch.Tensor  # float32 [60000, 1, 28, 28]
+    train_pixels: torch.Tensor  # uint8 [60000, 28, 28], the original bytes
     train_labels: torch.Tensor  # int64 [60000]
     test_images: torch.Tensor  # float32 [10000, 1, 28, 28]
     test_labels: torch.Tensor  # int64 [10000]
     test_pixels: torch.Tensor  # uint8 [10000, 28, 28], the original bytes
     checksums: dict[str, str]  # uncompressed file name -> MD5
+
+    @property
+    def train_images(self) -> torch.Tensor:
+        """All training images normalized, float32 [60000, 1, 28, 28]: a new 188 MB tensor on each
+        use, for looking at the data; training normalizes each batch instead."""
+        return normalize(self.train_pixels)
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
@@ -158,7 +166,7 @@ def load_mnist(root: Path = DEFAULT_DATA_DIR) -> Mnist:
     train_pixels, train_labels = read_split(root, "train")
     test_pixels, test_labels = read_split(root, "t10k")
     return Mnist(
-        train_images=normalize(train_pixels),
+        train_pixels=train_pixels,
         train_labels=train_labels,
         test_images=normalize(test_pixels),
         test_labels=test_labels,

@@ -1,20 +1,24 @@
 """Stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of metrics per epoch.
 
-Epoch 0 is the untrained model, measured on the same kind of batches without any update.
+Epoch 0 is the untrained model, measured on the same kind of batches without any update. Each
+snapshot is evaluated on the test set by a second thread while training goes on.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from cnnlib.data import Mnist
+from cnnlib.data import Mnist, normalize
 from cnnlib.model import CNN
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -101,6 +105,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run PyTorch's operations on one thread each. For tensors this small, waking a second
+    thread costs about what it saves, and on a busy machine the two wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def seed_everything(seed: int) -> None:
     """Fix every source of randomness, and make PyTorch pick deterministic kernels."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
@@ -113,23 +129,24 @@ def seed_everything(seed: int) -> None:
 
 def run_epoch(
     model: CNN,
-    images: torch.Tensor,
+    pixels: torch.Tensor,
     labels: torch.Tensor,
     order: torch.Tensor,
     config: TrainConfig,
     optimizer: torch.optim.Optimizer | None,
     progress: tqdm,
 ) -> tuple[float, float]:
-    """One pass over `batches_per_epoch` batches taken from `order`; no update if no optimizer.
+    """One pass over `batches_per_epoch` batches of `pixels` (uint8) taken from `order`, each
+    normalized as it is drawn; no update if no optimizer.
 
     Returns the mean loss and the accuracy (percent) over those batches.
     """
     model.train(optimizer is not None)
-    total_loss = torch.zeros((), device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    total_loss = torch.zeros((), device=pixels.device)
+    correct = torch.zeros((), dtype=torch.long, device=pixels.device)
     for batch in order[: config.batches_per_epoch * config.batch_size].split(config.batch_size):
         with torch.set_grad_enabled(optimizer is not None):
-            logits = model(images[batch])
+            logits = model(normalize(pixels[batch]))
             loss = F.cross_entropy(logits, labels[batch])
         if optimizer is not None:
             optimizer.zero_grad()
@@ -162,17 +179,44 @@ def snapshot(model: CNN) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
 
 
+class Evaluator:
+    """Evaluates weight snapshots on the test set in a thread of its own, one after the other,
+    while the caller's thread goes on training. Each result is the same as evaluating in line."""
+
+    def __init__(self, model: CNN, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
+        self.images, self.labels = images, labels
+        self.thread = ThreadPoolExecutor(
+            max_workers=1, initializer=torch.set_num_threads, initargs=(1,)
+        )
+
+    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[tuple[float, float]]:
+        """Start evaluating `state_dict`; the future gives (test loss, test accuracy)."""
+        return self.thread.submit(self._evaluate, state_dict)
+
+    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> tuple[float, float]:
+        self.model.load_state_dict(state_dict)
+        return evaluate(self.model, self.images, self.labels)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True, cancel_futures=True)
+
+
 def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
     """Train a fresh CNN; yield epochs 0..config.epochs as they finish, each with its metrics and
-    weights, so that a caller can write each one away instead of holding them all."""
+    weights, so that a caller can write each one away instead of holding them all.
+
+    Epoch k's test-set evaluation runs in a second thread while epoch k + 1 trains, so epoch k is
+    yielded once epoch k + 1 has trained (the last one as soon as it is evaluated).
+    """
     seed_everything(config.seed)
     device = resolve_device(config.device)
     model = CNN().to(device)
     # fused: one kernel updates each weight tensor, instead of a dozen small ops per tensor
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     shuffler = torch.Generator().manual_seed(config.seed)
-    train_images, train_labels = data.train_images.to(device), data.train_labels.to(device)
-    test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
+    train_pixels, train_labels = data.train_pixels.to(device), data.train_labels.to(device)
+    evaluator = Evaluator(model, data.test_images.to(device), data.test_labels.to(device))
 
     bar = tqdm(
         total=(config.epochs + 1) * config.batches_per_epoch,
@@ -180,23 +224,36 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
         desc="training",
         disable=not progress,
     )
-    with bar:
-        for epoch in range(config.epochs + 1):
-            order = torch.randperm(len(train_labels), generator=shuffler).to(device)
-            loss, train_accuracy = run_epoch(
-                model,
-                train_images,
-                train_labels,
-                order,
-                config,
-                optimizer if epoch > 0 else None,
-                bar,
-            )
-            test_loss, test_accuracy = evaluate(model, test_images, test_labels)
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", test_acc=f"{test_accuracy:.2f}%")
-            yield EpochResult(
-                epoch, loss, train_accuracy, test_loss, test_accuracy, snapshot(model)
-            )
+
+    def finished(
+        epoch: int, loss: float, accuracy: float, state: dict, test: Future
+    ) -> EpochResult:
+        test_loss, test_accuracy = test.result()
+        bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", test_acc=f"{test_accuracy:.2f}%")
+        return EpochResult(epoch, loss, accuracy, test_loss, test_accuracy, state)
+
+    with bar, single_threaded():
+        try:
+            waiting = None  # the previous epoch, while its evaluation runs
+            for epoch in range(config.epochs + 1):
+                order = torch.randperm(len(train_labels), generator=shuffler).to(device)
+                loss, train_accuracy = run_epoch(
+                    model,
+                    train_pixels,
+                    train_labels,
+                    order,
+                    config,
+                    optimizer if epoch > 0 else None,
+                    bar,
+                )
+                state = snapshot(model)
+                current = (epoch, loss, train_accuracy, state, evaluator.submit(state))
+                if waiting is not None:
+                    yield finished(*waiting)
+                waiting = current
+            yield finished(*waiting)
+        finally:
+            evaluator.close()
 
 
 def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:

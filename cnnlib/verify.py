@@ -29,8 +29,8 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -62,7 +62,7 @@ from cnnlib.export import (
     load_state_dict,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.train import MAX_EPOCHS, TrainConfig
+from cnnlib.train import MAX_EPOCHS, TrainConfig, single_threaded
 
 DEFAULT_MIN_ACCURACY = 95.0
 # Feature maps and logits agree within 1e-4, relative to the largest value compared when that
@@ -222,18 +222,6 @@ def difference(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
     """The largest |ours - theirs|, and the largest allowed: TOLERANCE, times the largest
     |theirs| when that is above 1 (float32 keeps about 7 significant digits of any value)."""
     return float(np.abs(ours - theirs).max()), TOLERANCE * max(1.0, float(np.abs(theirs).max()))
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run PyTorch on one thread: for 100 small images, waking a thread pool costs more than it
-    saves, and far more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def manifest_problem(content: bytes, name: str, entry: dict) -> str | None:

@@ -1,20 +1,37 @@
-"""Run the lecture notebooks in order through papermill, all with the same parameters.
+"""Run the lecture notebooks through papermill, all with the same parameters.
 
 `make data` calls it. `python notebooks/run.py -p epochs 5` overrides a parameter, as papermill's
-own `-p` does. Executed copies go to notebooks/executed/ (git-ignored), the artifacts to the
-notebooks' `output_dir` (data/ unless overridden). Notebook 04 ends with `cnnlib.verify`.
+own `-p` does; a name that no notebook takes stops it before anything runs. Executed copies go to
+notebooks/executed/ (git-ignored), the artifacts to the notebooks' `output_dir` (data/ unless
+overridden). Notebook 04 ends with `cnnlib.verify`.
+
+The notebooks run side by side where they can: 01 beside 02 (the training), 03 and 04 once 02 has
+written the artifacts they read. Every kernel starts early and imports what the notebooks import
+(silently, so no cell or execution count changes), so a notebook that has to wait starts warm.
+The kernels talk to this process over Unix sockets (IPC), not over TCP ports.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import queue
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import papermill
+from jupyter_client.manager import KernelManager
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
+TRAINING = "02_training.ipynb"  # writes the artifacts
+READS_ARTIFACTS = ("03_feature_maps.ipynb", "04_export.ipynb")  # wait for TRAINING
+# What every notebook's first code cell imports: the seconds a kernel can spend while it waits.
+WARM_UP = "import matplotlib.pyplot, cnnlib, cnnlib.lecture, cnnlib.plots, cnnlib.reference"
+KERNEL_START_S = 120
 
 
 def parameter_value(text: str) -> object:
@@ -30,16 +47,138 @@ def parameter_value(text: str) -> object:
     return text
 
 
-def run_notebook(notebook: Path, parameters: dict[str, object], executed_dir: Path) -> None:
-    start = time.perf_counter()
-    papermill.execute_notebook(
-        notebook,
-        executed_dir / notebook.name,
-        parameters=parameters,
-        cwd=NOTEBOOKS_DIR,
-        progress_bar=False,
-    )
-    print(f"{notebook.name}: done in {time.perf_counter() - start:.1f} s", flush=True)
+def notebook_parameters(notebooks: list[Path]) -> set[str]:
+    """Every name that some notebook's parameters cell defines."""
+    return {name for notebook in notebooks for name in papermill.inspect_notebook(notebook)}
+
+
+def warm_up(kernel: KernelManager) -> None:
+    """Run WARM_UP in the kernel, silently (no output, no execution count); return when it is
+    done or the kernel has died (`Runner.stop` ends kernels)."""
+    client = kernel.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=KERNEL_START_S)
+        request = client.execute(WARM_UP, silent=True)
+        while kernel.is_alive():
+            try:
+                reply = client.get_shell_msg(timeout=1)
+            except queue.Empty:
+                continue
+            if reply["parent_header"].get("msg_id") == request:
+                return
+    finally:
+        client.stop_channels()
+
+
+class Runner:
+    """Runs each notebook in a thread of its own, in its own kernel, in dependency order.
+
+    Each kernel is a Python kernel in the notebooks folder, reached over Unix sockets in
+    `socket_dir`, started early and warmed up with WARM_UP. `stop()` ends every kernel.
+    """
+
+    def __init__(self, parameters: dict[str, object], executed_dir: Path, socket_dir: Path):
+        self.parameters, self.executed_dir, self.socket_dir = parameters, executed_dir, socket_dir
+        self.training_kernel_started = threading.Event()
+        self.training: Future[float | None] | None = None
+        self.kernels: list[KernelManager] = []
+        self.lock = threading.Lock()  # guards `kernels` and `stopped`
+        self.stopped = False
+
+    def start_kernel(self, name: str) -> KernelManager | None:
+        """A warm kernel for notebook `name`, or None once `stop()` has been called."""
+        with self.lock:
+            if self.stopped:
+                return None
+            kernel = KernelManager(
+                kernel_name="python3", transport="ipc", ip=str(self.socket_dir / name)
+            )
+            kernel.start_kernel(cwd=str(NOTEBOOKS_DIR))
+            self.kernels.append(kernel)
+        warm_up(kernel)
+        return kernel
+
+    def shut_down(self, kernel: KernelManager) -> None:
+        with self.lock:
+            if kernel.has_kernel:
+                kernel.shutdown_kernel(now=True)
+
+    def stop(self) -> None:
+        """End every kernel, running or not; start no more."""
+        with self.lock:
+            self.stopped = True
+        for kernel in self.kernels:
+            self.shut_down(kernel)
+
+    def training_failed(self) -> bool:
+        """Wait for the training notebook to end; did it fail?"""
+        return self.training is not None and self.training.exception() is not None
+
+    def run(self, notebook: Path) -> float | None:
+        """Execute `notebook`; its wall time in seconds, or None when it was not run (the
+        training notebook failed, or the run was stopped)."""
+        start = time.perf_counter()
+        if notebook.name == TRAINING:
+            try:
+                kernel = self.start_kernel(notebook.stem)
+            finally:
+                self.training_kernel_started.set()  # the others start theirs now
+        else:
+            self.training_kernel_started.wait()
+            kernel = self.start_kernel(notebook.stem)
+        if kernel is None:
+            return None
+        try:
+            if notebook.name in READS_ARTIFACTS and self.training_failed():
+                return None
+            papermill.execute_notebook(
+                notebook,
+                self.executed_dir / notebook.name,
+                parameters=self.parameters,
+                cwd=NOTEBOOKS_DIR,
+                progress_bar=False,
+                km=kernel,
+            )
+        finally:
+            self.shut_down(kernel)
+        return time.perf_counter() - start
+
+
+def failure_line(notebook: Path, error: Exception) -> str:
+    if isinstance(error, papermill.PapermillExecutionError):
+        return f"{notebook.name} stopped in cell {error.exec_count}: {error.ename}: {error.evalue}"
+    return f"{notebook.name} failed: {type(error).__name__}: {error}"
+
+
+def run_all(notebooks: list[Path], parameters: dict[str, object], executed_dir: Path) -> int:
+    """Run every notebook; one line each, in lecture order. The first failure (in lecture
+    order) stops the others and is the last line: exit status 1."""
+    with (
+        tempfile.TemporaryDirectory(prefix="cnnlib-kernels-") as sockets,
+        ThreadPoolExecutor(max_workers=len(notebooks)) as pool,
+    ):
+        runner = Runner(parameters, executed_dir, Path(sockets))
+        try:
+            futures: dict[Path, Future[float | None]] = {}
+            for notebook in notebooks:  # the training first: it takes longest
+                if notebook.name == TRAINING:
+                    futures[notebook] = runner.training = pool.submit(runner.run, notebook)
+            if runner.training is None:
+                runner.training_kernel_started.set()
+            for notebook in notebooks:
+                if notebook.name != TRAINING:
+                    futures[notebook] = pool.submit(runner.run, notebook)
+            for notebook in notebooks:
+                try:
+                    seconds = futures[notebook].result()
+                except Exception as error:  # the notebook's own error, or its kernel died
+                    print(failure_line(notebook, error), file=sys.stderr)
+                    return 1
+                print(f"{notebook.name}: done in {seconds:.1f} s", flush=True)
+        finally:
+            runner.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,15 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     parameters = {name: parameter_value(text) for name, text in args.parameter}
-    args.executed_dir.mkdir(parents=True, exist_ok=True)
-    for notebook in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
-        try:
-            run_notebook(notebook, parameters, args.executed_dir)
-        except papermill.PapermillExecutionError as error:
-            where = f"{notebook.name} stopped in cell {error.exec_count}"
-            print(f"{where}: {error.ename}: {error.evalue}", file=sys.stderr)
-            return 1
-    return 0
+    notebooks = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+    known = notebook_parameters(notebooks)
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        print(
+            f"{parser.prog}: error: unknown parameter {', '.join(map(repr, unknown))}; "
+            f"the notebooks take {', '.join(sorted(known))}",
+            file=sys.stderr,
+        )
+        return 2
+    executed_dir = args.executed_dir.resolve()
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(NOTEBOOKS_DIR)  # once for every thread: papermill changes into it for each notebook
+    return run_all(notebooks, parameters, executed_dir)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,32 @@ import shutil
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import write_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
+
+
+def is_notebook_cell(nodeid: str) -> bool:
+    return nodeid.startswith("notebooks/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """nbval's notebook cells first: together they are the longest unit of work."""
+    items.sort(key=lambda item: not is_notebook_cell(item.nodeid))  # a stable sort
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling:
+    """pytest-xdist: every notebook cell in one worker, in order (02 writes data/, which 03 and
+    04 read; each cell needs the ones before it); every other test wherever a worker is free."""
+
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if is_notebook_cell(nodeid) else nodeid
+
+    return NotebooksTogether(config, log)
+
 
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.
 SHORT = TrainConfig(epochs=2, batches_per_epoch=5, device="cpu")

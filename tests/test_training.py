@@ -6,8 +6,18 @@ import math
 import pytest
 import torch
 
+from cnnlib.data import normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict, write_artifacts
-from cnnlib.train import ConfigError, TrainConfig, resolve_device, train
+from cnnlib.model import CNN
+from cnnlib.train import (
+    ConfigError,
+    Evaluator,
+    TrainConfig,
+    evaluate,
+    resolve_device,
+    single_threaded,
+    train,
+)
 from tests.conftest import SHORT
 
 
@@ -52,6 +62,37 @@ def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_resu
         two = load_state_dict(second / epoch_weights_name(epoch))
         assert one.keys() == two.keys()
         assert all(torch.equal(one[key], two[key]) for key in one)
+
+
+def test_training_pixels_stay_bytes_and_are_normalized_when_looked_at(mnist):
+    assert mnist.train_pixels.dtype == torch.uint8
+    assert mnist.train_pixels.shape == (60_000, 28, 28)
+    assert torch.equal(mnist.train_images[:64], normalize(mnist.train_pixels[:64]))
+
+
+def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_results):
+    model = CNN()
+    model.load_state_dict(short_results[-1].state_dict)
+    images, labels = mnist.test_images[:1000], mnist.test_labels[:1000]
+    evaluator = Evaluator(model, images, labels)
+    try:
+        in_thread = [evaluator.submit(result.state_dict) for result in short_results]
+        in_thread = [future.result() for future in in_thread]
+    finally:
+        evaluator.close()
+    in_line = []
+    with single_threaded():
+        for result in short_results:
+            model.load_state_dict(result.state_dict)
+            in_line.append(evaluate(model, images, labels))
+    assert in_thread == in_line
+
+
+def test_single_threaded_gives_the_thread_count_back():
+    before = torch.get_num_threads()
+    with single_threaded():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 def test_another_seed_gives_other_weights(mnist, short_results):
