@@ -481,19 +481,6 @@ def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
 TRUE_DIGIT, WRONG_GUESS, OTHER_DIGIT = "tab:green", "tab:red", "tab:gray"
 
 
-def _two_places(value: float) -> str:
-    """0.1234 -> '0.12'; a tiny negative number is '0.00', not '-0.00'."""
-    return f"{value:.2f}".replace("-0.00", "0.00")
-
-
-def _cell_values(ax: Axes, values: np.ndarray, bound: float, fontsize: int = 11) -> None:
-    """Write each value in its cell: white on dark cells, black on light ones, never '-0.00'."""
-    for (y, x), value in np.ndenumerate(values):
-        text = _two_places(value)
-        color = "white" if abs(value) > 0.55 * bound else "black"
-        ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=color)
-
-
 def _input_panel(figure: Figure | SubFigure, image: Array) -> None:
     """The input digit, drawn beside a figure of its feature maps."""
     ax = figure.subplots()
@@ -539,7 +526,7 @@ def conv1_filters(weights_by_epoch: Mapping[int, Array]) -> Figure:
     for row, (epoch, weight) in zip(axes, weights_by_epoch.items(), strict=True):
         for channel, (ax, kernel) in enumerate(zip(row, _numpy(weight)[:, 0], strict=True)):
             image = _image(ax, kernel, SIGNED, -bound, bound)
-            _cell_values(ax, kernel, bound)
+            _cell_values(ax, image, kernel, "{:.2f}", fontsize=11)
             if ax in axes[0]:
                 ax.set_title(f"filter #{channel}")
         row[0].set_ylabel(f"epoch {epoch}")
@@ -559,8 +546,8 @@ def filter_roles(
     axes = right.subplots(len(kernels), 3, squeeze=False)
     bound = _limit(kernels)
     for row, kernel, values, summary in zip(axes, kernels, maps, summaries, strict=True):
-        _image(row[0], kernel, SIGNED, -bound, bound)
-        _cell_values(row[0], kernel, bound, fontsize=10)
+        shown = _image(row[0], kernel, SIGNED, -bound, bound)
+        _cell_values(row[0], shown, kernel, "{:.2f}", fontsize=10)
         row[0].set_ylabel(f"filter #{summary.channel}")
         _image(row[1], values, SIGNED, -_limit(values), _limit(values))
         reference = references[summary.best]
@@ -579,7 +566,7 @@ def correlation_matrices(matrices_by_epoch: Mapping[int, Array]) -> Figure:
     for ax, (epoch, matrix) in zip(axes, matrices_by_epoch.items(), strict=True):
         matrix = _numpy(matrix)
         image = _image(ax, matrix, SIGNED, -1, 1, f"epoch {epoch}")
-        _cell_values(ax, matrix, 1.0, fontsize=13)
+        _cell_values(ax, image, matrix, "{:.2f}", fontsize=13)
         ticks = range(len(matrix))
         ax.set_xticks(ticks, [f"#{channel}" for channel in ticks])
         ax.set_yticks(ticks, [f"#{channel}" for channel in ticks])
@@ -602,7 +589,9 @@ def layer_changes(
     )
     for ax, values, color, title in panels:
         bars = ax.bar(list(values), list(values.values()), color=color)
-        ax.bar_label(bars, labels=[_two_places(value) for value in values.values()], padding=3)
+        ax.bar_label(
+            bars, labels=[_number_text(value, "{:.2f}") for value in values.values()], padding=3
+        )
         ax.set_title(title)
         ax.set_xlabel("layer (input side on the left)")
         ax.axhline(0, color="black", lw=1)
