@@ -1,8 +1,8 @@
 """Stage 1, data: the vendored MNIST files, checked and loaded once into in-memory tensors.
 
 Every later stage works on these tensors: no per-sample PIL or transform work. The pixels come
-from the very bytes whose MD5 was checked, never from a cache beside them; the training pixels
-stay bytes and are normalized a batch at a time, as training draws them.
+from the very bytes whose MD5 was checked, never from a cache beside them; they stay bytes and are
+normalized a batch at a time, as training and evaluation draw them.
 """
 
 from __future__ import annotations
@@ -46,12 +46,11 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class Mnist:
-    """MNIST in memory: the training pixels as bytes (a quarter of the memory of floats), the test
-    images normalized once for the 21 evaluations, and the original test pixels for the demo."""
+    """MNIST in memory as its original bytes (a quarter of the memory of floats); the normalized
+    images the network sees are made from them when asked."""
 
     train_pixels: torch.Tensor  # uint8 [60000, 28, 28], the original bytes
     train_labels: torch.Tensor  # int64 [60000]
-    test_images: torch.Tensor  # float32 [10000, 1, 28, 28]
     test_labels: torch.Tensor  # int64 [10000]
     test_pixels: torch.Tensor  # uint8 [10000, 28, 28], the original bytes
     checksums: dict[str, str]  # uncompressed file name -> MD5
@@ -61,6 +60,11 @@ class Mnist:
         """All training images normalized, float32 [60000, 1, 28, 28]: a new 188 MB tensor on each
         use, for looking at the data; training normalizes each batch instead."""
         return normalize(self.train_pixels)
+
+    @property
+    def test_images(self) -> torch.Tensor:
+        """All test images normalized, float32 [10000, 1, 28, 28], a new tensor on each use."""
+        return normalize(self.test_pixels)
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
@@ -168,7 +172,6 @@ def load_mnist(root: Path = DEFAULT_DATA_DIR) -> Mnist:
     return Mnist(
         train_pixels=train_pixels,
         train_labels=train_labels,
-        test_images=normalize(test_pixels),
         test_labels=test_labels,
         test_pixels=test_pixels,
         checksums=dict(RAW_FILES),

@@ -160,15 +160,16 @@ def run_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) over a whole set, a chunk of images at a time."""
+def evaluate(model: CNN, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) over a whole set of uint8 `pixels`, a chunk of
+    images at a time, each chunk normalized as it is drawn."""
     model.eval()
-    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
-    for chunk_images, chunk_labels in zip(
-        images.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True
+    total_loss = torch.zeros((), dtype=torch.float64, device=pixels.device)
+    correct = torch.zeros((), dtype=torch.long, device=pixels.device)
+    for chunk_pixels, chunk_labels in zip(
+        pixels.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True
     ):
-        logits = model(chunk_images)
+        logits = model(normalize(chunk_pixels))
         total_loss += F.cross_entropy(logits, chunk_labels, reduction="sum")
         correct += (logits.argmax(dim=1) == chunk_labels).sum()
     return total_loss.item() / len(labels), 100.0 * correct.item() / len(labels)
@@ -183,9 +184,9 @@ class Evaluator:
     """Evaluates weight snapshots on the test set in a thread of its own, one after the other,
     while the caller's thread goes on training. Each result is the same as evaluating in line."""
 
-    def __init__(self, model: CNN, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def __init__(self, model: CNN, pixels: torch.Tensor, labels: torch.Tensor) -> None:
         self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
-        self.images, self.labels = images, labels
+        self.pixels, self.labels = pixels, labels
         self.thread = ThreadPoolExecutor(
             max_workers=1, initializer=torch.set_num_threads, initargs=(1,)
         )
@@ -196,7 +197,7 @@ class Evaluator:
 
     def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> tuple[float, float]:
         self.model.load_state_dict(state_dict)
-        return evaluate(self.model, self.images, self.labels)
+        return evaluate(self.model, self.pixels, self.labels)
 
     def close(self) -> None:
         self.thread.shutdown(wait=True, cancel_futures=True)
@@ -216,7 +217,7 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     shuffler = torch.Generator().manual_seed(config.seed)
     train_pixels, train_labels = data.train_pixels.to(device), data.train_labels.to(device)
-    evaluator = Evaluator(model, data.test_images.to(device), data.test_labels.to(device))
+    evaluator = Evaluator(model, data.test_pixels.to(device), data.test_labels.to(device))
 
     bar = tqdm(
         total=(config.epochs + 1) * config.batches_per_epoch,

@@ -64,17 +64,18 @@ def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_resu
         assert all(torch.equal(one[key], two[key]) for key in one)
 
 
-def test_training_pixels_stay_bytes_and_are_normalized_when_looked_at(mnist):
+def test_pixels_stay_bytes_and_are_normalized_when_looked_at(mnist):
     assert mnist.train_pixels.dtype == torch.uint8
     assert mnist.train_pixels.shape == (60_000, 28, 28)
     assert torch.equal(mnist.train_images[:64], normalize(mnist.train_pixels[:64]))
+    assert torch.equal(mnist.test_images[-64:], normalize(mnist.test_pixels[-64:]))
 
 
 def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_results):
     model = CNN()
     model.load_state_dict(short_results[-1].state_dict)
-    images, labels = mnist.test_images[:1000], mnist.test_labels[:1000]
-    evaluator = Evaluator(model, images, labels)
+    pixels, labels = mnist.test_pixels[:1000], mnist.test_labels[:1000]
+    evaluator = Evaluator(model, pixels, labels)
     try:
         in_thread = [evaluator.submit(result.state_dict) for result in short_results]
         in_thread = [future.result() for future in in_thread]
@@ -84,7 +85,7 @@ def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_
     with single_threaded():
         for result in short_results:
             model.load_state_dict(result.state_dict)
-            in_line.append(evaluate(model, images, labels))
+            in_line.append(evaluate(model, pixels, labels))
     assert in_thread == in_line
 
 
