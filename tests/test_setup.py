@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENVIRONMENT = yaml.safe_load((ROOT / "environment.yml").read_text())
 MAKEFILE = (ROOT / "Makefile").read_text()
+LAB_SETTINGS = "notebooks/jupyterlab-overrides.json"  # copied into the venv by `make setup`
 
 
 def _conda_and_pip() -> tuple[list[str], list[str]]:
@@ -100,6 +101,8 @@ def make_data(tmp_path: Path):
     (project / ".venv" / "bin").mkdir(parents=True)
     shutil.copy(ROOT / "Makefile", project / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    (project / "notebooks").mkdir()
+    shutil.copy(ROOT / LAB_SETTINGS, project / LAB_SETTINGS)
     (project / ".venv" / ".installed").touch()  # set-up done: newer than pyproject.toml
     python = project / ".venv" / "bin" / "python"
     python.write_text(ECHO_ARGUMENTS)
