@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-import papermill
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -114,21 +113,24 @@ def with_stable_widget_ids(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(nbformat.reads(renumbered, as_version=4))  # keys sorted again
 
 
-def refresh(path: Path) -> None:
-    """Execute `path` in a scratch copy; only a run without errors replaces the notebook."""
+def refresh_all() -> int:
+    """Execute the notebooks as `make data` does (notebooks/run.py: kernels over IPC, 01 beside
+    02), into a scratch folder; only when every one ran without an error, replace the committed
+    copies with the cleaned results. Returns run.py's exit status."""
+    import run  # notebooks/run.py, beside this script
+
     with tempfile.TemporaryDirectory() as scratch:
-        executed = Path(scratch) / path.name
-        papermill.execute_notebook(path, executed, cwd=NOTEBOOKS_DIR, progress_bar=False)
-        notebook = nbformat.read(executed, as_version=4)
-    clean(notebook)
-    path.write_text(with_stable_widget_ids(notebook) + "\n", encoding="utf-8")
-    print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB")
+        status = run.main(["--executed-dir", scratch])
+        if status != 0:
+            return status
+        for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
+            notebook = nbformat.read(Path(scratch) / path.name, as_version=4)
+            clean(notebook)
+            path.write_text(with_stable_widget_ids(notebook) + "\n", encoding="utf-8")
+            print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB")
+    return 0
 
 
 if __name__ == "__main__":
-    os.environ.pop("JPY_SESSION_NAME", None)  # headless: 03's slider falls back to static figures
-    # `python notebooks/refresh.py 02 03` refreshes only the notebooks whose names start so.
-    prefixes = tuple(sys.argv[1:]) or ("0",)
-    for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
-        if path.name.startswith(prefixes):
-            refresh(path)
+    os.environ.pop("JPY_SESSION_NAME", None)  # headless: 03's slider falls back to a static figure
+    sys.exit(refresh_all())
