@@ -126,23 +126,48 @@ def test_a_nonsense_parameter_fails_in_the_first_cell_after_the_parameters(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Strict claims for a short run: the first sentence about the lecture's 20 epochs must fail.
-    monkeypatch.setenv(lecture.STRICT_ENV, "1")
-    out = tmp_path / "out"
-    with pytest.raises(papermill.PapermillExecutionError) as failure:
-        run(NOTEBOOKS_DIR / "02_training.ipynb", tmp_path, output_dir=str(out), **QUICK)
-
-    assert failure.value.ename == "ClaimError"
-    assert failure.value.evalue == (
+# Strict claims for a short run: the first sentence about the lecture's own run must fail.
+CONTRADICTED = [
+    (
+        "02_training",
+        QUICK,
         "the narration says \"the lecture's 20 “epochs” are 2,000 steps in all, 128,000 images, "
         'about 2.1 times the 60,000 training images", but this run disagrees: '
-        "15 steps, 240 images, 0.00 passes"
-    )
+        "15 steps, 240 images, 0.00 passes",
+    ),
+    (
+        # Three epochs of five batches cannot make conv1's weights grow.
+        "03_feature_maps",
+        QUICK,
+        "the narration says \"training mostly keeps each kernel's pattern and makes its weights "
+        'larger", but this run disagrees: cosines [1.0, 1.0, 1.0, 1.0], scales [',
+    ),
+    (
+        # Two snapshots of tiny training: too few for "almost all of the file is weights".
+        "04_export",
+        {"epochs": 1, "batches_per_epoch": 2, "batch_size": 8, "seed": 3, "device": "cpu"},
+        'the narration says "Almost all of the file is training_epochs, and inside it the '
+        'weights", but this run',
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "parameters", "message"), CONTRADICTED)
+def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, parameters: dict, message: str
+) -> None:
+    monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        run(
+            NOTEBOOKS_DIR / f"{name}.ipynb",
+            tmp_path,
+            output_dir=str(tmp_path / "out"),
+            **parameters,
+        )
+
+    assert failure.value.ename == "ClaimError"
+    assert failure.value.evalue.startswith(message)
     assert "lecture.claim(" in failure.value.source
-    assert not (out / "manifest.json").exists()  # it stopped before writing any artifact
 
 
 # --- the committed notebooks, as stored: no kernel needed -----------------------------------
