@@ -21,18 +21,10 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cnnlib.browser import CHROMIUM, launch_chromium
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 JSON_NAME = "pretrained_cnn_data.json"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MAX_FIRST_PREDICTION_MS = 1000.0
 MAX_FORWARD_MS = 5.0
 
@@ -95,7 +87,7 @@ def measure(base: str, loads: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         first: list[float] = []
         received: list[float] = []
         for _ in range(loads):

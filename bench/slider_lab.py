@@ -22,17 +22,10 @@ from pathlib import Path
 
 from playwright.sync_api import Error, Page, sync_playwright
 
+from cnnlib.browser import launch_chromium
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 NOTEBOOK = "03_feature_maps.ipynb"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CLICKS = (0, 10, 5, 15, 20, 2)  # epochs to click on, in this order
 SETTLE_S = 20  # time for the kernel to render every epoch ahead
 
@@ -95,9 +88,7 @@ def main() -> None:
         lab = start_lab(Path(scratch), port)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-                )
+                browser = launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 open_notebook(page, port)
                 click_epochs(page)

@@ -28,22 +28,13 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlib.browser import CHROMIUM, launch_chromium
 from cnnlib.data import DEFAULT_DATA_DIR, REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.pipeline import ensure_artifacts
 from cnnlib.train import TrainConfig
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1400, "height": 900}
 TOLERANCE = 1e-4
 
@@ -127,7 +118,7 @@ def browser():
             pytest.fail(f"{problem}; CI must run the browser tests")
         pytest.skip(problem)
     playwright = sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()
     playwright.stop()
