@@ -1,8 +1,12 @@
-"""Shared fixtures: the MNIST data in memory, and one short training run written to disk."""
+"""Shared fixtures: the MNIST data in memory, one short training run written to disk, and Node.js
+for the JavaScript tests."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,27 @@ def fresh_run(short_run: Path, tmp_path: Path) -> Path:
     """A private copy of the short run, free to be modified by one test (its relative links
     copied as links: the copy is a complete set of its own)."""
     return Path(shutil.copytree(short_run, tmp_path / "run", symlinks=True))
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The `node` executable: in CI the JS tests must run, elsewhere they skip without it."""
+    path = shutil.which("node")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Node.js is not installed; CI must run the JavaScript tests")
+        pytest.skip("Node.js is not installed")
+    return path
+
+
+def run_es_module(node: str, module: Path, name: str, script: str) -> object:
+    """Run an ES-module snippet that imports `module` as `name`; return what it prints, as JSON."""
+    source = f"import * as {name} from {module.as_uri()!r};\n{script}"
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", source],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout)

@@ -13,7 +13,6 @@ import functools
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.pipeline import ensure_artifacts
 from cnnlib.train import TrainConfig
+from tests.conftest import run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}
 TOLERANCE = 1e-4
@@ -444,27 +444,9 @@ def test_make_demo_serves_the_repository_on_loopback_and_prints_the_url():
 # demo/load.mjs and demo/mnist.mjs under Node.js
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        if browsers_must_run():
-            pytest.fail("Node.js is not installed; CI must run the JavaScript tests")
-        pytest.skip("Node.js is not installed")
-    return path
-
-
 def run_demo_module(node: str, name: str, script: str) -> object:
     """Run an ES-module snippet that imports demo/NAME.mjs as NAME; return its JSON output."""
-    source = f"import * as {name} from {(REPO_DIR / 'demo' / f'{name}.mjs').as_uri()!r};\n{script}"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", source],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return run_es_module(node, REPO_DIR / "demo" / f"{name}.mjs", name, script)
 
 
 def test_an_mnist_digit_enlarged_tenfold_comes_back_pixel_for_pixel(

@@ -6,8 +6,6 @@ Where Node.js is absent these tests skip, except in CI (the CI variable set): th
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,19 +16,10 @@ import torch
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
+from tests.conftest import run_es_module
 
 JS_DIR = REPO_DIR / "js"
 TOLERANCE = 1e-4
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("Node.js is not installed; CI must run the JavaScript tests")
-        pytest.skip("Node.js is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +55,7 @@ def torch_logits(short_run: Path, payload: dict) -> dict[int, np.ndarray]:
 
 def run_module(node: str, script: str) -> object:
     """Run an ES-module snippet that imports cnn.mjs as `cnn`; return what it prints as JSON."""
-    source = f"import * as cnn from {(JS_DIR / 'cnn.mjs').as_uri()!r};\n{script}"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", source],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return run_es_module(node, JS_DIR / "cnn.mjs", "cnn", script)
 
 
 def test_js_covers_every_epoch_and_sample(js_result: dict, payload: dict):
