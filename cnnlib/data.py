@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 
 from cnnlib.files import atomic_write_bytes, remove_stale_temporaries
 
@@ -101,7 +100,10 @@ def vendored_file(root: Path, name: str) -> bytes:
 
 
 def _download(root: Path, missing: Path) -> None:
-    """The fallback when the vendored files are absent: torchvision's own download."""
+    """The fallback when the vendored files are absent: torchvision's own download (imported
+    only here: importing torchvision costs a second and 160 MB that no other stage needs)."""
+    import torchvision
+
     try:
         for train in (True, False):
             torchvision.datasets.MNIST(root, train=train, download=True)

@@ -10,7 +10,8 @@ import io
 import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import matplotlib as mpl
 import numpy as np
@@ -55,13 +56,47 @@ def use_lecture_style() -> None:
 def retina_png(figure: Figure) -> tuple[bytes, dict[str, int]]:
     """The figure as a PNG at twice its pixel density (sharp on a projector or a high-resolution
     screen) in at most 256 colours (a third of the bytes, no visible change), and the size at which
-    a browser should show it."""
-    from IPython.core.pylabtools import print_figure
+    a browser should show it.
 
+    Like `savefig(bbox_inches="tight")`, the picture is the figure's content with a margin of
+    `savefig.pad_inches` around it; but the figure is drawn once and cut out, where savefig draws
+    it twice (once to measure, once to render).
+    """
+    scale = 2 * figure.dpi  # pixels per inch
+    with _drawn(figure, scale) as canvas:
+        content = figure.get_tightbbox(canvas.get_renderer())  # inches, from the bottom left
+        pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+    pad = mpl.rcParams["savefig.pad_inches"]
+    height, width = pixels.shape[:2]
+    left, right = round((content.x0 - pad) * scale), round((content.x1 + pad) * scale)
+    top, bottom = (
+        height - round((content.y1 + pad) * scale),
+        height - round((content.y0 - pad) * scale),
+    )
+    background = np.round(np.array(mpl.colors.to_rgb(figure.get_facecolor())) * 255)
+    picture = np.full((bottom - top, right - left, 3), background, dtype=np.uint8)
+    inside = pixels[max(top, 0) : bottom, max(left, 0) : right]  # the margin may reach outside
+    row, column = max(-top, 0), max(-left, 0)
+    picture[row : row + inside.shape[0], column : column + inside.shape[1]] = inside
     buffer = io.BytesIO()
-    image = PIL.Image.open(io.BytesIO(print_figure(figure, fmt="retina", base64=False)))
-    image.convert("RGB").quantize(256).save(buffer, format="png", optimize=True)
+    image = PIL.Image.fromarray(picture)
+    image.quantize(256).save(buffer, format="png", optimize=True)
     return buffer.getvalue(), {"width": image.width // 2, "height": image.height // 2}
+
+
+@contextmanager
+def _drawn(figure: Figure, dpi: float) -> Iterator[FigureCanvasAgg]:
+    """The figure drawn at `dpi` on a canvas of its own; afterwards the figure has its own
+    resolution and canvas back (a live figure keeps drawing where it did)."""
+    original_dpi, original_canvas = figure.dpi, figure.canvas
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(dpi)
+    try:
+        canvas.draw()
+        yield canvas
+    finally:
+        figure.set_dpi(original_dpi)
+        figure.set_canvas(original_canvas)
 
 
 def _retina_png_base64(figure: Figure) -> tuple[str, dict[str, int]]:
