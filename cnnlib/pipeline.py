@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -13,7 +12,6 @@ from tqdm.auto import tqdm
 
 from cnnlib.data import DEFAULT_DATA_DIR, load_mnist
 from cnnlib.export import (
-    MANIFEST_NAME,
     check_writable,
     discard,
     locked,
@@ -21,7 +19,7 @@ from cnnlib.export import (
     stage_artifacts,
 )
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
-from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, verify
+from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, unchanged_since_written, verify
 
 LONG_RUN_SECONDS = 180  # a run expected to take longer says so, with its estimate, at the start
 
@@ -145,24 +143,15 @@ def regenerate(
     return Summary(out_dir, final_test_accuracy, files, seconds, report, published=intact)
 
 
-def made_with(config: TrainConfig, out_dir: Path) -> bool:
-    """Does the manifest in `out_dir` say its artifacts come from `config`?"""
-    try:
-        manifest = json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
-        return manifest["config"] == config.as_dict()
-    except (OSError, ValueError, KeyError, TypeError):  # absent, damaged or foreign: no
-        return False
-
-
 def ensure_artifacts(
     config: TrainConfig = TrainConfig(),
     out_dir: Path = DEFAULT_DATA_DIR,
     data_root: Path = DEFAULT_DATA_DIR,
     progress: bool = True,
 ) -> Path:
-    """Reuse the artifacts in `out_dir` when they are complete and come from `config`;
-    otherwise regenerate them. Lets any notebook run on its own."""
-    if made_with(config, out_dir) and verify(out_dir, min_accuracy=0.0, data_root=data_root).passed:
+    """Reuse the artifacts in `out_dir` when they are a complete set written for `config`,
+    unchanged since; otherwise regenerate them. Lets any notebook run on its own."""
+    if unchanged_since_written(out_dir, config):
         return Path(out_dir)
     regenerate(config, out_dir, data_root, progress)
     return Path(out_dir)

@@ -578,6 +578,30 @@ class Verifier:
         )
 
 
+def unchanged_since_written(out_dir: Path, config: TrainConfig) -> bool:
+    """Does `out_dir` show a set that cnnlib wrote for `config`, complete, every file still the
+    bytes its manifest lists? That is all that reusing a set needs, and takes milliseconds; that
+    what was written is right is `verify`'s question (a second), which `regenerate` asks before
+    it publishes a set and notebook 04 asks at its end."""
+    verifier = Verifier(out_dir, DEFAULT_DATA_DIR, min_accuracy=0.0)
+    if verifier.pinned is None:  # not a set cnnlib published: an older layout, or a copy
+        return False
+    names = [epoch_weights_name(epoch) for epoch in range(config.epochs + 1)]
+    try:
+        manifest = verifier.manifest()
+        listed: dict[str, dict] = manifest["files"]
+        return (
+            manifest["config"] == config.as_dict()
+            and set(listed) == {*names, FINAL_WEIGHTS_NAME, JSON_NAME}
+            and not any(
+                manifest_problem(verifier.read(name, verifier.limit(name)), name, entry)
+                for name, entry in listed.items()
+            )
+        )
+    except VerifyError:
+        return False
+
+
 def verify(
     out_dir: Path = DEFAULT_DATA_DIR,
     min_accuracy: float = DEFAULT_MIN_ACCURACY,

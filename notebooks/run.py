@@ -5,15 +5,17 @@ own `-p` does; a name that no notebook takes stops it before anything runs. Exec
 notebooks/executed/ (git-ignored), the artifacts to the notebooks' `output_dir` (data/ unless
 overridden). Notebook 04 ends with `cnnlib.verify`.
 
-The notebooks run side by side where they can: 01 beside 02 (the training), 03 and 04 once 02 has
-written the artifacts they read. Every kernel starts early and imports what the notebooks import
-(silently, so no cell or execution count changes), so a notebook that has to wait starts warm.
+The notebooks run side by side where they can: 01 beside 02 (the training), 03 and 04 as soon as 02
+has published the artifacts they read (while 02 goes on with its last figures). Every kernel
+starts early and imports what the notebooks import (silently, so no cell or execution count
+changes), so a notebook that has to wait starts warm.
 The kernels talk to this process over Unix sockets (IPC), not over TCP ports.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import queue
 import sys
@@ -29,9 +31,11 @@ from jupyter_client.manager import KernelManager
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 TRAINING = "02_training.ipynb"  # writes the artifacts
 READS_ARTIFACTS = ("03_feature_maps.ipynb", "04_export.ipynb")  # wait for TRAINING
+MANIFEST = "manifest.json"  # published last: a new one means a complete new set of artifacts
 # What every notebook's first code cell imports: the seconds a kernel can spend while it waits.
 WARM_UP = "import matplotlib.pyplot, cnnlib, cnnlib.lecture, cnnlib.plots, cnnlib.reference"
 KERNEL_START_S = 120
+POLL_S = 0.1  # how often a waiting notebook looks for the training notebook's artifacts
 
 
 def parameter_value(text: str) -> object:
@@ -50,6 +54,21 @@ def parameter_value(text: str) -> object:
 def notebook_parameters(notebooks: list[Path]) -> set[str]:
     """Every name that some notebook's parameters cell defines."""
     return {name for notebook in notebooks for name in papermill.inspect_notebook(notebook)}
+
+
+def output_dir(parameters: dict[str, object]) -> Path:
+    """Where the notebooks write and read the artifacts: the output_dir parameter, else the
+    default of the training notebook's parameters cell (relative to the notebooks folder)."""
+    if "output_dir" in parameters:
+        return NOTEBOOKS_DIR / str(parameters["output_dir"])
+    default = papermill.inspect_notebook(NOTEBOOKS_DIR / TRAINING)["output_dir"]["default"]
+    return NOTEBOOKS_DIR / ast.literal_eval(default)
+
+
+def published(folder: Path) -> str | None:
+    """Which set of artifacts `folder` shows (where its manifest really is), or None."""
+    manifest = folder / MANIFEST
+    return os.path.realpath(manifest) if manifest.exists() else None
 
 
 def warm_up(kernel: KernelManager) -> None:
@@ -80,6 +99,8 @@ class Runner:
 
     def __init__(self, parameters: dict[str, object], executed_dir: Path, socket_dir: Path):
         self.parameters, self.executed_dir, self.socket_dir = parameters, executed_dir, socket_dir
+        self.artifacts = output_dir(parameters)
+        self.set_before = published(self.artifacts)  # the set the training notebook replaces
         self.training_kernel_started = threading.Event()
         self.training: Future[float | None] | None = None
         self.kernels: list[KernelManager] = []
@@ -111,9 +132,16 @@ class Runner:
         for kernel in self.kernels:
             self.shut_down(kernel)
 
-    def training_failed(self) -> bool:
-        """Wait for the training notebook to end; did it fail?"""
-        return self.training is not None and self.training.exception() is not None
+    def artifacts_ready(self) -> bool:
+        """Wait until the training notebook has published a new set of artifacts (True) or has
+        ended without one (True if it succeeded, False if it failed)."""
+        if self.training is None:
+            return True
+        while not self.training.done():
+            if published(self.artifacts) != self.set_before:
+                return True
+            time.sleep(POLL_S)
+        return self.training.exception() is None
 
     def run(self, notebook: Path) -> float | None:
         """Execute `notebook`; its wall time in seconds, or None when it was not run (the
@@ -130,7 +158,7 @@ class Runner:
         if kernel is None:
             return None
         try:
-            if notebook.name in READS_ARTIFACTS and self.training_failed():
+            if notebook.name in READS_ARTIFACTS and not self.artifacts_ready():
                 return None
             papermill.execute_notebook(
                 notebook,

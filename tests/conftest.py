@@ -1,8 +1,9 @@
-"""Shared fixtures: the MNIST data in memory, one short training run written to disk, and Node.js
-for the JavaScript tests."""
+"""Shared fixtures: the MNIST data in memory, a short and a default training run written to disk,
+and Node.js for the JavaScript tests."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import write_artifacts
+from cnnlib.pipeline import ensure_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
 
@@ -57,6 +59,16 @@ def short_run(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist, short_resu
     out = tmp_path_factory.mktemp("short_run")
     write_artifacts(short_results, mnist, SHORT, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the default configuration for the whole session, shared by the xdist workers
+    (each has its own session): the first to ask trains it, the others wait and reuse it."""
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker
+    with open(shared / "default_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return ensure_artifacts(TrainConfig(device="cpu"), shared / "default_run", progress=False)
 
 
 @pytest.fixture

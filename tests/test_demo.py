@@ -28,11 +28,9 @@ import pytest
 import torch
 
 from cnnlib.browser import CHROMIUM, launch_chromium
-from cnnlib.data import DEFAULT_DATA_DIR, REPO_DIR, normalize
+from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.pipeline import ensure_artifacts
-from cnnlib.train import TrainConfig
 from tests.conftest import run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -62,12 +60,6 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 # ---------------------------------------------------------------------------------------------
 # The runs the page loads, the site that serves them, the browser
-
-
-@pytest.fixture(scope="session")
-def default_run() -> Path:
-    """data/ made with the default configuration: reused when it verifies, else regenerated."""
-    return ensure_artifacts(TrainConfig(), DEFAULT_DATA_DIR, progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,16 @@ def test_a_damaged_manifest_means_regenerate(fresh_run: Path, short_run: Path):
     assert (fresh_run / MANIFEST_NAME).read_bytes() == (short_run / MANIFEST_NAME).read_bytes()
 
 
+def test_a_file_changed_since_it_was_written_means_regenerate(fresh_run: Path, short_run: Path):
+    snapshot = fresh_run / epoch_weights_name(SHORT.epochs)
+    content = bytearray(snapshot.read_bytes())
+    content[-100] ^= 1  # same size, one bit off: only its sha-256 can tell
+    snapshot.write_bytes(content)
+    ensure_artifacts(SHORT, fresh_run, progress=False)
+    assert snapshot.read_bytes() == (short_run / epoch_weights_name(SHORT.epochs)).read_bytes()
+    assert verify(fresh_run, min_accuracy=0).passed
+
+
 def test_another_config_means_regenerate(fresh_run: Path):
     other = TrainConfig(epochs=1, batches_per_epoch=2, device="cpu")
     ensure_artifacts(other, fresh_run, progress=False)
