@@ -24,6 +24,7 @@ NAMES = ["01_model", "02_training", "03_feature_maps", "04_export"]
 PARAMETERS = {"output_dir", "epochs", "batches_per_epoch", "batch_size", "lr", "seed", "device"}
 # A few seconds of training: enough to exercise every cell.
 QUICK = {"epochs": 3, "batches_per_epoch": 5, "batch_size": 16, "seed": 7, "device": "cpu"}
+READ_ARTIFACTS = ("03_feature_maps", "04_export")  # written by 02, or else by themselves
 MAX_BYTES = 1_500_000  # the limit per committed notebook
 TIMING = re.compile(r"\d\d:\d\d(<|&lt;)|\d(it|batch|cell)/s|s/(it|batch)")
 PRIVATE_PATHS = (str(NOTEBOOKS_DIR.parent), "/home/", "/tmp/", "/root/", "/Users/", "C:\\")
@@ -95,15 +96,6 @@ def test_a_nonsense_override_stops_make_data_with_one_line(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["03_feature_maps", "04_export"])
-def test_a_notebook_run_alone_regenerates_what_it_needs(tmp_path: Path, name: str) -> None:
-    empty = tmp_path / "never_written"
-    executed = run(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path, output_dir=str(empty), **QUICK)
-
-    assert cnnlib.verify(empty, min_accuracy=0).passed
-    assert images(executed) >= 3
-
-
 @pytest.mark.parametrize(
     ("name", "nonsense", "message"),
     [
@@ -157,17 +149,15 @@ def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, parameters: dict, message: str
 ) -> None:
     monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    out = tmp_path / "never_written"
     with pytest.raises(papermill.PapermillExecutionError) as failure:
-        run(
-            NOTEBOOKS_DIR / f"{name}.ipynb",
-            tmp_path,
-            output_dir=str(tmp_path / "out"),
-            **parameters,
-        )
+        run(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path, output_dir=str(out), **parameters)
 
     assert failure.value.ename == "ClaimError"
     assert failure.value.evalue.startswith(message)
     assert "lecture.claim(" in failure.value.source
+    if name in READ_ARTIFACTS:  # run on its own, it first trained and wrote what it reads
+        assert cnnlib.verify(out, min_accuracy=0).passed
 
 
 # --- the committed notebooks, as stored: no kernel needed -----------------------------------
