@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -65,6 +66,12 @@ def test_kernels_talk_over_unix_sockets_not_tcp(
         sockets = sorted(tmp_path.glob("01_model-*"))
         assert len(sockets) == 5  # shell, iopub, stdin, control, heartbeat
         assert all(stat.S_ISSOCK(path.stat().st_mode) for path in sockets)
+        # Not the training notebook: it yields the CPU to the training (nice, and its autogroup).
+        pid = kernel.provisioner.pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) == run_py.OTHERS_NICE
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().endswith(f" nice {run_py.OTHERS_NICE}\n")
     finally:
         runner.stop()
     assert not list(tmp_path.glob("01_model-*"))
