@@ -5,6 +5,7 @@ still gets wrong on the test set (confusion matrix, most confused pairs, most co
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -90,3 +91,9 @@ def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -
     wrong = (predicted != labels).nonzero().flatten()
     order = confidence[wrong].argsort(descending=True, stable=True)
     return wrong[order[:count]]
+
+
+def confidence_text(probability: float) -> str:
+    """A probability as a percentage with one decimal, rounded down: 0.99996 is "99.9%", not
+    "100.0%", which would say the network was certain."""
+    return f"{math.floor(float(probability) * 1000) / 10:.1f}%"

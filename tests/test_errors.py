@@ -66,6 +66,13 @@ def test_confused_pairs_count_both_directions_most_confused_first() -> None:
     assert pairs == [(3, 5, 3), (1, 7, 2), (4, 9, 2)]
 
 
+def test_a_confidence_is_rounded_down_so_it_never_reads_as_certain() -> None:
+    assert evaluate.confidence_text(0.99996) == "99.9%"
+    assert evaluate.confidence_text(torch.tensor(0.9626)) == "96.2%"
+    assert evaluate.confidence_text(1.0) == "100.0%"
+    assert evaluate.confidence_text(0.5) == "50.0%"
+
+
 def test_confident_mistakes_are_wrong_and_sorted_by_confidence() -> None:
     labels = torch.tensor([0, 1, 2, 3])
     logits = torch.full((4, 10), -10.0)
