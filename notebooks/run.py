@@ -130,7 +130,9 @@ class Runner:
                 kernel_name="python3", transport="ipc", ip=str(self.socket_dir / name)
             )
             kernel.start_kernel(cwd=str(NOTEBOOKS_DIR))
-            if f"{name}.ipynb" != TRAINING:  # the training is the longest path: it goes first
+            if f"{name}.ipynb" == TRAINING:  # the longest path: launched first, full priority
+                self.training_kernel_started.set()  # the others launch theirs now
+            else:
                 yield_cpu(kernel.provisioner.pid)
             self.kernels.append(kernel)
         warm_up(kernel)
@@ -167,7 +169,7 @@ class Runner:
             try:
                 kernel = self.start_kernel(notebook.stem)
             finally:
-                self.training_kernel_started.set()  # the others start theirs now
+                self.training_kernel_started.set()  # (already, unless it failed to launch)
         else:
             self.training_kernel_started.wait()
             kernel = self.start_kernel(notebook.stem)
