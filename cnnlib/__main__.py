@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from cnnlib.data import DEFAULT_DATA_DIR, DataError
 from cnnlib.export import NonFiniteError, OutputError, check_writable
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_verify(args)
 
 
-def exit_now(code: int) -> None:
+def exit_now(code: int) -> NoReturn:
     """End the process at once, its output flushed and every file it wrote closed. A normal exit
     would also run the C++ destructors of PyTorch's libraries, which page in about 130 MB and
     take 0.3 s for nothing (see bench/README.md)."""
