@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.transforms import Bbox
 
 from cnnlib.features import FilterSummary, output_correlation, reference_responses
 from cnnlib.train import EpochResult
@@ -60,28 +61,42 @@ def retina_png(figure: Figure) -> tuple[bytes, dict[str, int]]:
 
     Like `savefig(bbox_inches="tight")`, the picture is the figure's content with a margin of
     `savefig.pad_inches` around it; but the figure is drawn once and cut out, where savefig draws
-    it twice (once to measure, once to render).
+    it twice (once to measure, once to render). Only a figure with something drawn beyond its
+    edge (a legend placed outside it, say) is left to savefig, which makes room for it.
     """
     scale = 2 * figure.dpi  # pixels per inch
     with _drawn(figure, scale) as canvas:
         content = figure.get_tightbbox(canvas.get_renderer())  # inches, from the bottom left
         pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+    edge = figure.bbox_inches.padded(0.5 / scale)  # half a pixel of slack for rounding
+    if np.all(content.min >= edge.min) and np.all(content.max <= edge.max):
+        picture = _cut_out(pixels, content, scale, figure.get_facecolor())
+    else:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=scale, bbox_inches="tight")
+        picture = np.asarray(PIL.Image.open(buffer).convert("RGB"))
+    buffer = io.BytesIO()
+    image = PIL.Image.fromarray(picture)
+    image.quantize(256).save(buffer, format="png", optimize=True)
+    return buffer.getvalue(), {"width": image.width // 2, "height": image.height // 2}
+
+
+def _cut_out(pixels: np.ndarray, content: Bbox, scale: float, background: object) -> np.ndarray:
+    """The `content` (inches) of a drawing at `scale` pixels per inch, with a margin of
+    `savefig.pad_inches`; where the margin reaches past the drawing, the `background` colour."""
     pad = mpl.rcParams["savefig.pad_inches"]
-    height, width = pixels.shape[:2]
+    height = pixels.shape[0]
     left, right = round((content.x0 - pad) * scale), round((content.x1 + pad) * scale)
     top, bottom = (
         height - round((content.y1 + pad) * scale),
         height - round((content.y0 - pad) * scale),
     )
-    background = np.round(np.array(mpl.colors.to_rgb(figure.get_facecolor())) * 255)
-    picture = np.full((bottom - top, right - left, 3), background, dtype=np.uint8)
-    inside = pixels[max(top, 0) : bottom, max(left, 0) : right]  # the margin may reach outside
+    colour = np.round(np.array(mpl.colors.to_rgb(background)) * 255)
+    picture = np.full((bottom - top, right - left, 3), colour, dtype=np.uint8)
+    inside = pixels[max(top, 0) : bottom, max(left, 0) : right]
     row, column = max(-top, 0), max(-left, 0)
     picture[row : row + inside.shape[0], column : column + inside.shape[1]] = inside
-    buffer = io.BytesIO()
-    image = PIL.Image.fromarray(picture)
-    image.quantize(256).save(buffer, format="png", optimize=True)
-    return buffer.getvalue(), {"width": image.width // 2, "height": image.height // 2}
+    return picture
 
 
 @contextmanager

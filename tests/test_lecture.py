@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import PIL.Image
 import pytest
@@ -83,3 +84,22 @@ def test_figures_are_shown_at_twice_their_pixel_density_in_at_most_256_colours()
     assert image.mode == "P" and len(image.getcolors()) <= 256
     assert (image.width // 2, image.height // 2) == (size["width"], size["height"])
     assert size["width"] <= 4 * 72 and size["height"] <= 3 * 72  # shown at the figure's own size
+
+
+def test_a_figure_is_drawn_once_unless_something_lies_beyond_its_edge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inside, outside = (Figure(figsize=(4, 3), dpi=72, layout="constrained") for _ in range(2))
+    for figure in (inside, outside):
+        figure.subplots().plot([0, 1], [0, 1], label="a line")
+    inside.legend(loc="outside right upper")  # the layout makes room for it
+    outside.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))  # past the right edge
+    saved = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *a, **k: saved.append(self) or savefig(self, *a, **k)
+    )
+    widths = [plots.retina_png(figure)[1]["width"] for figure in (inside, outside)]
+    assert saved == [outside]  # only the figure with a legend past its edge took two draws
+    margins = 2 * mpl.rcParams["savefig.pad_inches"]
+    assert widths[0] <= (4 + margins) * 72 < widths[1]  # its picture grew to hold the legend
