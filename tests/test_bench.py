@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -157,3 +160,21 @@ def test_the_pipeline_is_make_datas_command_with_the_configuration(tmp_path: Pat
     assert command[1:4] == [str(bench.RUN_NOTEBOOKS), "--executed-dir", str(tmp_path)]
     assert command[4:10] == ["-p", "output_dir", str(tmp_path / "data"), "-p", "epochs", "1"]
     assert command[-3:] == ["-p", "device", "auto"]
+
+
+def test_cores_busy_prints_a_line_a_second_then_the_output_and_passes_the_exit_status_on() -> None:
+    cores_busy = BENCH_DIR / "cores_busy.py"
+    command = "import time; time.sleep(2.2); print('the output'); raise SystemExit(3)"
+    done = subprocess.run(
+        [sys.executable, str(cores_busy), sys.executable, "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *seconds, output = done.stdout.splitlines()
+    assert done.returncode == 3
+    assert output == "the output"
+    assert len(seconds) >= 2
+    for number, line in enumerate(seconds, start=1):
+        second, busy = re.fullmatch(r" *(\d+) s  (\d+\.\d\d) cores busy", line).groups()
+        assert int(second) == number and 0 <= float(busy) <= os.cpu_count()
