@@ -4,11 +4,14 @@ and Node.js for the JavaScript tests."""
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -37,6 +40,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduli
             return "notebooks" if is_notebook_cell(nodeid) else nodeid
 
     return NotebooksTogether(config, log)
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script of bench/ or notebooks/ (folders of scripts, not packages), imported by its path
+    as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.

@@ -5,14 +5,12 @@ No timing is asserted here; `bench/run.py` measures, these tests only check that
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -20,23 +18,13 @@ import torch
 from torch.utils.data import Subset
 
 from cnnlib.export import load_schema
+from tests.conftest import load_script
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
 
-def load_bench_module(name: str) -> ModuleType:
-    """bench/ is a folder of scripts, not a package: import one by its path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_bench_module("run")
-
-
-seed = load_bench_module("seed_baseline")
+bench = load_script(BENCH_DIR / "run.py", "bench_run")
+seed = load_script(BENCH_DIR / "seed_baseline.py", "bench_seed_baseline")
 
 
 def test_seed_baseline_writes_the_contract_keys(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ and what the committed copies may contain. (nbval runs the notebooks themselves,
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 import cnnlib
 from cnnlib import lecture
+from tests.conftest import load_script
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
@@ -211,10 +211,7 @@ def test_committed_notebook_reads_as_a_lecture(committed) -> None:
 @pytest.fixture(scope="module")
 def refresh():
     """notebooks/refresh.py, the script behind `make notebooks`."""
-    spec = importlib.util.spec_from_file_location("refresh", NOTEBOOKS_DIR / "refresh.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(NOTEBOOKS_DIR / "refresh.py", "refresh")
 
 
 def test_refresh_strips_the_timing_of_a_progress_bar(refresh) -> None:

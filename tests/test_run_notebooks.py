@@ -3,7 +3,6 @@ kernels reached over Unix sockets. (tests/test_notebooks.py runs all four notebo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -13,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 @pytest.fixture(scope="module")
 def run_py():
-    spec = importlib.util.spec_from_file_location("run_notebooks", NOTEBOOKS_DIR / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(NOTEBOOKS_DIR / "run.py", "run_notebooks")
 
 
 def test_an_unknown_parameter_name_stops_make_data_with_one_line(tmp_path: Path) -> None:
