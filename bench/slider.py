@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 import cnnlib
-from cnnlib import plots
 from cnnlib.data import feature_map_index
 from cnnlib.export import epoch_weights_name
+from cnnlib.lecture import plots
 
 TARGET_S = 0.3  # issue 8: moving the slider redraws in under 0.3 s
 MIN_PX_PER_EPOCH = 15  # one step wide enough to land on with the mouse

@@ -1,4 +1,5 @@
-"""Command line: `python -m cnnlib regenerate` writes every artifact, `verify` checks them."""
+"""The factory's command line: `python -m cnnlib regenerate` writes every artifact, `verify` checks
+them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from cnnlib.data import DEFAULT_DATA_DIR, DataError
-from cnnlib.export import NonFiniteError, OutputError, check_writable
+from cnnlib.export import NonFiniteError
 from cnnlib.files import BusyError
 from cnnlib.pipeline import regenerate
+from cnnlib.store import OutputError, check_writable
 from cnnlib.train import ConfigError, TrainConfig
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
 

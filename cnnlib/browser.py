@@ -1,5 +1,6 @@
-"""The browser the demo page is tested and timed in: Debian's Chromium, headless, through
-Playwright (a dev dependency; `playwright install` and its downloaded browsers are not used)."""
+"""The factory's test tools: the browser the demo page is tested and timed in: Debian's Chromium,
+headless, through Playwright (a dev dependency; `playwright install` and its downloaded browsers
+are not used)."""
 
 from __future__ import annotations
 

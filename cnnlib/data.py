@@ -1,4 +1,5 @@
-"""Stage 1, data: the vendored MNIST files, checked and loaded once into in-memory tensors.
+"""The factory, stage 1, data: the vendored MNIST files, checked and loaded once into in-memory
+tensors.
 
 Every later stage works on these tensors: no per-sample PIL or transform work. The pixels come
 from the very bytes whose MD5 was checked, never from a cache beside them; they stay bytes and are

@@ -1,5 +1,6 @@
-"""Safe file handling: atomic writes, one writer per folder (a lock file), atomic switches between
-whole sets of files (a symbolic link), and removal of exactly the files this project wrote."""
+"""The factory, safe file handling for the set store: atomic writes, one writer per folder (a lock
+file), atomic switches between whole sets of files (a symbolic link), and removal of exactly the
+files this project wrote."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 2, model: the small CNN that the browser demo runs, in plain PyTorch."""
+"""The factory, stage 2, model: the small CNN that the browser demo runs, in plain PyTorch."""
 
 from __future__ import annotations
 

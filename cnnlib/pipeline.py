@@ -1,4 +1,4 @@
-"""Stage 5, the whole job in one call: data, training, export, then verification."""
+"""The factory, the whole job in one call: data, training, export, then verification."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from cnnlib.data import DEFAULT_DATA_DIR, load_mnist
-from cnnlib.export import (
-    check_writable,
-    discard,
-    locked,
-    publish,
-    stage_artifacts,
-)
+from cnnlib.store import check_writable, discard, locked, publish, stage_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, unchanged_since_written, verify
 

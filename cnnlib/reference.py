@@ -1,4 +1,5 @@
-"""An independent forward pass in plain NumPy, straight from the JSON's nested lists.
+"""The factory, for verify: an independent forward pass in plain NumPy, straight from the JSON's
+nested lists.
 
 It shares no code with the PyTorch model, so agreeing with it is real evidence that the exported
 weights and feature maps are right. It is also what a JavaScript port has to compute.

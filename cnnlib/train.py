@@ -1,4 +1,5 @@
-"""Stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of metrics per epoch.
+"""The factory, stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of
+metrics per epoch.
 
 Epoch 0 is the untrained model, measured on the same kind of batches without any update. Each
 snapshot is evaluated on the test set by a second thread while training goes on.

@@ -17,8 +17,8 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
-from cnnlib.export import write_artifacts
 from cnnlib.pipeline import ensure_artifacts
+from cnnlib.store import write_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import cnnlib
-from cnnlib.convolution import SPATIAL_LAYERS, receptive_field, shift
+from cnnlib.lecture.convolution import SPATIAL_LAYERS, receptive_field, shift
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlib import evaluate, plots
+from cnnlib.lecture import evaluate, plots
 
 
 def snapshots_of(*scales: float) -> list[dict[str, torch.Tensor]]:

@@ -14,15 +14,14 @@ from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
-    SETS_DIR,
     NonFiniteError,
     dumps_float32,
     epoch_weights_name,
     load_schema,
     load_state_dict,
-    write_artifacts,
 )
 from cnnlib.model import CNN
+from cnnlib.store import SETS_DIR, write_artifacts
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT

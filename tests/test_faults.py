@@ -29,13 +29,10 @@ from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
     JSON_NAME,
     MANIFEST_NAME,
-    SETS_DIR,
-    OutputError,
-    check_writable,
     epoch_weights_name,
     load_state_dict,
-    write_artifacts,
 )
+from cnnlib.store import SETS_DIR, OutputError, check_writable, write_artifacts
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlib import features, plots
-from cnnlib.features import REFERENCE_KERNELS
+from cnnlib.lecture import features, plots
+from cnnlib.lecture.features import REFERENCE_KERNELS
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_feature_maps.ipynb"
 

@@ -12,7 +12,9 @@ import pytest
 from matplotlib.figure import Figure
 
 import cnnlib
-from cnnlib import lecture, plots
+from cnnlib import lecture
+from cnnlib.lecture import plots
+from cnnlib.lecture.plots import style
 from cnnlib.train import ConfigError
 
 DEFAULTS = {"epochs": 20, "batches_per_epoch": 100, "batch_size": 64, "lr": 1e-3, "seed": 42}
@@ -78,7 +80,7 @@ def test_show_source_is_cnnlibs_own_code() -> None:
 
 def test_figures_are_shown_at_twice_their_pixel_density_in_at_most_256_colours() -> None:
     figure = Figure(figsize=(4, 3), dpi=72)
-    figure.subplots().imshow(np.linspace(-1, 1, 100).reshape(10, 10), cmap=plots.SIGNED)
+    figure.subplots().imshow(np.linspace(-1, 1, 100).reshape(10, 10), cmap=style.SIGNED)
     png, size = plots.retina_png(figure)
     image = PIL.Image.open(io.BytesIO(png))
     assert image.mode == "P" and len(image.getcolors()) <= 256

@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 
 from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, prepare_raw_files
-from cnnlib.export import (
-    JSON_NAME,
-    MANIFEST_NAME,
-    SETS_DIR,
-    epoch_weights_name,
-    write_artifacts,
-)
+from cnnlib.export import JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import default_min_accuracy, ensure_artifacts, regenerate
+from cnnlib.store import SETS_DIR, write_artifacts
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT

@@ -6,14 +6,16 @@ import torch
 from matplotlib.patches import Rectangle
 
 import cnnlib
-from cnnlib import plots
-from cnnlib.convolution import receptive_field, shift
+from cnnlib.lecture import plots
+from cnnlib.lecture.convolution import receptive_field, shift
+from cnnlib.lecture.plots import export as plots_export
+from cnnlib.lecture.plots import style
 
 
 def test_numbers_that_round_to_zero_lose_their_minus_sign() -> None:
-    assert plots._number_text(-0.001, "{:.2f}") == "0.00"
-    assert plots._number_text(-0.5, "{:.2f}") == "-0.50"
-    assert plots._number_text(-0.0, "{:g}") == "0"
+    assert style.number_text(-0.001, "{:.2f}") == "0.00"
+    assert style.number_text(-0.5, "{:.2f}") == "-0.50"
+    assert style.number_text(-0.0, "{:g}") == "0"
 
 
 def test_kernel_values_are_white_on_dark_cells_and_black_on_light_ones() -> None:
@@ -59,6 +61,6 @@ def test_translation_reports_the_largest_difference_and_greys_the_border() -> No
 
 
 def test_sizes_are_written_in_the_unit_that_fits() -> None:
-    assert plots._size_text(8_510_000) == "8.51 MB"
-    assert plots._size_text(4_321) == "4.3 kB"
-    assert plots._size_text(30) == "30 bytes"
+    assert plots_export._size_text(8_510_000) == "8.51 MB"
+    assert plots_export._size_text(4_321) == "4.3 kB"
+    assert plots_export._size_text(30) == "30 bytes"

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from cnnlib.data import normalize
-from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict, write_artifacts
+from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import CNN
+from cnnlib.store import write_artifacts
 from cnnlib.train import (
     ConfigError,
     Evaluator,

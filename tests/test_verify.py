@@ -18,16 +18,12 @@ import torch
 
 from cnnlib.__main__ import main
 from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
-from cnnlib.export import (
-    FINAL_WEIGHTS_NAME,
-    JSON_NAME,
-    MANIFEST_NAME,
-    epoch_weights_name,
-    write_artifacts,
-)
+from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import regenerate
+from cnnlib.reading import MAX_PTH_BYTES
+from cnnlib.store import write_artifacts
 from cnnlib.train import MAX_EPOCHS, EpochResult
-from cnnlib.verify import MAX_PTH_BYTES, Report, verify
+from cnnlib.verify import Report, verify
 from tests.conftest import SHORT
 from tests.test_data import poison_processed_cache
 

@@ -1,5 +1,5 @@
-"""Looking inside, in numbers: what conv1's filters respond to, how alike their feature maps are,
-and how far training moved each layer's weights from their random start."""
+"""The lecture's tools, looking inside in numbers: what conv1's filters respond to, how alike their
+feature maps are, and how far training moved each layer's weights from their random start."""
 
 from __future__ import annotations
 

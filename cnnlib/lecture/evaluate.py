@@ -1,6 +1,6 @@
-"""Looking back at a training run: how far each layer's weights moved, and what the network
-still gets wrong on the test set (confusion matrix, most confused pairs, most confident mistakes).
-"""
+"""The lecture's tools, looking back at a training run: how far each layer's weights moved, and
+what the network still gets wrong on the test set (confusion matrix, most confused pairs, most
+confident mistakes)."""
 
 from __future__ import annotations
 

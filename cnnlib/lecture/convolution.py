@@ -1,5 +1,5 @@
-"""Why convolution: which input pixels one unit of a layer sees (its receptive field), and images
-moved by whole pixels, to show that a convolution's maps move with its input."""
+"""The lecture's tools, why convolution: which input pixels one unit of a layer sees (its receptive
+field), and images moved by whole pixels, to show that a convolution's maps move with its input."""
 
 from __future__ import annotations
 

@@ -1,0 +1,164 @@
+"""The lecture's tools: figures of notebook 02, training (the data, the curves, how far the
+weights moved, what the network still gets wrong)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from cnnlib.lecture.plots.style import (
+    DIGIT,
+    Array,
+    show_image,
+    to_numpy,
+)
+from cnnlib.train import EpochResult
+
+
+def digit_grid(
+    images: Array, titles: Sequence[str], columns: int = 10, title: str = "", width: float = 1.2
+) -> Figure:
+    """Digits [N, 28, 28] in a grid, each with a short title (its label, or a prediction);
+    `width` (inches per digit) makes room for longer titles."""
+    images = to_numpy(images)
+    rows = math.ceil(len(images) / columns)
+    height = rows * 1.45 + 0.9  # inches: the rows, then the title above the first row's labels
+    figure = Figure(figsize=(columns * width, height))
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.9 / height, hspace=0.45)
+    for ax, pixels, name in zip(figure.subplots(rows, columns).flat, images, titles, strict=False):
+        show_image(ax, pixels, DIGIT, None, None, name)
+    figure.suptitle(title, y=1 - 0.1 / height, va="top")
+    return figure
+
+
+def pixel_histograms(pixels: Array, normalized: Array) -> Figure:
+    """All pixel values before and after normalization: same shape, new scale (mean 0, std 1)."""
+    figure = Figure(figsize=(13, 4.5))
+    axes = figure.subplots(1, 2)
+    panels = ((to_numpy(pixels) / 255.0, "scaled to 0..1"), (to_numpy(normalized), "normalized"))
+    for ax, (values, name) in zip(axes, panels, strict=True):
+        ax.hist(values.ravel(), bins=50, color="tab:blue", log=True)
+        ax.axvline(values.mean(), color="red", lw=2, label=f"mean {values.mean():.2f}")
+        ax.set_title(f"{name}: std {values.std():.2f}")
+        ax.set_xlabel("pixel value")
+        ax.set_ylabel("pixels (log scale)")
+        ax.legend()
+    return figure
+
+
+def _log_axis(ax: Axes) -> None:
+    """A log-scale y axis labelled at 1, 2, 5 times powers of ten, in plain numbers."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
+def training_curves(results: Sequence[EpochResult]) -> Figure:
+    """Loss (log scale) and accuracy (zoomed on the trained epochs) after every epoch, on the
+    training batches and on the test set; points below the accuracy axis sit on its edge as ▼."""
+    epochs = [result.epoch for result in results]
+    series = {
+        "train (the epoch's batches)": (
+            "o-",
+            [r.loss for r in results],
+            [r.train_accuracy for r in results],
+        ),
+        "test (10,000 images)": (
+            "s-",
+            [r.test_loss for r in results],
+            [r.test_accuracy for r in results],
+        ),
+    }
+    trained = [r.test_accuracy for r in results[1:]] or [results[0].test_accuracy]
+    lowest = 5 * math.floor((min(trained) - 1) / 5)
+    figure = Figure(figsize=(14, 5.2), layout="constrained")
+    loss_ax, accuracy_ax = figure.subplots(1, 2, sharex=True)
+    below = []
+    for (label, (style, losses, accuracies)), color in zip(
+        series.items(), ("tab:blue", "tab:orange"), strict=True
+    ):
+        loss_ax.plot(epochs, losses, style, color=color, label=label)
+        shown = [max(accuracy, lowest) for accuracy in accuracies]
+        accuracy_ax.plot(epochs, shown, style, color=color, label=label, clip_on=False)
+        for epoch, accuracy in zip(epochs, accuracies, strict=True):
+            if accuracy < lowest:
+                below.append(f"epoch {epoch} {label.split()[0]}: {accuracy:.1f}%")
+                accuracy_ax.plot(epoch, lowest, "v", color=color, ms=12, clip_on=False)
+    if below:
+        accuracy_ax.text(
+            0.3,
+            0.04,
+            "▼ below the axis:\n" + "\n".join(sorted(below)),
+            transform=accuracy_ax.transAxes,
+            fontsize=12,
+            va="bottom",
+        )
+    _log_axis(loss_ax)
+    loss_ax.set_ylabel("cross-entropy loss (log scale)")
+    loss_ax.set_title("Loss: lower is better")
+    accuracy_ax.set_ylim(lowest, 100)
+    accuracy_ax.set_ylabel(f"accuracy (%), from {lowest}%")
+    accuracy_ax.set_title(f"Accuracy: {results[-1].test_accuracy:.2f}% on the test set at the end")
+    for ax in (loss_ax, accuracy_ax):
+        ax.set_xlabel("epoch (0 = before any training)")
+        ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 11))])
+        ax.grid(alpha=0.3, which="both")
+    loss_ax.legend()
+    accuracy_ax.legend(loc="center right")
+    return figure
+
+
+def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
+    """How far each layer's weights moved in each epoch, relative to their size (log scale)."""
+    figure = Figure(figsize=(11, 5.5), layout="constrained")
+    ax = figure.subplots()
+    epochs = list(range(1, len(next(iter(changes.values()))) + 1))
+    for layer, values in changes.items():
+        ax.plot(epochs, values, "o-", label=layer)
+    _log_axis(ax)
+    ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 10))])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("change of the weights (%, log scale)")
+    ax.set_title("How much each epoch changed each layer's weights")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(title="layer", loc="upper right")
+    return figure
+
+
+def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
+    """Confusion matrices side by side (rows: true digit, columns: predicted), the mistakes on
+    one shared colour scale; the right answers, on the diagonal, are written on gray."""
+    matrices = {title: to_numpy(matrix) for title, matrix in matrices.items()}
+    diagonal = np.eye(10, dtype=bool)
+    bound = max(max(int(matrix[~diagonal].max()) for matrix in matrices.values()), 1)
+    cmap = mpl.colormaps["Reds"].with_extremes(bad="0.85")
+    figure = Figure(figsize=(7 * len(matrices) + 1.2, 7.2), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(matrices), sharex=True, sharey=True))
+    for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+        image = ax.imshow(np.ma.masked_where(diagonal, matrix), cmap=cmap, vmin=0, vmax=bound)
+        for (true, predicted), count in np.ndenumerate(matrix):
+            if count == 0:
+                continue
+            dark = true != predicted and count > 0.6 * bound
+            ax.text(
+                predicted,
+                true,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=11,
+                color="white" if dark else "black",
+            )
+        ax.set_xticks(range(10))
+        ax.set_yticks(range(10))
+        ax.set_xlabel("predicted digit")
+        ax.set_title(f"{title}: {int(matrix.sum() - matrix.trace()):,} mistakes")
+    axes[0].set_ylabel("true digit")
+    figure.colorbar(image, ax=list(axes), label="test images taken for another digit", shrink=0.9)
+    return figure
