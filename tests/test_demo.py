@@ -9,18 +9,15 @@ at when one fails.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
 import signal
 import socket
 import subprocess
-import threading
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +28,7 @@ from cnnlib.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from tests.conftest import run_es_module
+from tests.conftest import load_script, run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}
 TOLERANCE = 1e-4
@@ -51,48 +48,48 @@ def browsers_must_run() -> bool:
     return bool(os.environ.get("CI"))
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    """http.server's static files, as `make demo` serves them, without a log line per request."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+serve = load_script(REPO_DIR / "demo" / "serve.py", "demo_serve")
 
 
 # ---------------------------------------------------------------------------------------------
-# The runs the page loads, the site that serves them, the browser
+# The runs the page loads, the server that serves them, the browser
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path) -> Path:
-    """What the server serves: demo/ and js/ of this repository, the runs, and damaged data."""
-    root = tmp_path_factory.mktemp("site")
-    for name in ("demo", "js"):
-        (root / name).symlink_to(REPO_DIR / name)
-    (root / "default").symlink_to(default_run)
-    (root / "short").symlink_to(short_run)
-    damaged = root / "damaged"
-    damaged.mkdir()
+def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path):
+    """The data the server offers under /data/NAME/: both runs, and damaged copies of the short
+    one, each in a folder of its own."""
+    damaged = tmp_path_factory.mktemp("damaged")
     text = (short_run / JSON_NAME).read_text()
-    (damaged / "truncated.json").write_text(text[:5000])
+    folders = {"default": default_run, "short": short_run}
+
+    def add(name: str, content: str) -> None:
+        folders[name] = damaged / name
+        folders[name].mkdir()
+        (folders[name] / JSON_NAME).write_text(content)
+
+    add("truncated", text[:5000])
     payload = json.loads(text)
     del payload["training_epochs"][1]["weights"]["fc2"]
-    (damaged / "no_fc2.json").write_text(json.dumps(payload))
+    add("no_fc2", json.dumps(payload))
     payload = json.loads(text)
     del payload["architecture"]
-    (damaged / "no_architecture.json").write_text(json.dumps(payload))
-    return root
+    add("no_architecture", json.dumps(payload))
+    return folders
 
 
 @pytest.fixture(scope="session")
-def server(site: Path) -> Iterator[str]:
-    """The base URL of an http.server on a free port of 127.0.0.1, in a thread."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+def server(data_folders: dict[str, Path]) -> Iterator[str]:
+    """The base URL of demo/serve.py's server on a free port of 127.0.0.1, in a thread."""
+    httpd, base = serve.serve_in_thread(serve.Site(REPO_DIR, data_folders))
+    yield base
     httpd.shutdown()
     httpd.server_close()
+
+
+def data_path(name: str) -> str:
+    """The `?data=` of data folder `name`, relative to the page."""
+    return f"../data/{name}/{JSON_NAME}"
 
 
 @pytest.fixture(scope="session")
@@ -182,7 +179,7 @@ class Page:
 @pytest.fixture(scope="session")
 def demo(browser, server: str) -> Iterator[Page]:
     """The page on the default run, shared by the tests (each sets the epoch and image it needs)."""
-    page = Page(browser, server, f"/default/{JSON_NAME}")
+    page = Page(browser, server, data_path("default"))
     yield page
     page.tab.close()
 
@@ -222,18 +219,18 @@ def test_the_default_run_loads_without_an_error(demo: Page, default_payload: dic
     last = default_payload["training_epochs"][-1]["epoch"]
     assert demo.state("epoch") == last
     assert demo.tab.get_attribute("#epoch", "max") == str(last)
-    assert demo.text("#source").startswith(f"default/{JSON_NAME}: 21 snapshots")
+    assert demo.text("#source").startswith(f"data/default/{JSON_NAME}: 21 snapshots")
     shapes = demo.tab.locator("#architecture .shape").all_inner_texts()
     assert shapes == ["1×28×28", "4×26×26", "4×13×13", "8×11×11", "8×5×5", "200", "128", "10"]
     assert demo.problems == []
 
 
 def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Path):
-    page = Page(browser, server, f"/short/{JSON_NAME}")
+    page = Page(browser, server, data_path("short"))
     try:
         assert page.state("status") == "ready"
         assert page.state("epoch") == 2
-        assert page.text("#source").startswith(f"short/{JSON_NAME}: 3 snapshots")
+        assert page.text("#source").startswith(f"data/short/{JSON_NAME}: 3 snapshots")
         assert page.problems == []
     finally:
         page.tab.close()
@@ -243,21 +240,21 @@ def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Pat
     ("data", "message"),
     [
         (
-            f"/nowhere/{JSON_NAME}",
-            f"nowhere/{JSON_NAME} is missing: run `make data` first.",
+            data_path("nowhere"),
+            f"data/nowhere/{JSON_NAME} is missing: run `make data` first.",
         ),
         (
-            "/damaged/truncated.json",
-            "damaged/truncated.json is not valid JSON (",
+            data_path("truncated"),
+            f"data/truncated/{JSON_NAME} is not valid JSON (",
         ),
         (
-            "/damaged/no_fc2.json",
-            "damaged/no_fc2.json has no key `training_epochs[1].weights.fc2`, which the demo "
-            "needs: run `make data` to write it again.",
+            data_path("no_fc2"),
+            f"data/no_fc2/{JSON_NAME} has no key `training_epochs[1].weights.fc2`, which the "
+            "demo needs: run `make data` to write it again.",
         ),
         (
-            "/damaged/no_architecture.json",
-            "damaged/no_architecture.json has no key `architecture`, which the demo needs",
+            data_path("no_architecture"),
+            f"data/no_architecture/{JSON_NAME} has no key `architecture`, which the demo needs",
         ),
     ],
 )
@@ -374,7 +371,7 @@ def test_a_drawn_digit_is_recognised(demo: Page, default_payload: dict, digit, s
 
 def test_a_digit_drawn_with_a_finger_is_recognised(browser, server: str):
     """Touch events, as a touch screen sends them, drawing a 7."""
-    page = Page(browser, server, f"/default/{JSON_NAME}", has_touch=True)
+    page = Page(browser, server, data_path("default"), has_touch=True)
     try:
         box = page.tab.locator("#pad").bounding_box()
         screen = page.tab.context.new_cdp_session(page.tab)
@@ -401,35 +398,125 @@ def test_clear_blanks_the_input(demo: Page):
 # make demo
 
 
-def test_make_demo_serves_the_repository_on_loopback_and_prints_the_url():
+def fetch(url: str) -> tuple[int, bytes]:
+    """The status and body of a GET (an HTTP error's status, with an empty body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    make = subprocess.Popen(
-        ["make", "--no-print-directory", "demo", f"PORT={port}"],
+        return probe.getsockname()[1]
+
+
+def test_the_server_serves_the_page_its_modules_and_the_data_only(server: str, data_folders):
+    status, page = fetch(f"{server}/demo/")
+    assert status == 200 and b'<script type="module" src="main.mjs"></script>' in page
+    status, body = fetch(f"{server}/data/short/{JSON_NAME}")
+    assert status == 200 and body == (data_folders["short"] / JSON_NAME).read_bytes()
+    assert fetch(f"{server}/js/cnn.mjs")[1] == (REPO_DIR / "js" / "cnn.mjs").read_bytes()
+    for path in (
+        "/.git/HEAD",
+        "/.venv/pyvenv.cfg",
+        "/notebooks/run.py",
+        "/README.md",
+        "/demo/serve.py",
+        "/demo/screenshot.png",
+        "/demo/../README.md",
+        "/demo/%2e%2e/README.md",
+        "/js/../cnnlib/schema.json",
+        "/data/short/manifest.json",
+        "/data/short/epoch_weights/epoch_0_weights.pth",
+        f"/data/elsewhere/{JSON_NAME}",
+        "/cnnlib/",
+    ):
+        assert fetch(f"{server}{path}")[0] == 404, path
+
+
+def test_the_server_follows_no_link_out_of_its_folders(tmp_path: Path):
+    """A link in demo/ or in a data folder to a file outside it is not followed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the class")
+    repo = tmp_path / "repo"
+    (repo / "demo").mkdir(parents=True)
+    (repo / "js").mkdir()
+    (repo / "demo" / "index.html").write_text("<p>page</p>")
+    (repo / "demo" / "leak.html").symlink_to(secret)
+    inner, outer = tmp_path / "inner", tmp_path / "outer"
+    (inner / ".set").mkdir(parents=True)
+    (inner / ".set" / JSON_NAME).write_text("{}")
+    (inner / JSON_NAME).symlink_to(Path(".set") / JSON_NAME)  # as data/ links its current set
+    outer.mkdir()
+    (outer / JSON_NAME).symlink_to(secret)
+    httpd, base = serve.serve_in_thread(serve.Site(repo, {"": inner, "outer": outer}))
+    try:
+        assert fetch(f"{base}/demo/index.html") == (200, b"<p>page</p>")
+        assert fetch(f"{base}/data/{JSON_NAME}") == (200, b"{}")
+        assert fetch(f"{base}/demo/leak.html")[0] == 404
+        assert fetch(f"{base}/data/outer/{JSON_NAME}")[0] == 404
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def start_make_demo(*variables: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "demo", *variables],
         cwd=REPO_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group, ended below with the server in it
+        start_new_session=True,  # its own process group, ended with the server in it
     )
+
+
+def test_make_demo_serves_the_page_on_loopback_and_prints_the_url():
+    port = free_port()
+    make = start_make_demo(f"PORT={port}")
     try:
-        url, page = f"http://127.0.0.1:{port}/demo/", ""
+        url = f"http://127.0.0.1:{port}/demo/"
         assert make.stdout.readline() == f"The demo: open {url} (Ctrl-C stops the server)\n"
-        assert "-m http.server --bind 127.0.0.1 " in make.stdout.readline()
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    page = response.read().decode()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert '<script type="module" src="main.mjs"></script>' in page
+        status, page = fetch(url)
+        assert status == 200 and b'<script type="module" src="main.mjs"></script>' in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/js/cnn.mjs", timeout=5) as response:
             assert "javascript" in response.headers["Content-Type"]
+        assert fetch(f"http://127.0.0.1:{port}/.git/HEAD")[0] == 404
+        assert fetch(f"http://127.0.0.1:{port}/")[1] == page  # / leads to the page
     finally:
         os.killpg(make.pid, signal.SIGTERM)
         make.wait(timeout=30)
+
+
+def test_make_demo_on_a_taken_port_says_so_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        make = start_make_demo(f"PORT={port}")
+        output, _ = make.communicate(timeout=60)
+    assert make.returncode != 0
+    assert output.splitlines()[0] == (
+        f"serve.py: port {port} is already in use (another `make demo`?); choose another, "
+        f"e.g. make demo PORT={port + 1}"
+    )
+    assert "Traceback" not in output and "http://" not in output
+
+
+def test_serving_a_class_prints_the_url_for_the_students_and_what_is_shared():
+    lines = serve.announce("0.0.0.0", 8123).splitlines()
+    address = serve.network_address()
+    assert lines[0] == (
+        f"The demo: give the students http://{address}:8123/demo/ "
+        "(here: http://127.0.0.1:8123/demo/); Ctrl-C stops the server."
+    )
+    assert lines[1].startswith("Shared with everyone on this network: the page, js/ and data/")
+    assert serve.announce("127.0.0.1", 8123) == (
+        "The demo: open http://127.0.0.1:8123/demo/ (Ctrl-C stops the server)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
