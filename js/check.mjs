@@ -54,7 +54,9 @@ function readStrict(path) {
   try {
     data = JSON.parse(text, (key, value) => {
       if (typeof value === "number" && !Number.isFinite(value)) {
-        throw new RangeError(`holds a number too large for a double at "${key}" (read as Infinity)`);
+        throw new RangeError(
+          `holds a number too large for a double at "${key}" (read as Infinity)`,
+        );
       }
       return value;
     });
