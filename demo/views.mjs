@@ -106,7 +106,8 @@ export function paintMap(canvas, rows, limit, scale) {
   const image = context.createImageData(canvas.width, canvas.height);
   rows.forEach((row, y) => {
     row?.forEach((value, x) => {
-      image.data.set([...scaleColour(value, limit, scale), 255], 4 * (y * canvas.width + x));
+      const [r, g, b] = scaleColour(value, limit, scale);
+      image.data.set([r, g, b, 255], 4 * (y * canvas.width + x));
     });
   });
   context.putImageData(image, 0, 0);
