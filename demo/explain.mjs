@@ -112,7 +112,7 @@ export function explain(target, weights, image, result) {
 // The dialog
 
 /** WCAG's relative luminance of an sRGB colour [r, g, b], 0..255 each. */
-export function luminance(rgb) {
+function luminance(rgb) {
   const linear = rgb
     .map((c) => c / 255)
     .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));

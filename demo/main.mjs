@@ -48,10 +48,10 @@ const state = {
   sample: null,
   image: null,
   fixedScale: true,
-  kernelLimits: null,
-  target: null,
-  limitsCache: { image: null, limits: null },
-  mistakes: new Map(),
+  kernelLimits: null, // per conv layer, the largest |weight| over every epoch
+  target: null, // what the dialog explains (see explain.mjs), or null
+  limitsCache: { image: null, limits: null }, // fixedLimits() of the last image
+  mistakes: new Map(), // epoch index -> the test images it gets wrong
 };
 
 /** Per layer, the largest |value| its maps reach for the current image over every epoch. */
@@ -123,7 +123,6 @@ function update() {
   const probability = blank ? 0 : result.probabilities[prediction];
 
   paintDigit($("seen"), state.image);
-  $("seen").setAttribute("aria-label", "the 28×28 image the network is given");
   drawFeatureMaps($("maps"), result, entry.weights, colourLimits(result, entry.weights), MAP_NOTES);
   const unsure = showPrediction(prediction, probability);
   drawBars($("bars"), result.probabilities, prediction, unsure, (digit) =>
@@ -216,9 +215,6 @@ function pickDigit(digit) {
 function setEpoch(index) {
   state.epoch = Math.max(0, Math.min(state.data.training_epochs.length - 1, index));
   update();
-  if (window.demoState.mistakes !== null) {
-    showMistakes();
-  }
 }
 
 /** Run the network on what is drawn on the pad, preprocessed like MNIST. */

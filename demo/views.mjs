@@ -26,7 +26,7 @@ export const SCALES = {
 };
 
 /** Which layers hold values after ReLU (one-sided scale). */
-export const AFTER_RELU = new Set(["pool1", "pool2", "fc1"]);
+const AFTER_RELU = new Set(["pool1", "pool2", "fc1"]);
 
 /** The training curves' lines (each at least 4.5:1 against white, as its labels are text). */
 export const LINES = {
@@ -46,7 +46,7 @@ export function element(tag, className, text) {
 }
 
 /** A shape [4, 26, 26] as "4×26×26". */
-export const shapeText = (shape) => shape.join("×");
+const shapeText = (shape) => shape.join("×");
 
 /** A number for a label: 3 significant digits, a true minus sign. */
 export const numberText = (value) => value.toPrecision(3).replace("-", "−");

@@ -12,11 +12,11 @@
 
 import { forward } from "./cnn.mjs";
 
-export const TOLERANCE = 1e-4;
-export const ACTIVATIONS = ["conv1", "pool1", "conv2", "pool2", "fc1"];
+const TOLERANCE = 1e-4;
+const ACTIVATIONS = ["conv1", "pool1", "conv2", "pool2", "fc1"];
 
 /** The shape of every array the page reads, as the network has it. */
-export const SHAPES = {
+const SHAPES = {
   weights: {
     conv1: { weight: [4, 1, 3, 3], bias: [4] },
     conv2: { weight: [8, 4, 3, 3], bias: [8] },
