@@ -12,8 +12,10 @@ PARAMS ?=
 OUTPUT_DIR ?= data
 unexport OUTPUT_DIR  # make would expand it on the way to the environment
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
-# `make demo` serves the repository on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`.
+# `make demo` serves the page on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`;
+# HOST=0.0.0.0 serves a class on the local network (it prints the URL to give the students).
 PORT ?= 8000
+HOST ?= 127.0.0.1
 # JupyterLab reads settings overrides from <environment>/share/jupyter/lab/settings/overrides.json:
 # widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
@@ -61,8 +63,7 @@ lint: setup
 bench: setup
 	$(PY) bench/run.py
 
-# The demo page (demo/index.html) reads data/pretrained_cnn_data.json and js/cnn.mjs, so the
-# whole repository is served, on the loopback interface only. Ctrl-C stops it.
+# The demo page: demo/serve.py serves demo/, js/ and data/pretrained_cnn_data.json, nothing else.
+# Ctrl-C stops it.
 demo:
-	@echo "The demo: open http://127.0.0.1:$(PORT)/demo/ (Ctrl-C stops the server)"
-	$(PYTHON) -m http.server --bind 127.0.0.1 --directory . $(PORT)
+	@$(PYTHON) demo/serve.py --host $(HOST) --port $(PORT)

@@ -1,80 +1,18 @@
 /**
- * load.mjs: fetch `pretrained_cnn_data.json` and check that it has every key the page reads.
+ * load.mjs: fetch `pretrained_cnn_data.json`, reporting progress, and check it with
+ * js/validate.mjs, the same check as `node js/check.mjs`.
  *
  * Each failure is a LoadError with one sentence a lecturer can act on: the file is missing, is
- * not JSON, or lacks a key (named by its path, e.g. `training_epochs[3].weights.fc2`).
+ * not JSON, or fails the check (naming the key and the epoch, e.g.
+ * `training_epochs[3].weights.fc1.weight` (epoch 3) has 64 rows where the network has 128).
  */
+
+import { DataProblem, validate } from "../js/validate.mjs";
 
 /** Where the page looks for the data, relative to demo/index.html; `?data=PATH` overrides it. */
 export const DEFAULT_DATA = "../data/pretrained_cnn_data.json";
 
-/** {name: null} for each name: an object that must have these keys, whatever their values. */
-const keys = (...names) => Object.fromEntries(names.map((name) => [name, null]));
-
-const LAYER = keys("weight", "bias");
-
-/**
- * The keys the page reads, as a template: `null` accepts any value, `{key: template}` an object
- * with those keys, and `[template]` a list whose every element fits the template.
- */
-export const CONTRACT = {
-  samples: [keys("image", "label", "index")],
-  training_epochs: [
-    {
-      ...keys("epoch", "loss", "train_accuracy", "test_accuracy"),
-      feature_maps: keys("conv1", "pool1", "conv2", "pool2", "fc1"),
-      weights: { conv1: LAYER, conv2: LAYER, fc1: LAYER, fc2: LAYER },
-    },
-  ],
-  architecture: {
-    input_shape: null,
-    conv1: keys("output_shape"),
-    pool1: keys("output_shape"),
-    conv2: keys("output_shape"),
-    pool2: keys("output_shape"),
-    flatten: keys("output_features"),
-    fc1: keys("hidden_units"),
-    output: keys("classes"),
-  },
-};
-
 export class LoadError extends Error {}
-
-/**
- * The first place where `value` does not fit `template`, as a sentence ("has no key `x.y`",
- * "has `x` that is not a list"), or null when it fits.
- */
-export function contractProblem(value, template, path = "") {
-  if (template === null) {
-    return null;
-  }
-  if (Array.isArray(template)) {
-    if (!Array.isArray(value)) {
-      return `has \`${path}\` that is not a list`;
-    }
-    for (let i = 0; i < value.length; i++) {
-      const problem = contractProblem(value[i], template[0], `${path}[${i}]`);
-      if (problem !== null) {
-        return problem;
-      }
-    }
-    return null;
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return `has \`${path}\` that is not an object`;
-  }
-  for (const [key, inner] of Object.entries(template)) {
-    const keyPath = path === "" ? key : `${path}.${key}`;
-    if (!(key in value)) {
-      return `has no key \`${keyPath}\``;
-    }
-    const problem = contractProblem(value[key], inner, keyPath);
-    if (problem !== null) {
-      return problem;
-    }
-  }
-  return null;
-}
 
 /** The data's URL: `?data=...` in the page's address, else DEFAULT_DATA, relative to the page. */
 export function dataUrl(pageUrl) {
@@ -82,8 +20,35 @@ export function dataUrl(pageUrl) {
   return new URL(asked ?? DEFAULT_DATA, pageUrl);
 }
 
-/** The parsed JSON at `url` (called `name` in messages), checked against CONTRACT. */
-export async function loadData(url, name) {
+/** The body of `response` as text; `onProgress(received, total)` after each chunk (bytes). */
+async function readWithProgress(response, onProgress) {
+  const total = Number(response.headers.get("Content-Length")) || null;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    chunks.push(value);
+    received += value.length;
+    onProgress(received, total);
+  }
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * The parsed JSON at `url` (called `name` in messages), checked by validate.mjs; `onProgress`
+ * as in readWithProgress. Throws a LoadError.
+ */
+export async function loadData(url, name, onProgress) {
   let response;
   try {
     response = await fetch(url);
@@ -98,17 +63,19 @@ export async function loadData(url, name) {
   }
   let data;
   try {
-    data = JSON.parse(await response.text());
+    data = JSON.parse(await readWithProgress(response, onProgress));
   } catch (error) {
     throw new LoadError(
       `${name} is not valid JSON (${error.message}): run \`make data\` to write it again.`,
     );
   }
-  const problem = contractProblem(data, CONTRACT);
-  if (problem !== null) {
-    throw new LoadError(
-      `${name} ${problem}, which the demo needs: run \`make data\` to write it again.`,
-    );
+  try {
+    validate(data);
+  } catch (error) {
+    if (error instanceof DataProblem) {
+      throw new LoadError(`${name}: ${error.message}; run \`make data\` to write it again.`);
+    }
+    throw error;
   }
   return data;
 }

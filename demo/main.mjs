@@ -1,12 +1,14 @@
 /**
  * main.mjs: the CNN Architecture demo. It loads `pretrained_cnn_data.json`, runs the network of
- * the chosen epoch on the chosen image with js/cnn.mjs, and draws every step.
+ * the chosen epoch on the chosen image with js/cnn.mjs, and draws every step; a click on a map
+ * pixel or a bar shows the arithmetic behind it (explain.mjs).
  *
  * What the page last drew is in `window.demoState` (the tests read it): the epoch, the image,
- * the feature maps, the probabilities and the prediction.
+ * the feature maps, the probabilities, the prediction, and the explanation or mistakes shown.
  */
 
 import { argmax, forward } from "../js/cnn.mjs";
+import { explain, explanationTitle, showExplanation } from "./explain.mjs";
 import { LoadError, dataUrl, loadData } from "./load.mjs";
 import { mnistDigit } from "./mnist.mjs";
 import { DrawingPad } from "./pad.mjs";
@@ -16,47 +18,140 @@ import {
   drawBars,
   drawCurve,
   drawFeatureMaps,
+  element,
+  largestMagnitude,
   paintDigit,
 } from "./views.mjs";
 
 /** The feature maps shown, each with a note on what it is. */
 const MAP_NOTES = {
-  conv1: "4 filters 3×3, before ReLU",
-  pool1: "ReLU, max of each 2×2",
-  conv2: "8 filters 4×3×3, before ReLU",
-  pool2: "ReLU, max of each 2×2",
+  conv1: "4 kernels 3×3 (left of each map), before ReLU",
+  pool1: "ReLU, then the max of each 2×2",
+  conv2: "8 kernels 4×3×3 (left, one slice per pool1 map), before ReLU",
+  pool2: "ReLU, then the max of each 2×2",
   fc1: "128 units after ReLU",
 };
+const CONVOLUTIONS = ["conv1", "conv2"];
+
+/** Below this probability the prediction is marked unsure. */
+const SURE = 0.5;
 
 const $ = (id) => document.getElementById(id);
 
-/** What is on screen: the data, the epoch, and the image (a test sample or a drawing). */
-const state = { data: null, epoch: 0, sample: null, image: null };
+/**
+ * What is on screen: the data, the epoch, the image (a test sample or a drawing), the colour
+ * scale (fixed across epochs or fitted to each picture), and what the dialog explains.
+ */
+const state = {
+  data: null,
+  epoch: 0,
+  sample: null,
+  image: null,
+  fixedScale: true,
+  kernelLimits: null, // per conv layer, the largest |weight| over every epoch
+  target: null, // what the dialog explains (see explain.mjs), or null
+  limitsCache: { image: null, limits: null }, // fixedLimits() of the last image
+  mistakes: new Map(), // epoch index -> the test images it gets wrong
+};
+
+/** Per layer, the largest |value| its maps reach for the current image over every epoch. */
+function fixedLimits() {
+  const cache = state.limitsCache;
+  if (cache.image !== state.image) {
+    const limits = Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, 0]));
+    for (const entry of state.data.training_epochs) {
+      const result = forward(entry.weights, state.image);
+      for (const name of Object.keys(limits)) {
+        limits[name] = Math.max(limits[name], largestMagnitude(result[name]));
+      }
+    }
+    cache.image = state.image;
+    cache.limits = limits;
+  }
+  return cache.limits;
+}
+
+/** Per conv layer, the largest |weight| of its kernels over every epoch. */
+const kernelLimitsAllEpochs = (epochs) =>
+  Object.fromEntries(
+    CONVOLUTIONS.map((name) => [
+      name,
+      Math.max(...epochs.map((entry) => largestMagnitude(entry.weights[name].weight))),
+    ]),
+  );
+
+/** Where each layer's colour scale ends: fixed across epochs, or fitted to this picture. */
+function colourLimits(result, weights) {
+  if (state.fixedScale) {
+    return { ...fixedLimits(), kernels: state.kernelLimits };
+  }
+  const limits = Object.fromEntries(
+    Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
+  );
+  limits.kernels = Object.fromEntries(
+    CONVOLUTIONS.map((name) => [name, largestMagnitude(weights[name].weight)]),
+  );
+  return limits;
+}
+
+/** The prediction as a class can read it: "draw a digit", unsure below 50%, or how sure. */
+function showPrediction(prediction, probability) {
+  const unsure = prediction !== null && probability < SURE;
+  $("prediction").textContent = prediction === null ? "–" : String(prediction);
+  $("output-panel").classList.toggle("blank", prediction === null);
+  $("output-panel").classList.toggle("unsure", unsure);
+  const percent = `${(100 * probability).toFixed(1)}%`;
+  $("confidence").textContent =
+    prediction === null ? "draw a digit" : unsure ? `unsure: only ${percent}` : `${percent} sure`;
+  const spoken =
+    prediction === null
+      ? "Blank pad: draw a digit."
+      : `Prediction ${prediction}, ${$("confidence").textContent}.`;
+  if ($("announce").textContent !== spoken) {
+    $("announce").textContent = spoken;
+  }
+  return unsure;
+}
 
 /** Run the network of the current epoch on the current image and draw everything. */
 function update() {
-  const entry = state.data.training_epochs[state.epoch];
+  const epochs = state.data.training_epochs;
+  const entry = epochs[state.epoch];
   const result = forward(entry.weights, state.image);
-  const prediction = argmax(result.probabilities);
+  const blank = state.image.every((row) => row.every((pixel) => pixel === 0));
+  const prediction = blank ? null : argmax(result.probabilities);
+  const probability = blank ? 0 : result.probabilities[prediction];
 
   paintDigit($("seen"), state.image);
-  drawFeatureMaps($("maps"), result, MAP_NOTES);
-  drawBars($("bars"), result.probabilities, prediction);
-  $("prediction").textContent = String(prediction);
+  drawFeatureMaps($("maps"), result, entry.weights, colourLimits(result, entry.weights), MAP_NOTES);
+  const unsure = showPrediction(prediction, probability);
+  drawBars($("bars"), result.probabilities, prediction, unsure, (digit) =>
+    openExplanation({ layer: "fc2", digit }),
+  );
   for (const button of $("digits").children) {
     button.setAttribute("aria-pressed", String(Number(button.textContent) === state.sample?.label));
   }
   $("input-caption").textContent =
     state.sample === null
-      ? "your drawing"
+      ? "your drawing, as the network sees it"
       : `test image #${state.sample.index}, labelled ${state.sample.label}`;
 
-  const epochs = state.data.training_epochs;
   $("epoch").value = String(state.epoch);
   $("epoch-value").textContent = `${entry.epoch} of ${epochs.at(-1).epoch}`;
+  const trainHadFocus = document.activeElement === $("train");
   $("train").disabled = state.epoch === epochs.length - 1;
+  if (trainHadFocus && $("train").disabled) {
+    $("epoch").focus(); // a disabled button drops the keyboard focus: keep it on the epochs
+  }
   showMetrics(entry);
   drawCurve($("curve"), epochs, state.epoch);
+
+  const explanation =
+    state.target === null ? null : explain(state.target, entry.weights, state.image, result);
+  if (explanation !== null) {
+    $("explain-title").textContent = explanationTitle(explanation, entry.epoch);
+    showExplanation($("explain-body"), explanation, state.image, result);
+  }
 
   window.demoState = {
     status: "ready",
@@ -71,6 +166,9 @@ function update() {
     maps: Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, result[name]])),
     probabilities: result.probabilities,
     prediction,
+    unsure,
+    explanation,
+    mistakes: window.demoState?.mistakes ?? null,
     drawnAt: performance.now(), // milliseconds since the navigation started
   };
 }
@@ -126,41 +224,111 @@ function fromDrawing() {
   update();
 }
 
-/** Show a LoadError's message instead of the demo, its `quoted` parts as code. */
-function showError(message) {
-  const error = $("error");
-  error.replaceChildren(
-    ...message.split("`").map((part, i) => {
-      if (i % 2 === 0) {
-        return part;
+/** Open the dialog on the arithmetic behind `target` (see explain.mjs). */
+function openExplanation(target) {
+  state.target = target;
+  update();
+  if (!$("explain").open) {
+    $("explain").showModal();
+  }
+}
+
+/** The pixel of a map canvas under a click, as an explanation target. */
+function pixelTarget(canvas, event) {
+  const rect = canvas.getBoundingClientRect();
+  const x = Math.floor(((event.clientX - rect.left) / rect.width) * canvas.width);
+  const y = Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height);
+  return {
+    layer: canvas.dataset.layer,
+    channel: Number(canvas.dataset.channel),
+    y: Math.max(0, Math.min(canvas.height - 1, y)),
+    x: Math.max(0, Math.min(canvas.width - 1, x)),
+  };
+}
+
+/** The keyboard's way in: the focused map's strongest pixel. */
+function strongestPixel(canvas) {
+  const map = window.demoState.maps[canvas.dataset.layer][Number(canvas.dataset.channel)];
+  let best = { y: 0, x: 0 };
+  map.forEach((row, y) =>
+    row.forEach((value, x) => {
+      if (Math.abs(value) > Math.abs(map[best.y][best.x])) {
+        best = { y, x };
       }
-      const code = document.createElement("code");
-      code.textContent = part;
-      return code;
     }),
   );
-  error.hidden = false;
-  $("source").textContent = "The network could not be loaded.";
-  $("demo").hidden = true;
-  window.demoState = { status: "error", error: message };
+  return { layer: canvas.dataset.layer, channel: Number(canvas.dataset.channel), ...best };
+}
+
+/** Arrow keys in the dialog move the explained pixel within its map. */
+const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+
+function moveTarget(event) {
+  const move = MOVES[event.key];
+  const target = state.target;
+  if (move === undefined || target === null || target.layer === "fc2") {
+    return;
+  }
+  event.preventDefault();
+  const map = window.demoState.maps[target.layer][target.channel];
+  const y = Math.max(0, Math.min(map.length - 1, target.y + move[0]));
+  const x = Math.max(0, Math.min(map[0].length - 1, target.x + move[1]));
+  openExplanation({ ...target, y, x });
+}
+
+/** The test images the current epoch gets wrong (cached per epoch): position, label, guess. */
+function mistakesAt(epoch) {
+  if (!state.mistakes.has(epoch)) {
+    const weights = state.data.training_epochs[epoch].weights;
+    const wrong = [];
+    state.data.samples.forEach((sample, position) => {
+      const { probabilities } = forward(weights, sample.image);
+      const prediction = argmax(probabilities);
+      if (prediction !== sample.label) {
+        const probability = probabilities[prediction];
+        wrong.push({ position, label: sample.label, prediction, probability });
+      }
+    });
+    state.mistakes.set(epoch, wrong);
+  }
+  return state.mistakes.get(epoch);
+}
+
+/** The dialog as a gallery of this epoch's mistakes, each a button that shows that image. */
+function showMistakes() {
+  const epoch = state.data.training_epochs[state.epoch].epoch;
+  const wrong = mistakesAt(state.epoch);
+  state.target = null;
+  $("explain-title").textContent =
+    `Epoch ${epoch} gets ${wrong.length} of the ${state.data.samples.length} test images wrong`;
+  const gallery = element("div", "gallery");
+  for (const { position, label, prediction, probability } of wrong) {
+    const item = element("button", "mistake");
+    item.type = "button";
+    const canvas = element("canvas", "");
+    canvas.width = 28;
+    canvas.height = 28;
+    paintDigit(canvas, state.data.samples[position].image);
+    const text = `${label} seen as ${prediction} (${(100 * probability).toFixed(0)}%)`;
+    item.append(canvas, element("span", "", text));
+    item.addEventListener("click", () => {
+      $("explain").close();
+      showSample(position);
+    });
+    gallery.append(item);
+  }
+  $("explain-body").replaceChildren(gallery);
+  window.demoState.mistakes = wrong;
+  window.demoState.explanation = null;
+  if (!$("explain").open) {
+    $("explain").showModal();
+  }
 }
 
 const pad = new DrawingPad($("pad"), fromDrawing);
 
-async function start() {
-  const url = dataUrl(window.location.href);
-  const name = url.pathname.replace(/^\//, "");
-  try {
-    state.data = await loadData(url, name);
-  } catch (error) {
-    showError(error instanceof LoadError ? error.message : `${name}: ${error}`);
-    return;
-  }
-  const epochs = state.data.training_epochs;
-  const last = epochs.length - 1;
-  $("source").textContent =
-    `${name}: ${epochs.length} snapshots, epochs 0 to ${epochs[last].epoch}`;
-  drawArchitecture($("architecture"), state.data.architecture);
+/** Wire up the controls, once the data is loaded. */
+function connect(epochs) {
   for (let digit = 0; digit <= 9; digit++) {
     const button = document.createElement("button");
     button.type = "button";
@@ -168,17 +336,73 @@ async function start() {
     button.addEventListener("click", () => pickDigit(digit));
     $("digits").append(button);
   }
-  $("epoch").max = String(last);
+  $("epoch").max = String(epochs.length - 1);
   $("epoch").addEventListener("input", () => setEpoch(Number($("epoch").value)));
   $("train").addEventListener("click", () => setEpoch(state.epoch + 1));
   $("reset").addEventListener("click", () => setEpoch(0));
+  $("mistakes").addEventListener("click", showMistakes);
   $("clear").addEventListener("click", () => {
     pad.clear();
     fromDrawing();
   });
+  $("scale").addEventListener("click", () => {
+    state.fixedScale = !state.fixedScale;
+    showScaleChoice();
+    update();
+  });
+  $("maps").addEventListener("click", (event) => {
+    if (event.target.matches("canvas.map[role=button]")) {
+      openExplanation(pixelTarget(event.target, event));
+    }
+  });
+  $("maps").addEventListener("keydown", (event) => {
+    if (event.target.matches("canvas.map[role=button]") && ["Enter", " "].includes(event.key)) {
+      event.preventDefault();
+      openExplanation(strongestPixel(event.target));
+    }
+  });
+  $("explain").addEventListener("keydown", moveTarget);
+  $("explain-close").addEventListener("click", () => $("explain").close());
+  $("explain").addEventListener("close", () => {
+    state.target = null;
+    window.demoState.explanation = null;
+    window.demoState.mistakes = null;
+  });
   window.addEventListener("resize", () => drawCurve($("curve"), epochs, state.epoch));
+}
+
+function showScaleChoice() {
+  $("scale").setAttribute("aria-pressed", String(state.fixedScale));
+  $("scale").textContent = state.fixedScale
+    ? "colour scale: fixed across epochs"
+    : "colour scale: fitted to this picture";
+}
+
+/** "Loading the network… 3.1 of 8.5 MB". */
+function showProgress(received, total) {
+  const mb = (bytes) => (bytes / 1e6).toFixed(1);
+  const of = total === null ? "" : ` of ${mb(total)}`;
+  $("source").textContent = `Loading the network… ${mb(received)}${of} MB`;
+}
+
+async function start() {
+  const url = dataUrl(window.location.href);
+  const name = url.pathname.replace(/^\//, "");
+  try {
+    state.data = await loadData(url, name, showProgress);
+  } catch (error) {
+    window.showDemoError(error instanceof LoadError ? error.message : `${name}: ${error}`);
+    return;
+  }
+  const epochs = state.data.training_epochs;
+  const last = epochs.at(-1).epoch;
+  $("source").textContent = `${name}: ${epochs.length} snapshots, epochs 0 to ${last}`;
+  drawArchitecture($("architecture"), state.data.architecture);
+  state.kernelLimits = kernelLimitsAllEpochs(epochs);
+  connect(epochs);
+  showScaleChoice();
   $("demo").hidden = false;
-  state.epoch = last;
+  state.epoch = epochs.length - 1;
   pickDigit(3); // the digit whose feature maps the notebooks show
 }
 

@@ -68,7 +68,7 @@ export class DrawingPad {
       this.clear();
     }
     this.last = this.point(event);
-    this.line(this.last, this.last);
+    this.dot(this.last); // a tap without movement leaves ink too
   }
 
   move(event) {
@@ -94,6 +94,13 @@ export class DrawingPad {
     cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.onDraw();
+  }
+
+  dot({ x, y }) {
+    this.context.fillStyle = "white";
+    this.context.beginPath();
+    this.context.arc(x, y, LINE_WIDTH / 2, 0, 2 * Math.PI);
+    this.context.fill();
   }
 
   line(from, to) {

@@ -1,21 +1,42 @@
 /**
- * views.mjs: draw what the page shows: the architecture, feature maps on a diverging colour
- * scale, the probability bars and the training curve. Each function draws from plain numbers.
+ * views.mjs: draw what the page shows: the architecture, the feature maps and kernels on their
+ * colour scales, the probability bars and the training curve. Each function draws plain numbers.
+ *
+ * Two colour scales, both darker for lower values, so that they still read on a projector that
+ * washes colours out (or in greyscale): a two-sided one for values before ReLU (the convolutions
+ * and their kernels: dark blue for negative, grey for zero, light orange for positive) and a
+ * one-sided one for values after ReLU, which are never negative (black for zero, as the input's
+ * background, to light orange).
  */
 
-const NEGATIVE = [33, 102, 172]; // blue, for the most negative value of the scale
-const POSITIVE = [178, 24, 43]; // red, for the most positive value
-const ZERO = [255, 255, 255]; // white, for zero
+/** Colour stops [t, [r, g, b]] of each scale, t from -1 (or 0) to 1. */
+export const SCALES = {
+  twoSided: [
+    [-1, [20, 40, 110]],
+    [-0.5, [70, 110, 175]],
+    [0, [140, 140, 140]],
+    [0.5, [215, 150, 80]],
+    [1, [255, 235, 180]],
+  ],
+  oneSided: [
+    [0, [0, 0, 0]],
+    [0.5, [175, 85, 40]],
+    [1, [255, 235, 180]],
+  ],
+};
 
-/** The training curves' lines; the numbers above the curve show them as their legend. */
+/** Which layers hold values after ReLU (one-sided scale). */
+const AFTER_RELU = new Set(["pool1", "pool2", "fc1"]);
+
+/** The training curves' lines (each at least 4.5:1 against white, as its labels are text). */
 export const LINES = {
-  loss: { colour: "#d95f02", dashed: false },
-  train: { colour: "#7570b3", dashed: true },
-  test: { colour: "#1b9e77", dashed: false },
+  loss: { colour: "#9a3c00", dashed: false },
+  train: { colour: "#5e56a8", dashed: true },
+  test: { colour: "#006b4b", dashed: false },
 };
 
 /** Create an element with a class and text. */
-function element(tag, className, text) {
+export function element(tag, className, text) {
   const node = document.createElement(tag);
   node.className = className;
   if (text !== undefined) {
@@ -25,54 +46,69 @@ function element(tag, className, text) {
 }
 
 /** A shape [4, 26, 26] as "4×26×26". */
-export const shapeText = (shape) => shape.join("×");
+const shapeText = (shape) => shape.join("×");
+
+/** A number for a label: 3 significant digits, a true minus sign. */
+export const numberText = (value) => value.toPrecision(3).replace("-", "−");
 
 /** The boxes input -> conv1 -> ... -> output, each with its output shape. */
 export function drawArchitecture(container, architecture) {
   const a = architecture;
   const layers = [
-    ["input", "", a.input_shape],
-    ["conv1", "3×3 conv", a.conv1.output_shape],
-    ["pool1", "ReLU, 2×2 max", a.pool1.output_shape],
-    ["conv2", "3×3 conv", a.conv2.output_shape],
-    ["pool2", "ReLU, 2×2 max", a.pool2.output_shape],
-    ["flatten", "", [a.flatten.output_features]],
-    ["fc1", "linear, ReLU", [a.fc1.hidden_units]],
-    ["fc2", "linear, softmax", [a.output.classes]],
+    ["input", a.input_shape],
+    ["conv1", a.conv1.output_shape],
+    ["pool1", a.pool1.output_shape],
+    ["conv2", a.conv2.output_shape],
+    ["pool2", a.pool2.output_shape],
+    ["flatten", [a.flatten.output_features]],
+    ["fc1", [a.fc1.hidden_units]],
+    ["fc2", [a.output.classes]],
   ];
   container.replaceChildren();
-  layers.forEach(([name, operation, shape], i) => {
+  layers.forEach(([name, shape], i) => {
     if (i > 0) {
       container.append(element("span", "arrow", "→"));
     }
     const box = element("div", "layer");
     box.dataset.layer = name;
     box.append(element("b", "name", name), element("span", "shape", shapeText(shape)));
-    box.append(element("span", "operation", operation));
     container.append(box);
   });
 }
 
-/** The colour of `value` on a scale from -limit (blue) through 0 (white) to +limit (red). */
-export function divergingColour(value, limit) {
-  const t = limit > 0 ? Math.max(-1, Math.min(1, value / limit)) : 0;
-  const end = t < 0 ? NEGATIVE : POSITIVE;
-  return ZERO.map((zero, i) => Math.round(zero + (end[i] - zero) * Math.abs(t)));
+/** The colour of `value` on `scale` (SCALES.twoSided or .oneSided) reaching its ends at ±limit. */
+export function scaleColour(value, limit, scale) {
+  const low = scale[0][0];
+  const t = limit > 0 ? Math.max(low, Math.min(1, value / limit)) : 0;
+  const upper = scale.findIndex(([stop]) => stop >= t);
+  if (upper <= 0) {
+    return scale[0][1];
+  }
+  const [t0, c0] = scale[upper - 1];
+  const [t1, c1] = scale[upper];
+  const f = (t - t0) / (t1 - t0);
+  return c0.map((c, i) => Math.round(c + (c1[i] - c) * f));
 }
 
-/** The largest |value| in a nested array: the half-width of a symmetric colour scale. */
+/** The largest |value| in a nested array: where a colour scale ends. */
 export function largestMagnitude(values) {
   return values.flat(Infinity).reduce((largest, value) => Math.max(largest, Math.abs(value)), 0);
 }
 
-/** Paint rows of numbers [H][W] onto a canvas of H×W pixels (CSS enlarges it, pixelated). */
-export function paintMap(canvas, rows, limit) {
+/**
+ * Paint rows of numbers [H][W] onto a canvas of W×H pixels (CSS enlarges it, pixelated); rows
+ * that are `null` stay transparent (the gaps between stacked kernels).
+ */
+export function paintMap(canvas, rows, limit, scale) {
   canvas.height = rows.length;
-  canvas.width = rows[0].length;
+  canvas.width = rows.find((row) => row !== null).length;
   const context = canvas.getContext("2d");
   const image = context.createImageData(canvas.width, canvas.height);
-  rows.flat().forEach((value, i) => {
-    image.data.set([...divergingColour(value, limit), 255], 4 * i);
+  rows.forEach((row, y) => {
+    row?.forEach((value, x) => {
+      const [r, g, b] = scaleColour(value, limit, scale);
+      image.data.set([r, g, b, 255], 4 * (y * canvas.width + x));
+    });
   });
   context.putImageData(image, 0, 0);
 }
@@ -85,74 +121,133 @@ export function paintDigit(canvas, pixels) {
   context.putImageData(image, 0, 0);
 }
 
-/** The legend of a colour scale: a gradient bar labelled -limit, 0 and +limit. */
-function scaleLegend(limit) {
+/** The legend of a colour scale: a gradient bar labelled with its ends (and 0 when two-sided). */
+function scaleLegend(limit, oneSided, what = "") {
+  const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
   const legend = element("div", "scale");
-  const number = limit.toPrecision(3);
-  legend.append(
-    element("span", "low", `−${number}`),
-    element("span", "bar"),
-    element("span", "high", `+${number}`),
-  );
-  legend.title = "blue: negative, white: zero, red: positive";
+  const bar = element("span", "bar");
+  const low = scale[0][0];
+  const stops = scale.map(([t, rgb]) => `rgb(${rgb.join(" ")}) ${(100 * (t - low)) / (1 - low)}%`);
+  bar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
+  const lowText = oneSided ? "0" : `−${numberText(limit)}`;
+  legend.append(element("span", "what", what), element("span", "low", lowText), bar);
+  legend.append(element("span", "high", `+${numberText(limit)}`));
   return legend;
 }
 
-/** A row for one layer: its name, shape and note, its colour scale, a canvas per channel. */
-function layerRow(name, shape, note, channels) {
+/** A row for one layer: its title, note and legends, and per channel a map (and its kernels). */
+function layerRow(name, shape, note, channels, kernels) {
   const row = element("div", `layer-maps ${name}`);
   const title = element("div", "title");
   title.append(element("b", "", name), element("span", "shape", shapeText(shape)));
-  title.append(element("span", "note", note), scaleLegend(0));
-  const canvases = element("div", "channels");
-  canvases.append(...channels.map(() => element("canvas", "map")));
-  row.append(title, canvases);
+  title.append(element("span", "note", note), element("div", "scales"));
+  const units = element("div", "channels");
+  channels.forEach((_, channel) => {
+    const unit = element("div", "unit");
+    if (kernels !== undefined) {
+      const kernel = element("canvas", "kernel");
+      kernel.setAttribute("aria-hidden", "true");
+      unit.append(kernel);
+    }
+    const box = element("div", "map-box");
+    const map = element("canvas", "map");
+    map.dataset.layer = name;
+    map.dataset.channel = String(channel);
+    if (name !== "fc1") {
+      map.tabIndex = 0;
+      map.setAttribute("role", "button");
+    } else {
+      map.setAttribute("role", "img");
+    }
+    box.append(map);
+    unit.append(box);
+    units.append(unit);
+  });
+  row.append(title, units);
   return row;
 }
 
+/** A kernel [C][3][3] as rows to paint: its C 3×3 slices stacked, one empty row between. */
+function stackedKernel(kernel) {
+  return kernel.flatMap((slice, i) => (i === 0 ? slice : [null, ...slice]));
+}
+
 /**
- * One row per layer, one canvas per channel, on a colour scale shared by the layer's channels
- * with its range shown. `maps` is {conv1, pool1, conv2, pool2, fc1}; fc1 is drawn as one strip.
+ * One row per layer (`notes` gives their order and notes), one canvas per channel, drawn on the
+ * layer's colour scale reaching its ends at `limits[name]`; conv1 and conv2 also show their
+ * kernels (`weights`) beside their maps, on the two-sided scale ending at `limits.kernels[name]`.
+ * `maps` is {conv1, pool1, conv2, pool2, fc1}; fc1 is drawn as one strip.
  */
-export function drawFeatureMaps(container, maps, notes) {
+export function drawFeatureMaps(container, maps, weights, limits, notes) {
   for (const [name, note] of Object.entries(notes)) {
     const channels = name === "fc1" ? [[maps.fc1]] : maps[name];
+    const kernels = name.startsWith("conv") ? weights[name].weight : undefined;
     const shape =
       name === "fc1"
         ? [maps.fc1.length]
         : [channels.length, channels[0].length, channels[0][0].length];
     let row = container.querySelector(`.layer-maps.${name}`);
     if (row === null) {
-      row = layerRow(name, shape, note, channels);
+      row = layerRow(name, shape, note, channels, kernels);
       container.append(row);
     }
-    const limit = largestMagnitude(channels);
-    row.querySelector(".scale").replaceWith(scaleLegend(limit));
-    row.querySelectorAll("canvas").forEach((canvas, i) => paintMap(canvas, channels[i], limit));
+    const oneSided = AFTER_RELU.has(name);
+    const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
+    const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
+    if (kernels !== undefined) {
+      legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
+    }
+    row.querySelector(".scales").replaceChildren(...legends);
+    row.querySelectorAll("canvas.map").forEach((canvas, i) => {
+      paintMap(canvas, channels[i], limits[name], scale);
+      const values = channels[i].flat();
+      const range = `${numberText(Math.min(...values))} to ${numberText(Math.max(...values))}`;
+      canvas.setAttribute(
+        "aria-label",
+        name === "fc1"
+          ? `fc1: 128 units after ReLU, ${values.filter((v) => v > 0).length} active, ${range}`
+          : `${name} map ${i + 1} of ${channels.length}, ${shapeText(shape.slice(1))}, values ` +
+              `${range}; Enter explains the selected pixel, arrow keys move it`,
+      );
+    });
+    row.querySelectorAll("canvas.kernel").forEach((canvas, i) => {
+      paintMap(canvas, stackedKernel(kernels[i]), limits.kernels[name], SCALES.twoSided);
+    });
   }
 }
 
-/** Ten bars, one per digit, the predicted digit highlighted. */
-export function drawBars(container, probabilities, predicted) {
-  container.replaceChildren();
-  probabilities.forEach((probability, digit) => {
-    const row = element("div", digit === predicted ? "bar-row predicted" : "bar-row");
-    const bar = element("span", "bar");
-    bar.style.width = `${(100 * probability).toFixed(2)}%`;
-    const track = element("span", "track");
-    track.append(bar);
-    row.append(
-      element("span", "digit", String(digit)),
-      track,
-      element("span", "percent", `${(100 * probability).toFixed(1)}%`),
+/**
+ * Ten bars, one per digit, the predicted digit highlighted (none when `predicted` is null); each
+ * row is a button (`onPick(digit)`), which the page uses to explain that digit's score.
+ */
+export function drawBars(container, probabilities, predicted, unsure, onPick) {
+  if (container.children.length !== probabilities.length) {
+    container.replaceChildren(
+      ...probabilities.map((_, digit) => {
+        const row = element("button", "bar-row");
+        row.type = "button";
+        const track = element("span", "track");
+        track.append(element("span", "bar"));
+        row.append(element("span", "digit", String(digit)), track, element("span", "percent"));
+        row.addEventListener("click", () => onPick(digit));
+        return row;
+      }),
     );
-    container.append(row);
+  }
+  probabilities.forEach((probability, digit) => {
+    const row = container.children[digit];
+    row.classList.toggle("predicted", digit === predicted);
+    row.classList.toggle("unsure", digit === predicted && unsure);
+    const percent = `${(100 * probability).toFixed(1)}%`;
+    row.querySelector(".bar").style.width = `${(100 * probability).toFixed(2)}%`;
+    row.querySelector(".percent").textContent = percent;
+    row.setAttribute("aria-label", `digit ${digit}: ${percent}; explain its score`);
   });
 }
 
 /**
  * Training loss (left axis) and train/test accuracy in percent (right axis) over the epochs,
- * with the current epoch marked by a vertical line and dots.
+ * with axis titles and the current epoch marked by a vertical line and dots.
  */
 export function drawCurve(canvas, epochs, current) {
   const ratio = window.devicePixelRatio || 1;
@@ -163,39 +258,51 @@ export function drawCurve(canvas, epochs, current) {
   const c = canvas.getContext("2d");
   c.scale(ratio, ratio);
   c.clearRect(0, 0, width, height);
-  const font = getComputedStyle(canvas).fontFamily;
-  c.font = `14px ${font}`;
+  const style = getComputedStyle(canvas);
+  const size = parseFloat(style.fontSize);
+  c.font = `${size}px ${style.fontFamily}`;
 
-  const box = { left: 46, right: width - 50, top: 12, bottom: height - 30 };
+  const box = {
+    left: 2.9 * size,
+    right: width - 4.2 * size,
+    top: 0.6 * size,
+    bottom: height - 2.6 * size,
+  };
   const last = epochs.at(-1).epoch;
   const x = (epoch) => box.left + ((box.right - box.left) * epoch) / Math.max(1, last);
   const maxLoss = Math.max(...epochs.map((entry) => entry.loss));
   const yLoss = (loss) => box.bottom - ((box.bottom - box.top) * loss) / (1.05 * maxLoss);
   const yAccuracy = (percent) => box.bottom - ((box.bottom - box.top) * percent) / 100;
 
-  // Axes, ticks and labels.
-  c.strokeStyle = "#999";
+  // Axes, ticks, labels and titles.
+  c.strokeStyle = "#767676";
   c.lineWidth = 1;
   c.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
   c.fillStyle = "#333";
   c.textAlign = "center";
   c.textBaseline = "top";
-  // Label every `step` epochs, at least 32 pixels apart.
-  const step = [1, 2, 5, 10, 20, 50].find((n) => (n * (box.right - box.left)) / last >= 32) ?? 100;
+  // Label every `step` epochs, at least two digits' room apart.
+  const room = 2.2 * size;
+  const steps = [1, 2, 5, 10, 20, 50];
+  const step = steps.find((n) => (n * (box.right - box.left)) / last >= room) ?? 100;
   for (let epoch = 0; epoch <= last; epoch += step) {
-    c.fillText(String(epoch), x(epoch), box.bottom + 6);
+    c.fillText(String(epoch), x(epoch), box.bottom + 0.3 * size);
   }
+  c.fillText("epoch", (box.left + box.right) / 2, box.bottom + 1.35 * size);
   c.textBaseline = "middle";
   c.textAlign = "right";
   c.fillStyle = LINES.loss.colour;
   for (const loss of [0, maxLoss / 2, maxLoss]) {
-    c.fillText(loss.toFixed(1), box.left - 6, yLoss(loss));
+    c.fillText(loss.toFixed(1), box.left - 0.3 * size, yLoss(loss));
   }
   c.textAlign = "left";
   c.fillStyle = "#333";
   for (const percent of [0, 50, 100]) {
-    c.fillText(`${percent}%`, box.right + 6, yAccuracy(percent));
+    c.fillText(`${percent}%`, box.right + 0.3 * size, yAccuracy(percent));
   }
+  const middle = (box.top + box.bottom) / 2;
+  verticalText(c, "loss", 0.6 * size, middle, LINES.loss.colour);
+  verticalText(c, "accuracy", width - 0.6 * size, middle, "#333");
 
   // The three curves.
   const curves = [
@@ -230,4 +337,15 @@ export function drawCurve(canvas, epochs, current) {
     c.arc(x(now.epoch), y(now[key]), 5, 0, 2 * Math.PI);
     c.fill();
   }
+}
+
+/** Text turned a quarter left, centred on (x, y): an axis title. */
+function verticalText(c, text, x, y, colour) {
+  c.save();
+  c.translate(x, y);
+  c.rotate(-Math.PI / 2);
+  c.textAlign = "center";
+  c.fillStyle = colour;
+  c.fillText(text, 0, 0);
+  c.restore();
 }

@@ -17,9 +17,10 @@ import signal
 import socket
 import subprocess
 import threading
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from cnnlib.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from tests.conftest import run_es_module
+from tests.conftest import load_script, run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}
 TOLERANCE = 1e-4
@@ -47,52 +48,118 @@ ZERO = [
 ]
 
 
+def epochs_of(payload: dict) -> list[dict]:
+    return payload["training_epochs"]
+
+
+def set_item(items: list, index: int, value: object) -> None:
+    items[index] = value
+
+
+# Damaged copies of the short run (epochs 0..2) and the sentence after "data/NAME/JSON_NAME: ".
+DAMAGES = {
+    "no_fc2": (
+        lambda p: epochs_of(p)[1]["weights"].pop("fc2"),
+        "`training_epochs[1].weights.fc2` (epoch 1) is missing",
+    ),
+    "no_architecture": (lambda p: p.pop("architecture"), "`architecture` is missing"),
+    "infinite_weight": (  # 12345.5 becomes 1e999 in the text, which JSON.parse reads as Infinity
+        lambda p: set_item(epochs_of(p)[0]["weights"]["conv1"]["bias"], 0, 12345.5),
+        "`training_epochs[0].weights.conv1.bias[0]` (epoch 0) is Infinity, not a finite number",
+    ),
+    "fc1_64_rows": (
+        lambda p: epochs_of(p)[2]["weights"]["fc1"].update(
+            weight=epochs_of(p)[2]["weights"]["fc1"]["weight"][:64]
+        ),
+        "`training_epochs[2].weights.fc1.weight` (epoch 2) has 64 rows where the network has 128",
+    ),
+    "image_20_rows": (
+        lambda p: p["samples"][5].update(image=p["samples"][5]["image"][:20]),
+        "`samples[5].image` has 20 rows where the network has 28",
+    ),
+    "no_epochs": (lambda p: p.update(training_epochs=[]), "`training_epochs` holds no epoch"),
+    "null_loss": (
+        lambda p: epochs_of(p)[1].update(loss=None),
+        "`training_epochs[1].loss` (epoch 1) is null, not a finite number",
+    ),
+    "string_weight": (
+        lambda p: set_item(epochs_of(p)[1]["weights"]["conv2"]["weight"][0][0][0], 0, "0.5"),
+        '`training_epochs[1].weights.conv2.weight[0][0][0][0]` (epoch 1) is "0.5", not a finite '
+        "number",
+    ),
+    "no_sevens": (
+        lambda p: p.update(samples=[s for s in p["samples"] if s["label"] != 7]),
+        "`samples` has no image of the digit 7",
+    ),
+    "epoch_missing": (
+        lambda p: epochs_of(p).pop(1),
+        "`training_epochs` holds epochs 0, 2; expected 0..2, each once, in order",
+    ),
+    "epochs_swapped": (
+        lambda p: epochs_of(p).insert(1, epochs_of(p).pop(2)),
+        "`training_epochs` holds epochs 0, 2, 1; expected 0..2, each once, in order",
+    ),
+    "fc1_changed": (
+        lambda p: epochs_of(p)[2]["weights"]["fc1"].update(
+            weight=[[2 * w for w in row] for row in epochs_of(p)[2]["weights"]["fc1"]["weight"]]
+        ),
+        "`training_epochs[2].feature_maps.fc1` (epoch 2) differs by ",
+    ),
+}
+
+
 def browsers_must_run() -> bool:
     return bool(os.environ.get("CI"))
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-    """http.server's static files, as `make demo` serves them, without a log line per request."""
+    """http.server's static files, as someone might serve demo/ by hand."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
+serve = load_script(REPO_DIR / "demo" / "serve.py", "demo_serve")
+screens = load_script(REPO_DIR / "demo" / "screenshots.py", "demo_screenshots")
+
+
 # ---------------------------------------------------------------------------------------------
-# The runs the page loads, the site that serves them, the browser
+# The runs the page loads, the server that serves them, the browser
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path) -> Path:
-    """What the server serves: demo/ and js/ of this repository, the runs, and damaged data."""
-    root = tmp_path_factory.mktemp("site")
-    for name in ("demo", "js"):
-        (root / name).symlink_to(REPO_DIR / name)
-    (root / "default").symlink_to(default_run)
-    (root / "short").symlink_to(short_run)
-    damaged = root / "damaged"
-    damaged.mkdir()
+def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path):
+    """The data the server offers under /data/NAME/: both runs, and damaged copies of the short
+    one, each in a folder of its own."""
+    damaged = tmp_path_factory.mktemp("damaged")
     text = (short_run / JSON_NAME).read_text()
-    (damaged / "truncated.json").write_text(text[:5000])
-    payload = json.loads(text)
-    del payload["training_epochs"][1]["weights"]["fc2"]
-    (damaged / "no_fc2.json").write_text(json.dumps(payload))
-    payload = json.loads(text)
-    del payload["architecture"]
-    (damaged / "no_architecture.json").write_text(json.dumps(payload))
-    return root
+    folders = {"default": default_run, "short": short_run}
+
+    def add(name: str, content: str) -> None:
+        folders[name] = damaged / name
+        folders[name].mkdir()
+        (folders[name] / JSON_NAME).write_text(content)
+
+    add("truncated", text[:5000])
+    for name, (change, _) in DAMAGES.items():
+        payload = json.loads(text)
+        change(payload)
+        add(name, json.dumps(payload).replace("12345.5", "1e999"))
+    return folders
 
 
 @pytest.fixture(scope="session")
-def server(site: Path) -> Iterator[str]:
-    """The base URL of an http.server on a free port of 127.0.0.1, in a thread."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+def server(data_folders: dict[str, Path]) -> Iterator[str]:
+    """The base URL of demo/serve.py's server on a free port of 127.0.0.1, in a thread."""
+    httpd, base = serve.serve_in_thread(serve.Site(REPO_DIR, data_folders))
+    yield base
     httpd.shutdown()
     httpd.server_close()
+
+
+def data_path(name: str) -> str:
+    """The `?data=` of data folder `name`, relative to the page."""
+    return f"../data/{name}/{JSON_NAME}"
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +187,21 @@ class Page:
     """A browser tab on demo/ with `?data=data`, recording console errors, failed requests and
     any request to another server than `server`."""
 
-    def __init__(self, browser, server: str, data: str, has_touch: bool = False):
+    def __init__(
+        self, browser, server: str, data: str, has_touch: bool = False, size: str | None = None
+    ):
         self.server = server
-        self.tab = browser.new_page(viewport=VIEWPORT, has_touch=has_touch)
+        if size is None:
+            self.tab = browser.new_page(viewport=VIEWPORT, has_touch=has_touch)
+        else:
+            width, height, ratio = screens.SIZES[size]
+            phone = size in screens.PHONES
+            self.tab = browser.new_page(
+                viewport={"width": width, "height": height},
+                device_scale_factor=ratio,
+                has_touch=phone,
+                is_mobile=phone,
+            )
         self.problems: list[str] = []
         self.tab.on("console", self.on_console)
         self.tab.on("pageerror", lambda error: self.problems.append(str(error)))
@@ -182,7 +261,7 @@ class Page:
 @pytest.fixture(scope="session")
 def demo(browser, server: str) -> Iterator[Page]:
     """The page on the default run, shared by the tests (each sets the epoch and image it needs)."""
-    page = Page(browser, server, f"/default/{JSON_NAME}")
+    page = Page(browser, server, data_path("default"))
     yield page
     page.tab.close()
 
@@ -222,55 +301,109 @@ def test_the_default_run_loads_without_an_error(demo: Page, default_payload: dic
     last = default_payload["training_epochs"][-1]["epoch"]
     assert demo.state("epoch") == last
     assert demo.tab.get_attribute("#epoch", "max") == str(last)
-    assert demo.text("#source").startswith(f"default/{JSON_NAME}: 21 snapshots")
+    assert demo.text("#source").startswith(f"data/default/{JSON_NAME}: 21 snapshots")
     shapes = demo.tab.locator("#architecture .shape").all_inner_texts()
     assert shapes == ["1×28×28", "4×26×26", "4×13×13", "8×11×11", "8×5×5", "200", "128", "10"]
     assert demo.problems == []
 
 
 def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Path):
-    page = Page(browser, server, f"/short/{JSON_NAME}")
+    page = Page(browser, server, data_path("short"))
     try:
         assert page.state("status") == "ready"
         assert page.state("epoch") == 2
-        assert page.text("#source").startswith(f"short/{JSON_NAME}: 3 snapshots")
+        assert page.text("#source").startswith(f"data/short/{JSON_NAME}: 3 snapshots")
         assert page.problems == []
     finally:
         page.tab.close()
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("name", "message"),
     [
-        (
-            f"/nowhere/{JSON_NAME}",
-            f"nowhere/{JSON_NAME} is missing: run `make data` first.",
-        ),
-        (
-            "/damaged/truncated.json",
-            "damaged/truncated.json is not valid JSON (",
-        ),
-        (
-            "/damaged/no_fc2.json",
-            "damaged/no_fc2.json has no key `training_epochs[1].weights.fc2`, which the demo "
-            "needs: run `make data` to write it again.",
-        ),
-        (
-            "/damaged/no_architecture.json",
-            "damaged/no_architecture.json has no key `architecture`, which the demo needs",
-        ),
+        ("nowhere", f"data/nowhere/{JSON_NAME} is missing: run `make data` first."),
+        ("truncated", f"data/truncated/{JSON_NAME} is not valid JSON ("),
+        *[
+            (name, f"data/{name}/{JSON_NAME}: {sentence}")
+            for name, (_, sentence) in DAMAGES.items()
+        ],
     ],
 )
-def test_bad_data_shows_a_message_naming_the_problem(browser, server: str, data, message):
-    page = Page(browser, server, data)
+def test_bad_data_shows_one_sentence_naming_the_key_and_epoch(browser, server: str, name, message):
+    page = Page(browser, server, data_path(name))
     try:
         assert page.state("status") == "error"
         assert page.tab.is_visible("#error")
-        assert not page.tab.is_visible("#demo")
-        assert page.state("error").startswith(message)
-        assert page.text("#error") == page.state("error").replace("`", "")  # `code` as code
+        assert not page.tab.is_visible("#demo")  # nothing half-drawn
+        error = page.state("error")
+        assert error.startswith(message)
+        assert error.count(". ") == 0 and error.endswith(".")  # one sentence
+        assert "make data" in error
+        assert page.text("#error") == error.replace("`", "")  # `code` as code
+        # No uncaught error: only the missing file's own 404 and its console line.
+        assert [p for p in page.problems if "404" not in p] == []
     finally:
         page.tab.close()
+
+
+def test_the_page_shows_its_loading_progress(browser, server: str, default_run: Path):
+    """Each chunk of the JSON that arrives updates the line under the title, in megabytes."""
+    tab = browser.new_page()
+    tab.add_init_script(
+        """
+        window.progressSeen = [];
+        new MutationObserver(() => {
+          const source = document.getElementById("source");
+          if (source) window.progressSeen.push(source.textContent);
+        }).observe(document, { subtree: true, childList: true, characterData: true });
+        """
+    )
+    try:
+        tab.goto(f"{server}/demo/?data={data_path('default')}")
+        tab.wait_for_function("window.demoState !== undefined")
+        seen = tab.evaluate("window.progressSeen")
+        megabytes = (default_run / JSON_NAME).stat().st_size / 1e6
+        steps = [text for text in seen if text.startswith("Loading the network… ")]
+        assert len(steps) >= 2
+        assert steps[-1] == f"Loading the network… {megabytes:.1f} of {megabytes:.1f} MB"
+        assert seen[-1].startswith(f"data/default/{JSON_NAME}: 21 snapshots")
+    finally:
+        tab.close()
+
+
+def test_opened_as_a_file_it_says_what_to_run(browser):
+    tab = browser.new_page()
+    try:
+        tab.goto((REPO_DIR / "demo" / "index.html").as_uri())
+        tab.wait_for_function("window.demoState !== undefined")
+        assert tab.evaluate("window.demoState.status") == "error"
+        assert tab.inner_text("#error") == (
+            "This page was opened as a file, and browsers do not run its modules from files: in "
+            f"a terminal, run make demo in {REPO_DIR} and open http://127.0.0.1:8000/demo/."
+        )
+        assert not tab.is_visible("#demo")
+    finally:
+        tab.close()
+
+
+def test_served_with_demo_as_the_root_it_says_what_to_run(browser):
+    """`python3 -m http.server` started inside demo/: js/ and data/ are out of reach."""
+    handler = functools.partial(QuietHandler, directory=str(REPO_DIR / "demo"))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    tab = browser.new_page()
+    try:
+        tab.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+        tab.wait_for_function("window.demoState !== undefined")
+        assert tab.inner_text("#error") == (
+            "This server's root is the demo/ folder, so the page cannot load js/ and data/ "
+            "beside it: stop it, run make demo in the repository's folder and open "
+            "http://127.0.0.1:8000/demo/."
+        )
+    finally:
+        tab.close()
+        httpd.shutdown()
+        httpd.server_close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,19 +451,24 @@ def test_the_feature_maps_equal_the_jsons_at_every_epoch(demo: Page, default_pay
             stored = np.asarray(entry["feature_maps"][name])
             assert drawn.shape == stored.shape, name
             assert np.abs(drawn - stored).max() < TOLERANCE, f"epoch {entry['epoch']} {name}"
-    canvases = demo.tab.locator("#maps canvas").count()
-    assert canvases == 4 + 4 + 8 + 8 + 1
+    assert demo.tab.locator("#maps canvas.map").count() == 4 + 4 + 8 + 8 + 1
+    assert demo.tab.locator("#maps canvas.kernel").count() == 4 + 8
 
 
 # ---------------------------------------------------------------------------------------------
 # The epoch control
 
 
+def fixed(value: float, digits: int) -> str:
+    """JavaScript's value.toFixed(digits): halves of the exact binary value rounded up."""
+    return str(Decimal(value).quantize(Decimal(10) ** -digits, rounding=ROUND_HALF_UP))
+
+
 def metrics_text(entry: dict) -> str:
     return (
-        f"training loss {entry['loss']:.3f}\n"
-        f"train accuracy {entry['train_accuracy']:.1f}%\n"
-        f"test accuracy {entry['test_accuracy']:.1f}%"
+        f"training loss {fixed(entry['loss'], 3)}\n"
+        f"train accuracy {fixed(entry['train_accuracy'], 1)}%\n"
+        f"test accuracy {fixed(entry['test_accuracy'], 1)}%"
     )
 
 
@@ -365,7 +503,7 @@ def test_a_drawn_digit_is_recognised(demo: Page, default_payload: dict, digit, s
     demo.set_epoch(default_payload["training_epochs"][-1]["epoch"])
     demo.draw(strokes)
     assert demo.state("sample") is None
-    assert demo.text("#input-caption") == "your drawing"
+    assert demo.text("#input-caption") == "your drawing, as the network sees it"
     image = np.asarray(demo.state("image"))
     assert image.shape == (28, 28) and image.max() > 200
     assert int(demo.text("#prediction")) == digit
@@ -374,7 +512,7 @@ def test_a_drawn_digit_is_recognised(demo: Page, default_payload: dict, digit, s
 
 def test_a_digit_drawn_with_a_finger_is_recognised(browser, server: str):
     """Touch events, as a touch screen sends them, drawing a 7."""
-    page = Page(browser, server, f"/default/{JSON_NAME}", has_touch=True)
+    page = Page(browser, server, data_path("default"), has_touch=True)
     try:
         box = page.tab.locator("#pad").bounding_box()
         screen = page.tab.context.new_cdp_session(page.tab)
@@ -398,38 +536,553 @@ def test_clear_blanks_the_input(demo: Page):
 
 
 # ---------------------------------------------------------------------------------------------
+# The screens it is used on: projectors, laptops, phones
+
+
+def outside_viewport(page: Page, selectors: list[str]) -> list[str]:
+    """Those of `selectors` (every element each matches) not wholly inside the window."""
+    return page.tab.evaluate(
+        """(selectors) => selectors.flatMap((selector) =>
+            [...document.querySelectorAll(selector)].flatMap((node, i) => {
+              const r = node.getBoundingClientRect();
+              const inside = r.width > 0 && r.left >= 0 && r.top >= 0 &&
+                r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5;
+              return inside ? [] : [`${selector} #${i}`];
+            }))""",
+        selectors,
+    )
+
+
+def save_screenshot(page: Page, tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    folder = tmp_path_factory.getbasetemp() / "demo-screenshots0"
+    folder.mkdir(exist_ok=True)
+    page.tab.screenshot(path=folder / f"{name}.png")
+
+
+@pytest.mark.parametrize("size", [s for s in screens.SIZES if s not in screens.PHONES])
+def test_on_a_projector_or_laptop_everything_is_in_view_without_scrolling(
+    browser, server: str, tmp_path_factory, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        save_screenshot(page, tmp_path_factory, f"size-{size}")
+        shown = ["#pad", "#maps canvas.map", "#maps canvas.kernel", "#prediction", "#bars"]
+        assert outside_viewport(page, [*shown, "#curve", "#epoch", "#train"]) == []
+        assert page.tab.evaluate("document.documentElement.scrollHeight") <= screens.SIZES[size][1]
+        assert page.problems == []
+    finally:
+        page.tab.close()
+
+
+def sizes_of(page: Page) -> dict[str, float]:
+    return page.tab.evaluate(
+        """() => ({
+          conv1: document.querySelector(".conv1 canvas.map").getBoundingClientRect().width,
+          conv2: document.querySelector(".conv2 canvas.map").getBoundingClientRect().width,
+          pad: document.getElementById("pad").getBoundingClientRect().width,
+          curve: document.getElementById("curve").getBoundingClientRect().height,
+        })"""
+    )
+
+
+def test_on_a_large_screen_maps_and_labels_grow(browser, server: str):
+    small = Page(browser, server, data_path("default"), size="1280x720")
+    large = Page(browser, server, data_path("default"), size="1920x1080")
+    try:
+        before, after = sizes_of(small), sizes_of(large)
+        for name in before:
+            assert after[name] >= 1.35 * before[name], (name, before, after)
+        # Every piece of text, the curve's labels included, at least 20 px on the large screen.
+        fonts = large.tab.evaluate(
+            """() => [...document.querySelectorAll("main *, header *")]
+              .filter((node) => node.checkVisibility() && (node.tagName === "CANVAS" ||
+                [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())))
+              .map((node) => [`${node.tagName}.${node.className} ${node.textContent.slice(0, 20)}`,
+                              parseFloat(getComputedStyle(node).fontSize)])"""
+        )
+        assert len(fonts) > 50
+        assert [text for text, size in fonts if size < 20] == []
+    finally:
+        small.tab.close()
+        large.tab.close()
+
+
+@pytest.mark.parametrize("size", screens.PHONES)
+def test_on_a_phone_the_prediction_is_in_view_while_drawing(
+    browser, server: str, tmp_path_factory, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        save_screenshot(page, tmp_path_factory, f"size-{size}")
+        assert outside_viewport(page, ["#pad", "#prediction", "#confidence"]) == []
+        # A tap without movement leaves ink, and the network answers.
+        box = page.tab.locator("#pad").bounding_box()
+        page.tab.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert page.state("sample") is None
+        assert np.asarray(page.state("image")).max() > 200
+        assert page.state("prediction") is not None
+        assert outside_viewport(page, ["#pad", "#prediction"]) == []
+        # Controls a finger can hit: at least 44 px each way.
+        small = page.tab.evaluate(
+            """() => [...document.querySelectorAll("button, input, [role=button]")]
+              .filter((node) => node.checkVisibility())
+              .map((node) => [node.id || node.textContent.trim() || node.dataset.layer,
+                              node.getBoundingClientRect()])
+              .filter(([, r]) => r.width < 44 || r.height < 44)
+              .map(([name]) => name)"""
+        )
+        assert small == []
+        assert page.problems == []
+    finally:
+        page.tab.close()
+
+
+@pytest.mark.parametrize("width", [360, 375, 390, 414, 430])
+def test_on_a_phone_nothing_overflows_sideways(browser, server: str, width: int):
+    tab = browser.new_page(viewport={"width": width, "height": 800}, is_mobile=True, has_touch=True)
+    try:
+        tab.goto(f"{server}/demo/?data={data_path('default')}")
+        tab.wait_for_function("window.demoState !== undefined")
+        assert tab.evaluate("document.documentElement.scrollWidth") == width
+        assert tab.evaluate("document.querySelector('h1').getBoundingClientRect().height") < 40
+    finally:
+        tab.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Honest output
+
+
+def test_a_blank_pad_asks_for_a_digit(demo: Page):
+    demo.draw(ONE)
+    demo.tab.click("#clear")
+    assert demo.state("prediction") is None
+    assert demo.text("#prediction") == "–"
+    assert demo.text("#confidence") == "draw a digit"
+    assert demo.tab.locator("#bars .predicted").count() == 0
+    assert demo.text("#announce") == "Blank pad: draw a digit."
+
+
+def test_a_prediction_under_half_is_marked_unsure(demo: Page):
+    demo.tab.click("#reset")
+    demo.show_sample(0)
+    probability = max(demo.state("probabilities"))
+    assert probability < 0.5
+    assert demo.state("unsure") is True
+    assert demo.text("#confidence") == f"unsure: only {100 * probability:.1f}%"
+    assert "unsure" in demo.tab.get_attribute("#output-panel", "class")
+    demo.set_epoch(20)
+    demo.show_sample(30)
+    probability = max(demo.state("probabilities"))
+    assert demo.text("#confidence") == f"{100 * probability:.1f}% sure"
+    assert "unsure" not in demo.tab.get_attribute("#output-panel", "class")
+    assert demo.tab.get_attribute("#announce", "aria-live") == "polite"
+    assert demo.text("#announce") == f"Prediction {demo.state('prediction')}, " + (
+        f"{100 * probability:.1f}% sure."
+    )
+
+
+def precision3(value: float) -> str:
+    """JavaScript's value.toPrecision(3) for the page's labels, with a true minus sign."""
+    text = f"{value:#.3g}".rstrip(".")
+    return text.replace("-", "−")
+
+
+def legend(page: Page, layer: str) -> list[str]:
+    return page.tab.locator(f".layer-maps.{layer} .scale").first.inner_text().split("\n")
+
+
+def test_the_colour_scale_is_fixed_across_epochs_or_fitted_to_each_picture(
+    demo: Page, default_payload: dict
+):
+    demo.show_sample(30)  # the feature-map image: its maps at every epoch are in the JSON
+    stored = [entry["feature_maps"] for entry in default_payload["training_epochs"]]
+    conv1 = [np.abs(maps["conv1"]).max() for maps in stored]
+    pool1 = [np.abs(maps["pool1"]).max() for maps in stored]
+    assert demo.tab.get_attribute("#scale", "aria-pressed") == "true"
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        assert legend(demo, "conv1") == [
+            "maps",
+            f"−{precision3(max(conv1))}",
+            f"+{precision3(max(conv1))}",
+        ]
+        assert legend(demo, "pool1") == ["0", f"+{precision3(max(pool1))}"]  # one-sided
+    demo.tab.click("#scale")
+    try:
+        assert demo.tab.get_attribute("#scale", "aria-pressed") == "false"
+        for epoch in (0, 20):
+            demo.set_epoch(epoch)
+            assert legend(demo, "conv1")[2] == f"+{precision3(conv1[epoch])}"
+    finally:
+        demo.tab.click("#scale")
+
+
+def test_every_text_has_at_least_4_5_to_1_contrast(demo: Page):
+    demo.show_sample(30)
+    pairs = demo.tab.evaluate(
+        """() => {
+          const background = (node) => {
+            for (; node; node = node.parentElement) {
+              const colour = getComputedStyle(node).backgroundColor;
+              if (colour !== "rgba(0, 0, 0, 0)") return colour;
+            }
+            return "rgb(255, 255, 255)";
+          };
+          const texts = [...document.querySelectorAll("body *")].filter((node) =>
+            node.checkVisibility() && node.id !== "announce" &&
+            [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim()));
+          const bars = [...document.querySelectorAll(".bar-row .bar")].map((bar) =>
+            ["bar", getComputedStyle(bar).backgroundColor, background(bar.parentElement)]);
+          return [...texts.map((node) =>
+            [node.textContent.trim().slice(0, 30), getComputedStyle(node).color,
+             background(node)]), ...bars];
+        }"""
+    )
+    assert len(pairs) > 40
+
+    def hex_of(css: str) -> str:
+        r, g, b = (int(float(v)) for v in css[css.index("(") + 1 : -1].split(",")[:3])
+        return f"#{r:02x}{g:02x}{b:02x}"
+
+    low = [(text, fg, bg) for text, fg, bg in pairs if contrast(hex_of(fg), hex_of(bg)) < 4.5]
+    assert low == []
+
+
+def test_the_last_epoch_keeps_the_keyboard_focus(demo: Page):
+    demo.set_epoch(19)
+    demo.tab.focus("#train")
+    demo.tab.keyboard.press("Enter")
+    assert demo.state("epoch") == 20
+    assert demo.tab.is_disabled("#train")
+    assert demo.tab.evaluate("document.activeElement.id") == "epoch"
+
+
+def test_every_map_has_a_text_alternative(demo: Page):
+    demo.show_sample(30)
+    labels = demo.tab.locator("#maps canvas.map").evaluate_all(
+        "(nodes) => nodes.map((node) => node.getAttribute('aria-label'))"
+    )
+    maps = demo.state("maps")
+    assert len(labels) == 25
+    conv1 = np.asarray(maps["conv1"][0])
+    assert labels[0] == (
+        f"conv1 map 1 of 4, 26×26, values {precision3(conv1.min())} to {precision3(conv1.max())}; "
+        "Enter explains the selected pixel, arrow keys move it"
+    )
+    active = int((np.asarray(maps["fc1"]) > 0).sum())
+    assert labels[-1].startswith(f"fc1: 128 units after ReLU, {active} active, ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The arithmetic behind each pixel, against PyTorch
+
+
+def torch_activations(run: Path, image: list, epoch: int) -> tuple[dict, dict]:
+    """PyTorch's activations of one image at `epoch` (float64), and that epoch's weights."""
+    model = CNN().double().eval()
+    model.load_state_dict(load_state_dict(run / epoch_weights_name(epoch)))
+    pixels = normalize(torch.tensor([image], dtype=torch.uint8)).double()
+    with torch.inference_mode():
+        activations = {name: value[0].numpy() for name, value in model.activations(pixels).items()}
+    activations["input"] = pixels[0].numpy()
+    return activations, {name: value.double().numpy() for name, value in model.state_dict().items()}
+
+
+def click_pixel(page: Page, layer: str, channel: int, y: int, x: int) -> dict:
+    canvas = page.tab.locator(f"#maps canvas.map[data-layer={layer}]").nth(channel)
+    size = canvas.evaluate("(node) => [node.height, node.width]")
+    box = canvas.bounding_box()
+    position = {"x": (x + 0.5) * box["width"] / size[1], "y": (y + 0.5) * box["height"] / size[0]}
+    canvas.click(position=position)
+    assert page.tab.is_visible("#explain")
+    return page.state("explanation")
+
+
+def shown_numbers(page: Page, selector: str) -> np.ndarray:
+    texts = page.tab.locator(f"#explain-body {selector}").all_inner_texts()
+    return np.asarray([float(text.replace("−", "-")) for text in texts])
+
+
+def close_enough(shown, expected, tolerance: float = TOLERANCE) -> bool:
+    expected = np.asarray(expected, dtype=float)
+    scale = max(1.0, float(np.abs(expected).max()))
+    return np.asarray(shown).shape == expected.shape and bool(
+        np.abs(np.asarray(shown) - expected).max() <= tolerance * scale
+    )
+
+
+@pytest.mark.parametrize("epoch", [0, 5, 20])
+def test_a_clicked_conv_pixel_shows_window_times_kernel_plus_bias_as_pytorch(
+    demo: Page, default_run: Path, default_payload: dict, epoch: int
+):
+    demo.show_sample(30)
+    demo.set_epoch(epoch)
+    torch_maps, weights = torch_activations(
+        default_run, default_payload["samples"][30]["image"], epoch
+    )
+    for layer, channel, y, x in [
+        ("conv1", 0, 10, 12),
+        ("conv1", 3, 20, 5),
+        ("conv2", 2, 4, 6),
+        ("conv2", 7, 0, 10),
+    ]:
+        shown = click_pixel(demo, layer, channel, y, x)
+        assert (shown["layer"], shown["channel"], shown["y"], shown["x"]) == (layer, channel, y, x)
+        source = torch_maps["input" if layer == "conv1" else "pool1"]
+        windows = source[:, y : y + 3, x : x + 3]
+        kernel = weights[f"{layer}.weight"][channel]
+        assert close_enough([t["window"] for t in shown["terms"]], windows)
+        assert close_enough([t["kernel"] for t in shown["terms"]], kernel)
+        assert close_enough([t["products"] for t in shown["terms"]], windows * kernel)
+        assert close_enough(shown["bias"], weights[f"{layer}.bias"][channel])
+        expected = torch_maps[layer][channel, y, x]
+        assert close_enough(shown["total"], expected) and shown["total"] == shown["computed"]
+        # What the dialog shows, to its 3 digits.
+        products = shown_numbers(demo, "table[data-role=products] td")
+        assert np.allclose(products, (windows * kernel).ravel(), rtol=6e-3, atol=1e-9)
+        assert np.allclose(shown_numbers(demo, ".result .total"), [expected], rtol=6e-3)
+        assert demo.text("#explain-title") == (
+            f"{layer} map {channel + 1}, row {y + 1}, column {x + 1}, epoch {epoch}"
+        )
+        demo.tab.click("#explain-close")
+
+
+@pytest.mark.parametrize("epoch", [0, 20])
+def test_a_clicked_pool_pixel_shows_its_2x2_window_and_the_max_as_pytorch(
+    demo: Page, default_run: Path, default_payload: dict, epoch: int
+):
+    demo.show_sample(30)
+    demo.set_epoch(epoch)
+    torch_maps, _ = torch_activations(default_run, default_payload["samples"][30]["image"], epoch)
+    for layer, channel, y, x in [("pool1", 1, 6, 7), ("pool2", 5, 2, 3)]:
+        shown = click_pixel(demo, layer, channel, y, x)
+        source = torch_maps["conv1" if layer == "pool1" else "conv2"][channel]
+        window = source[2 * y : 2 * y + 2, 2 * x : 2 * x + 2]
+        assert close_enough(shown["window"], window)
+        assert close_enough(shown["rectified"], np.maximum(window, 0))
+        assert close_enough(shown["max"], torch_maps[layer][channel, y, x])
+        assert np.allclose(
+            shown_numbers(demo, "table[data-role=window] td"), window.ravel(), rtol=6e-3, atol=1e-9
+        )
+        demo.tab.click("#explain-close")
+
+
+def test_a_clicked_bar_shows_the_top_fc1_contributions_as_pytorch(
+    demo: Page, default_run: Path, default_payload: dict
+):
+    demo.show_sample(30)
+    demo.set_epoch(20)
+    torch_maps, weights = torch_activations(
+        default_run, default_payload["samples"][30]["image"], 20
+    )
+    for digit in (3, 8):
+        demo.tab.locator("#bars button").nth(digit).click()
+        shown = demo.state("explanation")
+        contributions = torch_maps["fc1"] * weights["fc2.weight"][digit]
+        top = np.argsort(-np.abs(contributions))[:8]
+        assert [entry["unit"] for entry in shown["top"]] == top.tolist()
+        assert close_enough([entry["product"] for entry in shown["top"]], contributions[top])
+        assert close_enough(shown["total"], torch_maps["logits"][digit])
+        rows = demo.tab.locator("#explain-body table.contributions tbody tr").count()
+        assert rows == 8
+        assert demo.text("#explain-title") == f"fc2: the score of digit {digit}, epoch 20"
+        demo.tab.click("#explain-close")
+
+
+def test_the_keyboard_opens_a_maps_strongest_pixel_and_moves_it(demo: Page):
+    demo.show_sample(30)
+    demo.set_epoch(20)
+    demo.tab.focus("#maps canvas.map[data-layer=conv2] >> nth=1")
+    demo.tab.keyboard.press("Enter")
+    shown = demo.state("explanation")
+    conv2 = np.abs(np.asarray(demo.state("maps")["conv2"][1]))
+    assert (shown["y"], shown["x"]) == np.unravel_index(conv2.argmax(), conv2.shape)
+    demo.tab.keyboard.press("ArrowUp" if shown["y"] > 0 else "ArrowDown")
+    moved = demo.state("explanation")
+    assert abs(moved["y"] - shown["y"]) == 1 and moved["x"] == shown["x"]
+    demo.tab.keyboard.press("Escape")
+    assert not demo.tab.is_visible("#explain")
+
+
+def test_the_kernels_are_drawn_beside_their_maps(demo: Page, default_payload: dict):
+    demo.set_epoch(20)
+    sizes = demo.tab.locator("#maps canvas.kernel").evaluate_all(
+        "(nodes) => nodes.map((node) => [node.dataset.layer ?? '', node.width, node.height])"
+    )
+    assert [size[1:] for size in sizes] == [[3, 3]] * 4 + [[3, 15]] * 8
+    # conv2's kernel 0, slice 1, top-left weight: at row 4 of its canvas, in the scale's colour.
+    colour, expected = demo.tab.evaluate(
+        """async () => {
+          const views = await import("/demo/views.mjs");
+          const canvas = document.querySelectorAll(".conv2 canvas.kernel")[0];
+          const pixel = [...canvas.getContext("2d").getImageData(0, 4, 1, 1).data.slice(0, 3)];
+          const limit = Number(document.querySelectorAll(".conv2 .scale")[1]
+            .querySelector(".high").textContent);
+          return [pixel, limit];
+        }"""
+    )
+    weights = [entry["weights"]["conv2"]["weight"] for entry in default_payload["training_epochs"]]
+    limit = max(np.abs(np.asarray(w)).max() for w in weights)
+    assert expected == pytest.approx(float(precision3(limit)))
+    weight = default_payload["training_epochs"][20]["weights"]["conv2"]["weight"][0][1][0][0]
+    expected_colour = demo.tab.evaluate(
+        "async ([w, l]) => (await import('/demo/views.mjs')).scaleColour(w, l, "
+        "(await import('/demo/views.mjs')).SCALES.twoSided)",
+        [weight, limit],
+    )
+    assert colour == expected_colour
+
+
+def test_the_gallery_shows_the_epochs_mistakes_and_opens_one(
+    demo: Page, default_run: Path, default_payload: dict
+):
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        expected = torch_predictions(default_run, default_payload, epoch)
+        labels = [sample["label"] for sample in default_payload["samples"]]
+        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
+        demo.tab.click("#mistakes")
+        mistakes = demo.state("mistakes")
+        assert [m["position"] for m in mistakes] == wrong
+        assert [m["prediction"] for m in mistakes] == [expected[i] for i in wrong]
+        assert demo.tab.locator("#explain-body .mistake").count() == len(wrong)
+        assert (
+            demo.text("#explain-title")
+            == f"Epoch {epoch} gets {len(wrong)} of the 100 test images wrong"
+        )
+        if wrong:
+            demo.tab.locator("#explain-body .mistake").first.click()
+            assert not demo.tab.is_visible("#explain")
+            assert demo.state("sample")["position"] == wrong[0]
+            assert demo.state("prediction") == expected[wrong[0]]
+        else:
+            demo.tab.click("#explain-close")
+
+
+# ---------------------------------------------------------------------------------------------
 # make demo
 
 
-def test_make_demo_serves_the_repository_on_loopback_and_prints_the_url():
+def fetch(url: str) -> tuple[int, bytes]:
+    """The status and body of a GET (an HTTP error's status, with an empty body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    make = subprocess.Popen(
-        ["make", "--no-print-directory", "demo", f"PORT={port}"],
+        return probe.getsockname()[1]
+
+
+def test_the_server_serves_the_page_its_modules_and_the_data_only(server: str, data_folders):
+    status, page = fetch(f"{server}/demo/")
+    assert status == 200 and b'<script type="module" src="main.mjs"></script>' in page
+    status, body = fetch(f"{server}/data/short/{JSON_NAME}")
+    assert status == 200 and body == (data_folders["short"] / JSON_NAME).read_bytes()
+    assert fetch(f"{server}/js/cnn.mjs")[1] == (REPO_DIR / "js" / "cnn.mjs").read_bytes()
+    for path in (
+        "/.git/HEAD",
+        "/.venv/pyvenv.cfg",
+        "/notebooks/run.py",
+        "/README.md",
+        "/demo/serve.py",
+        "/demo/screenshot.png",
+        "/demo/../README.md",
+        "/demo/%2e%2e/README.md",
+        "/js/../cnnlib/schema.json",
+        "/data/short/manifest.json",
+        "/data/short/epoch_weights/epoch_0_weights.pth",
+        f"/data/elsewhere/{JSON_NAME}",
+        "/cnnlib/",
+    ):
+        assert fetch(f"{server}{path}")[0] == 404, path
+
+
+def test_the_server_follows_no_link_out_of_its_folders(tmp_path: Path):
+    """A link in demo/ or in a data folder to a file outside it is not followed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the class")
+    repo = tmp_path / "repo"
+    (repo / "demo").mkdir(parents=True)
+    (repo / "js").mkdir()
+    (repo / "demo" / "index.html").write_text("<p>page</p>")
+    (repo / "demo" / "leak.html").symlink_to(secret)
+    inner, outer = tmp_path / "inner", tmp_path / "outer"
+    (inner / ".set").mkdir(parents=True)
+    (inner / ".set" / JSON_NAME).write_text("{}")
+    (inner / JSON_NAME).symlink_to(Path(".set") / JSON_NAME)  # as data/ links its current set
+    outer.mkdir()
+    (outer / JSON_NAME).symlink_to(secret)
+    httpd, base = serve.serve_in_thread(serve.Site(repo, {"": inner, "outer": outer}))
+    try:
+        assert fetch(f"{base}/demo/index.html") == (200, b"<p>page</p>")
+        assert fetch(f"{base}/data/{JSON_NAME}") == (200, b"{}")
+        assert fetch(f"{base}/demo/leak.html")[0] == 404
+        assert fetch(f"{base}/data/outer/{JSON_NAME}")[0] == 404
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def start_make_demo(*variables: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "demo", *variables],
         cwd=REPO_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group, ended below with the server in it
+        start_new_session=True,  # its own process group, ended with the server in it
     )
+
+
+def test_make_demo_serves_the_page_on_loopback_and_prints_the_url():
+    port = free_port()
+    make = start_make_demo(f"PORT={port}")
     try:
-        url, page = f"http://127.0.0.1:{port}/demo/", ""
+        url = f"http://127.0.0.1:{port}/demo/"
         assert make.stdout.readline() == f"The demo: open {url} (Ctrl-C stops the server)\n"
-        assert "-m http.server --bind 127.0.0.1 " in make.stdout.readline()
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    page = response.read().decode()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert '<script type="module" src="main.mjs"></script>' in page
+        status, page = fetch(url)
+        assert status == 200 and b'<script type="module" src="main.mjs"></script>' in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/js/cnn.mjs", timeout=5) as response:
             assert "javascript" in response.headers["Content-Type"]
+        assert fetch(f"http://127.0.0.1:{port}/.git/HEAD")[0] == 404
+        assert fetch(f"http://127.0.0.1:{port}/")[1] == page  # / leads to the page
     finally:
         os.killpg(make.pid, signal.SIGTERM)
         make.wait(timeout=30)
+
+
+def test_make_demo_on_a_taken_port_says_so_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        make = start_make_demo(f"PORT={port}")
+        output, _ = make.communicate(timeout=60)
+    assert make.returncode != 0
+    assert output.splitlines()[0] == (
+        f"serve.py: port {port} is already in use (another `make demo`?); choose another, "
+        f"e.g. make demo PORT={port + 1}"
+    )
+    assert "Traceback" not in output and "http://" not in output
+
+
+def test_serving_a_class_prints_the_url_for_the_students_and_what_is_shared():
+    lines = serve.announce("0.0.0.0", 8123).splitlines()
+    address = serve.network_address()
+    assert lines[0] == (
+        f"The demo: give the students http://{address}:8123/demo/ "
+        "(here: http://127.0.0.1:8123/demo/); Ctrl-C stops the server."
+    )
+    assert lines[1].startswith("Shared with everyone on this network: the page, js/ and data/")
+    assert serve.announce("127.0.0.1", 8123) == (
+        "The demo: open http://127.0.0.1:8123/demo/ (Ctrl-C stops the server)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,21 +1142,38 @@ console.log(JSON.stringify({
     assert not digits["blank"].any()
 
 
-def test_the_contract_check_names_the_first_key_that_does_not_fit(node: str):
+def test_both_colour_scales_grow_lighter_with_the_value_so_greyscale_keeps_the_sign(node: str):
+    """On a projector without colour, negative (darker than zero's grey) and positive (lighter)
+    stay apart, and so do any two values."""
     script = """
-const problem = (value, template) => load.contractProblem(value, template);
-console.log(JSON.stringify([
-  problem({ a: [{ b: 1 }, { b: 2 }] }, { a: [{ b: null }] }),
-  problem({ a: [{ b: 1 }, { c: 2 }] }, { a: [{ b: null }] }),
-  problem({ a: { b: 1 } }, { a: [{ b: null }] }),
-  problem({ a: [3] }, { a: [{ b: null }] }),
-  problem({ samples: [] }, load.CONTRACT),
-]));
+const lightness = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
+const run = (scale, low) => Array.from({ length: 41 }, (_, i) =>
+  lightness(views.scaleColour(low + ((1 - low) * i) / 40, 1, scale)));
+console.log(JSON.stringify({
+  two: run(views.SCALES.twoSided, -1),
+  one: run(views.SCALES.oneSided, 0),
+  lines: Object.values(views.LINES).map((line) => line.colour),
+}));
 """
-    assert run_demo_module(node, "load", script) == [
-        None,
-        "has no key `a[1].b`",
-        "has `a` that is not a list",
-        "has `a[0]` that is not an object",
-        "has no key `training_epochs`",
-    ]
+    result = run_demo_module(node, "views", script)
+    for name in ("two", "one"):
+        steps = np.diff(result[name])
+        assert (steps > 1.5).all(), name  # strictly lighter, by a visible step
+    two = np.asarray(result["two"])
+    assert (
+        two[:20].max() < two[20] < two[21:].min()
+    )  # every negative darker than 0, positive lighter
+    for colour in result["lines"]:
+        assert contrast(colour, "#ffffff") >= 4.5, colour
+
+
+def relative_luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(one: str, other: str) -> float:
+    """WCAG's contrast ratio of two colours #rrggbb."""
+    high, low = sorted((relative_luminance(one), relative_luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

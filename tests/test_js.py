@@ -127,7 +127,14 @@ def test_the_module_is_dependency_free():
     assert check_imports == [
         'import { readFileSync } from "node:fs";',
         'import { argmax, forward } from "./cnn.mjs";',
+        'import { validate } from "./validate.mjs";',
     ]
+    validate_imports = [
+        line
+        for line in (JS_DIR / "validate.mjs").read_text().splitlines()
+        if line.startswith("import")
+    ]
+    assert validate_imports == ['import { forward } from "./cnn.mjs";']
 
 
 def check_file(node: str, path: Path) -> subprocess.CompletedProcess:
@@ -140,6 +147,18 @@ def edit_epochs(payload: dict, change) -> dict:
     edited = json.loads(json.dumps(payload))
     change(edited["training_epochs"])
     return edited
+
+
+def truncate_fc1_rows(epochs: list[dict]) -> None:
+    """Every fc1 row of epoch 1 cut to 150 of its 200 weights."""
+    weight = epochs[1]["weights"]["fc1"]["weight"]
+    weight[:] = [row[:150] for row in weight]
+
+
+def scale_fc1(epochs: list[dict]) -> None:
+    """Epoch 2's fc1 weights doubled: right shapes, wrong numbers; its stored fc1 map disagrees."""
+    weight = epochs[2]["weights"]["fc1"]["weight"]
+    weight[:] = [[2 * value for value in row] for row in weight]
 
 
 @pytest.mark.parametrize(
@@ -158,16 +177,35 @@ def edit_epochs(payload: dict, change) -> dict:
         ),
         (
             lambda payload: json.dumps(edit_epochs(payload, lambda epochs: epochs.pop(1))),
-            "epochs are 0, 2; expected 0..2, each once",
+            "`training_epochs` holds epochs 0, 2; expected 0..2, each once, in order",
         ),
         (
             lambda payload: json.dumps(
                 edit_epochs(payload, lambda epochs: epochs.insert(1, epochs[1]))
             ),
-            "epochs are 0, 1, 1, 2; expected 0..2, each once",
+            "`training_epochs` holds epochs 0, 1, 1, 2; expected 0..2, each once, in order",
+        ),
+        (
+            lambda payload: json.dumps(edit_epochs(payload, truncate_fc1_rows)),
+            "`training_epochs[1].weights.fc1.weight[0]` (epoch 1) has 150 values where the "
+            "network has 200",
+        ),
+        (
+            lambda payload: json.dumps(edit_epochs(payload, scale_fc1)),
+            "`training_epochs[2].feature_maps.fc1` (epoch 2) differs by ",
         ),
     ],
-    ids=["missing", "truncated", "BOM", "1e400", "Infinity weight", "epoch gone", "epoch twice"],
+    ids=[
+        "missing",
+        "truncated",
+        "BOM",
+        "1e400",
+        "Infinity weight",
+        "epoch gone",
+        "epoch twice",
+        "fc1 rows cut",
+        "fc1 weights changed",
+    ],
 )
 def test_check_script_refuses_bad_files_in_one_line_naming_them(
     node: str, payload: dict, tmp_path: Path, make, reason: str

@@ -1,0 +1,271 @@
+/**
+ * explain.mjs: the arithmetic behind one number the page drew, worked out on the real network.
+ *
+ *   conv1/conv2 pixel: its window of the layer's input (the image, or pool1's 4 maps) times the
+ *                      kernel, summed over every input channel, plus the bias
+ *   pool1/pool2 pixel: its 2×2 window of the convolution's map, ReLU, and the largest
+ *   fc2 bar (a digit): the largest contributions of fc1's units to that digit's score
+ *
+ * `explain(...)` returns the numbers as a plain object (the page keeps it in demoState for the
+ * tests); `showExplanation(...)` writes them into the dialog as tables a class can read.
+ */
+
+import { preprocess, relu } from "../js/cnn.mjs";
+import { SCALES, element, largestMagnitude, numberText, paintMap, scaleColour } from "./views.mjs";
+
+const KERNEL = 3; // the convolutions' kernel size
+const POOL = 2; // the pooling window
+const TOP_UNITS = 8; // fc1 units listed for an fc2 score
+
+/** rows y..y+size-1, columns x..x+size-1 of a map [H][W]. */
+const windowOf = (map, y, x, size) =>
+  map.slice(y, y + size).map((row) => row.slice(x, x + size));
+
+/** Pixel (y, x) of map `channel` of a conv layer: every product, per input channel, and the sum
+ * in the order js/cnn.mjs adds them (bias first), so that it equals what the page drew. */
+function explainConvolution(layer, channel, y, x, weights, inputs, computed) {
+  const kernel = weights[layer].weight[channel];
+  const bias = weights[layer].bias[channel];
+  let total = bias;
+  const terms = kernel.map((slice, c) => {
+    const window = windowOf(inputs[c], y, x, KERNEL);
+    const products = window.map((row, i) => row.map((value, j) => value * slice[i][j]));
+    let sum = 0;
+    for (const row of products) {
+      for (const product of row) {
+        sum += product;
+        total += product;
+      }
+    }
+    return { channel: c, window, kernel: slice, products, sum };
+  });
+  return { kind: "convolution", layer, channel, y, x, terms, bias, total, computed };
+}
+
+/** Pixel (y, x) of pool map `channel`: the 2×2 window of the convolution, ReLU, and the max. */
+function explainPool(layer, channel, y, x, convolution, computed) {
+  const window = windowOf(convolution[channel], POOL * y, POOL * x, POOL);
+  const rectified = relu(window);
+  const max = Math.max(...rectified.flat());
+  return { kind: "pool", layer, channel, y, x, window, rectified, max, computed };
+}
+
+/** Digit `digit`'s score: fc1 activation × weight per unit, the largest by size listed. */
+function explainScore(digit, weights, result) {
+  const row = weights.fc2.weight[digit];
+  const contributions = result.fc1.map((activation, unit) => ({
+    unit,
+    activation,
+    weight: row[unit],
+    product: activation * row[unit],
+  }));
+  const top = [...contributions]
+    .sort((a, b) => Math.abs(b.product) - Math.abs(a.product))
+    .slice(0, TOP_UNITS);
+  const listed = new Set(top.map(({ unit }) => unit));
+  const rest = contributions
+    .filter(({ unit }) => !listed.has(unit))
+    .reduce((sum, { product }) => sum + product, 0);
+  const bias = weights.fc2.bias[digit];
+  let total = bias;
+  for (const { product } of contributions) {
+    total += product;
+  }
+  return {
+    kind: "score",
+    layer: "fc2",
+    digit,
+    top,
+    rest,
+    restCount: contributions.length - top.length,
+    bias,
+    total,
+    computed: result.logits[digit],
+    probability: result.probabilities[digit],
+  };
+}
+
+/**
+ * The explanation of `target` ({layer, channel, y, x} on a map, or {layer: "fc2", digit}) for
+ * `image` under `weights`, whose forward pass is `result`.
+ */
+export function explain(target, weights, image, result) {
+  const { layer, channel, y, x } = target;
+  switch (layer) {
+    case "conv1":
+    case "conv2": {
+      const inputs = layer === "conv1" ? preprocess(image) : result.pool1;
+      const computed = result[layer][channel][y][x];
+      return explainConvolution(layer, channel, y, x, weights, inputs, computed);
+    }
+    case "pool1":
+    case "pool2": {
+      const convolution = layer === "pool1" ? result.conv1 : result.conv2;
+      return explainPool(layer, channel, y, x, convolution, result[layer][channel][y][x]);
+    }
+    default:
+      return explainScore(target.digit, weights, result);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dialog
+
+/** WCAG's relative luminance of an sRGB colour [r, g, b], 0..255 each. */
+function luminance(rgb) {
+  const linear = rgb
+    .map((c) => c / 255)
+    .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+}
+
+/** A table of numbers [H][W], each cell tinted on `scale`, its text black or white, whichever
+ * contrasts more (at least 4.5:1 either way). */
+function grid(rows, role, limit, scale) {
+  const table = element("table", `grid ${role}`);
+  table.dataset.role = role;
+  for (const row of rows) {
+    const line = table.insertRow();
+    for (const value of row) {
+      const cell = line.insertCell();
+      cell.textContent = numberText(value);
+      const tint = scaleColour(value, limit, scale);
+      cell.style.background = `rgb(${tint.join(" ")})`;
+      cell.style.color = luminance(tint) > 0.179 ? "black" : "white";
+    }
+  }
+  return table;
+}
+
+/** The maps a window is taken from, each with the window outlined, at `zoom` pixels a cell. */
+function sourceFigure(maps, y, x, size, limit, scale, caption) {
+  const figure = element("figure", "source");
+  const row = element("div", "source-maps");
+  for (const map of maps) {
+    const box = element("div", "source-map");
+    const canvas = element("canvas", "");
+    paintMap(canvas, map, limit, scale);
+    const mark = element("span", "window");
+    const height = map.length;
+    const width = map[0].length;
+    mark.style.left = `${(100 * x) / width}%`;
+    mark.style.top = `${(100 * y) / height}%`;
+    mark.style.width = `${(100 * size) / width}%`;
+    mark.style.height = `${(100 * size) / height}%`;
+    box.append(canvas, mark);
+    row.append(box);
+  }
+  figure.append(row, element("figcaption", "", caption));
+  return figure;
+}
+
+const operator = (text) => element("span", "operator", text);
+
+/** A line "= value" with what js/cnn.mjs drew beside it. */
+function resultLine(text, total, computed) {
+  const line = element("p", "result");
+  const same = Math.abs(total - computed) <= 1e-9 * Math.max(1, Math.abs(computed));
+  line.append(element("span", "", text), element("b", "total", numberText(total)));
+  const check = same ? ` = what js/cnn.mjs drew (${numberText(computed)})` : ` ≠ ${computed}`;
+  line.append(element("span", "check", check));
+  return line;
+}
+
+function showConvolution(body, e, image, result) {
+  const first = e.layer === "conv1";
+  const sources = first ? preprocess(image) : result.pool1;
+  const sourceLimit = largestMagnitude(sources);
+  const sourceScale = first ? SCALES.twoSided : SCALES.oneSided;
+  const caption = first
+    ? "its 3×3 window of the input (pixels normalized: (p/255 − 0.1307)/0.3081)"
+    : "its 3×3 window on each of pool1's 4 maps";
+  body.append(sourceFigure(sources, e.y, e.x, KERNEL, sourceLimit, sourceScale, caption));
+  const terms = element("div", "terms");
+  const kernelLimit = largestMagnitude(e.terms.map(({ kernel }) => kernel));
+  const productLimit = largestMagnitude(e.terms.map(({ products }) => products));
+  for (const term of e.terms) {
+    const line = element("div", "term");
+    const name = first ? "input" : `pool1 map ${term.channel + 1}`;
+    line.append(element("span", "term-name", name));
+    line.append(grid(term.window, "window", sourceLimit, sourceScale));
+    line.append(operator("×"), grid(term.kernel, "kernel", kernelLimit, SCALES.twoSided));
+    line.append(operator("="), grid(term.products, "products", productLimit, SCALES.twoSided));
+    line.append(operator("sum"), element("b", "sum", numberText(term.sum)));
+    terms.append(line);
+  }
+  const sums = e.terms.map(({ sum }) => numberText(sum)).join(" + ");
+  terms.append(resultLine(`${sums} + bias ${numberText(e.bias)} = `, e.total, e.computed));
+  body.append(terms);
+}
+
+function showPool(body, e, result) {
+  const convolution = e.layer === "pool1" ? result.conv1 : result.conv2;
+  const source = e.layer === "pool1" ? "conv1" : "conv2";
+  const map = convolution[e.channel];
+  body.append(
+    sourceFigure(
+      [map],
+      POOL * e.y,
+      POOL * e.x,
+      POOL,
+      largestMagnitude(map),
+      SCALES.twoSided,
+      `its 2×2 window of ${source} map ${e.channel + 1}`,
+    ),
+  );
+  const terms = element("div", "terms");
+  const line = element("div", "term");
+  const limit = largestMagnitude(e.window);
+  line.append(element("span", "term-name", source));
+  line.append(grid(e.window, "window", limit, SCALES.twoSided));
+  line.append(operator("ReLU"), grid(e.rectified, "relu", limit, SCALES.oneSided));
+  terms.append(line, resultLine("the largest of the four: ", e.max, e.computed));
+  body.append(terms);
+}
+
+function showScore(body, e) {
+  const table = element("table", "contributions");
+  const head = table.createTHead().insertRow();
+  for (const title of ["fc1 unit", "activation", "× weight", "= contribution"]) {
+    head.append(element("th", "", title));
+  }
+  const rows = table.createTBody();
+  for (const { unit, activation, weight, product } of e.top) {
+    const row = rows.insertRow();
+    for (const value of [activation, weight, product]) {
+      row.insertCell().textContent = numberText(value);
+    }
+    row.insertCell(0).textContent = String(unit);
+  }
+  const terms = element("div", "terms");
+  const count = e.top.length + e.restCount;
+  const others = `the other ${e.restCount} (${numberText(e.rest)})`;
+  const percent = `${(100 * e.probability).toFixed(1)}%`;
+  terms.append(
+    element("p", "", `The ${e.top.length} largest of the ${count} contributions to ${e.digit}:`),
+    table,
+    resultLine(`those + ${others} + bias ${numberText(e.bias)} = score `, e.total, e.computed),
+    element("p", "", `softmax of the 10 scores: ${percent} for ${e.digit}`),
+  );
+  body.append(terms);
+}
+
+/** The dialog's title for an explanation, at `epoch`. */
+export function explanationTitle(e, epoch) {
+  if (e.kind === "score") {
+    return `fc2: the score of digit ${e.digit}, epoch ${epoch}`;
+  }
+  return `${e.layer} map ${e.channel + 1}, row ${e.y + 1}, column ${e.x + 1}, epoch ${epoch}`;
+}
+
+/** Fill `body` with the explanation `e` of the page's `image` and forward pass `result`. */
+export function showExplanation(body, e, image, result) {
+  body.replaceChildren();
+  if (e.kind === "convolution") {
+    showConvolution(body, e, image, result);
+  } else if (e.kind === "pool") {
+    showPool(body, e, result);
+  } else {
+    showScore(body, e);
+  }
+}

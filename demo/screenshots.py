@@ -1,0 +1,84 @@
+"""screenshots.py: the demo page at the screen sizes it is made for, in headless Chromium.
+
+    PYTHONPATH=$PWD .venv/bin/python demo/screenshots.py [--data DIR] [--out FOLDER]
+
+Serves the page (demo/serve.py) on data/ (or DIR) and saves one PNG per size in SIZES to FOLDER
+(default /tmp/demo-screenshots), to be looked at; with `--readme` it also writes the README's
+picture, demo/screenshot.png (1366×768). tests/test_demo.py checks the page at the same sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from cnnlib.browser import launch_chromium
+
+DEMO_DIR = Path(__file__).resolve().parent
+
+# name: (CSS viewport width, height, device pixel ratio); a 1920×1080 screen zoomed to 150% is
+# a 1280×720 CSS viewport at 1.5 device pixels per CSS pixel.
+SIZES = {
+    "1280x720": (1280, 720, 1),
+    "1366x768": (1366, 768, 1),
+    "1920x1080": (1920, 1080, 1),
+    "1920x1080-zoom150": (1280, 720, 1.5),
+    "390x844": (390, 844, 3),
+    "360x740": (360, 740, 3),
+}
+PHONES = ("390x844", "360x740")
+README_SIZE = "1366x768"
+
+
+def load_server():
+    """demo/serve.py as a module (demo/ is a folder of files, not a package)."""
+    spec = importlib.util.spec_from_file_location("demo_serve", DEMO_DIR / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def open_page(browser, url: str, size: str):
+    """A new tab of `size` on `url`, once the page has drawn (or shown its error)."""
+    width, height, ratio = SIZES[size]
+    page = browser.new_page(
+        viewport={"width": width, "height": height},
+        device_scale_factor=ratio,
+        has_touch=size in PHONES,
+        is_mobile=size in PHONES,
+    )
+    page.goto(url)
+    page.wait_for_function("window.demoState !== undefined", timeout=60_000)
+    return page
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEMO_DIR.parent / "data")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/demo-screenshots"))
+    parser.add_argument("--readme", action="store_true", help="also write demo/screenshot.png")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    serve = load_server()
+    httpd, base = serve.serve_in_thread(serve.Site(DEMO_DIR.parent, {"": args.data}))
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            for size in SIZES:
+                page = open_page(browser, f"{base}/demo/", size)
+                page.screenshot(path=args.out / f"{size}.png")
+                if args.readme and size == README_SIZE:
+                    page.screenshot(path=DEMO_DIR / "screenshot.png")
+                page.close()
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    print(f"screenshots of {', '.join(SIZES)} in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
