@@ -29,6 +29,7 @@ from cnnlib.lecture.plots.style import live_frontend, retina_png, use_lecture_st
 from cnnlib.lecture.plots.training import (
     confusion_matrices,
     digit_grid,
+    hyperparameters,
     pixel_histograms,
     training_curves,
     weight_changes,
@@ -46,6 +47,7 @@ __all__ = [
     "every_epoch",
     "feature_maps",
     "filter_roles",
+    "hyperparameters",
     "json_sizes",
     "layer_changes",
     "layer_sizes",

@@ -10,7 +10,9 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from cnnlib.lecture.hyperparams import Cell
 from cnnlib.lecture.plots.style import (
     DIGIT,
     Array,
@@ -18,6 +20,12 @@ from cnnlib.lecture.plots.style import (
     to_numpy,
 )
 from cnnlib.train import EpochResult
+
+# Each optimizer drawn with its own colour, marker and dash: told apart without colour too.
+OPTIMIZER_STYLES = {
+    "Adam": {"color": "tab:blue", "marker": "o", "ls": "-"},
+    "SGD": {"color": "tab:orange", "marker": "s", "ls": "--"},
+}
 
 
 def digit_grid(
@@ -161,4 +169,82 @@ def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
         ax.set_title(f"{title}: {int(matrix.sum() - matrix.trace()):,} mistakes")
     axes[0].set_ylabel("true digit")
     figure.colorbar(image, ax=list(axes), label="test images taken for another digit", shrink=0.9)
+    return figure
+
+
+def rate_text(lr: float) -> str:
+    """A learning rate as the lecture writes it: 0.001 is "1e-3", 0.0005 is "5e-4"."""
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _labelled_line(
+    ax: Axes, xs: Sequence[float], ys: Sequence[float], style: Mapping, label: str, below: bool
+) -> None:
+    """A line with markers, each point's value written above (or below) it."""
+    ax.plot(xs, ys, label=label, ms=11, lw=2.5, **style)
+    for x, y in zip(xs, ys, strict=True):
+        ax.annotate(
+            f"{y:.1f}",
+            (x, y),
+            xytext=(0, -30 if below else 16),
+            textcoords="offset points",
+            ha="center",
+            fontsize=14,
+            color=style["color"],
+        )
+
+
+def hyperparameters(
+    cells: Sequence[Cell], chosen: tuple[str, float, int] = ("Adam", 1e-3, 64)
+) -> Figure:
+    """The hyperparameter grid on the validation set: accuracy against the learning rate (log
+    axis), a line per optimizer, each with its own marker and dash; and against the batch size at
+    the `chosen` optimizer and learning rate. The `chosen` cell (the lecture's) is ringed."""
+    optimizer, lr, batch_size = chosen
+    figure = Figure(figsize=(15, 6), layout="constrained")
+    lr_ax, batch_ax = figure.subplots(1, 2, width_ratios=[1.7, 1], sharey=True)
+    for name, style in OPTIMIZER_STYLES.items():
+        line = sorted(
+            (c for c in cells if c.optimizer == name and c.batch_size == batch_size),
+            key=lambda c: c.lr,
+        )
+        accuracies = [c.validation_accuracy for c in line]
+        _labelled_line(lr_ax, [c.lr for c in line], accuracies, style, name, name == "SGD")
+    sizes = sorted(
+        (c for c in cells if (c.optimizer, c.lr) == (optimizer, lr)), key=lambda c: c.batch_size
+    )
+    accuracies = [c.validation_accuracy for c in sizes]
+    label = f"{optimizer}, lr {rate_text(lr)}"
+    batch_sizes = [c.batch_size for c in sizes]
+    _labelled_line(batch_ax, batch_sizes, accuracies, OPTIMIZER_STYLES[optimizer], label, True)
+    mine = next(c for c in cells if (c.optimizer, c.lr, c.batch_size) == chosen)
+    ring = {"marker": "o", "ms": 22, "mfc": "none", "mec": "black", "mew": 2}
+    for ax, x in ((lr_ax, mine.lr), (batch_ax, mine.batch_size)):
+        ax.plot(x, mine.validation_accuracy, **ring)
+        ax.axhline(10, color="0.4", ls=":", lw=2)
+        ax.grid(alpha=0.3, which="both")
+    handles = [
+        *lr_ax.get_lines()[: len(OPTIMIZER_STYLES)],
+        Line2D([], [], ls="none", **ring),
+        Line2D([], [], color="0.4", ls=":", lw=2),
+    ]
+    labels = [*OPTIMIZER_STYLES, "the lecture's setting", "chance: 10%"]
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    rates = sorted({c.lr for c in cells})
+    lr_ax.set_xscale("log")
+    lr_ax.set_xticks(rates, [rate_text(rate) for rate in rates])
+    lr_ax.minorticks_off()
+    lr_ax.set_xlabel("learning rate (log scale)")
+    lr_ax.set_ylabel("validation accuracy (%)")
+    lr_ax.set_ylim(0, 105)
+    lr_ax.set_title(f"Learning rate × optimizer (batch size {batch_size})")
+    batch_ax.set_xscale("log", base=2)
+    batch_ax.set_xticks(batch_sizes, [str(size) for size in batch_sizes])
+    batch_ax.minorticks_off()
+    batch_ax.set_xlabel("batch size (log scale)")
+    batch_ax.set_title(f"Batch size ({label})")
+    figure.suptitle(
+        f"{cells[0].steps} training steps per setting, scored on the 5,000 validation images"
+    )
     return figure
