@@ -21,6 +21,13 @@ from cnnlib.lecture.plots.style import (
 )
 from cnnlib.train import EpochResult
 
+# Each layer's line with its own marker and dash, as each optimizer's: told apart without colour.
+LAYER_STYLES = {
+    "conv1": {"marker": "o", "ls": "-"},
+    "conv2": {"marker": "s", "ls": "--"},
+    "fc1": {"marker": "^", "ls": "-."},
+    "fc2": {"marker": "D", "ls": ":"},
+}
 # Each optimizer drawn with its own colour, marker and dash: told apart without colour too.
 OPTIMIZER_STYLES = {
     "Adam": {"color": "tab:blue", "marker": "o", "ls": "-"},
@@ -104,7 +111,7 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
             0.04,
             "▼ below the axis:\n" + "\n".join(sorted(below)),
             transform=accuracy_ax.transAxes,
-            fontsize=12,
+            fontsize=14,
             va="bottom",
         )
     _log_axis(loss_ax)
@@ -128,7 +135,7 @@ def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
     ax = figure.subplots()
     epochs = list(range(1, len(next(iter(changes.values()))) + 1))
     for layer, values in changes.items():
-        ax.plot(epochs, values, "o-", label=layer)
+        ax.plot(epochs, values, ms=8, label=layer, **LAYER_STYLES[layer])
     _log_axis(ax)
     ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 10))])
     ax.set_xlabel("epoch")
@@ -140,15 +147,16 @@ def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
 
 
 def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
-    """Confusion matrices side by side (rows: true digit, columns: predicted), the mistakes on
-    one shared colour scale; the right answers, on the diagonal, are written on gray."""
+    """Confusion matrices side by side (rows: true digit, columns: predicted), the mistakes of
+    each on a colour scale of its own (with its own colour bar: a matrix with few mistakes is not
+    left pale); the right answers, on the diagonal, are written on gray."""
     matrices = {title: to_numpy(matrix) for title, matrix in matrices.items()}
     diagonal = np.eye(10, dtype=bool)
-    bound = max(max(int(matrix[~diagonal].max()) for matrix in matrices.values()), 1)
     cmap = mpl.colormaps["Reds"].with_extremes(bad="0.85")
-    figure = Figure(figsize=(7 * len(matrices) + 1.2, 7.2), layout="constrained")
+    figure = Figure(figsize=(7.6 * len(matrices), 7.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(matrices), sharex=True, sharey=True))
     for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+        bound = max(int(matrix[~diagonal].max()), 1)
         image = ax.imshow(np.ma.masked_where(diagonal, matrix), cmap=cmap, vmin=0, vmax=bound)
         for (true, predicted), count in np.ndenumerate(matrix):
             if count == 0:
@@ -160,15 +168,15 @@ def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
                 str(count),
                 ha="center",
                 va="center",
-                fontsize=11,
+                fontsize=14,
                 color="white" if dark else "black",
             )
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
         ax.set_xlabel("predicted digit")
         ax.set_title(f"{title}: {int(matrix.sum() - matrix.trace()):,} mistakes")
+        figure.colorbar(image, ax=ax, label="test images taken for another digit", shrink=0.8)
     axes[0].set_ylabel("true digit")
-    figure.colorbar(image, ax=list(axes), label="test images taken for another digit", shrink=0.9)
     return figure
 
 
