@@ -218,3 +218,38 @@ def test_the_receptive_field_figure_has_a_colour_bar_for_every_map() -> None:
     assert len(bars) == 4
     cmaps = [ax.images[0].get_cmap().name for ax in figure.axes[:8:2] if ax.images]
     assert set(cmaps) <= {style.SIGNED, style.POSITIVE, style.DIGIT}
+
+
+def results_of(values: list[float]) -> list:
+    from cnnlib.train import EpochResult
+
+    return [
+        EpochResult(epoch, 1.0 / (epoch + 1), value, 0.5, value + 0.5, 0.6, value - 0.5, {})
+        for epoch, value in enumerate(values)
+    ]
+
+
+def test_training_curves_show_train_against_validation_when_asked() -> None:
+    results = results_of([10.0, 90.0, 95.0, 97.0])
+    figure = plots.training_curves(results, held_out="validation")
+    accuracy_ax = figure.axes[1]
+    labels = [line.get_label() for line in accuracy_ax.get_lines() if line.get_label()[0] != "_"]
+    assert labels == ["train (the epoch's batches)", "validation (5,000 held-out training images)"]
+    assert accuracy_ax.get_title() == "Accuracy: 96.50% on the validation set at the end"
+    assert "test" not in " ".join(text.get_text() for ax in figure.axes for text in ax.texts)
+    assert (
+        plots.training_curves(results)
+        .axes[1]
+        .get_title()
+        .endswith("97.50% on the test set at the end")
+    )
+    with pytest.raises(ValueError, match="held_out must be one of test, validation, got 'train'"):
+        plots.training_curves(results, held_out="train")
+
+
+def test_the_standard_error_of_an_accuracy() -> None:
+    from cnnlib.lecture.evaluate import standard_error
+
+    assert standard_error(98.0, 10_000) == pytest.approx(0.14)
+    assert standard_error(50.0, 100) == pytest.approx(5.0)
+    assert standard_error(100.0, 10_000) == 0.0

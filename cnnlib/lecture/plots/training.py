@@ -74,9 +74,19 @@ def _log_axis(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
-def training_curves(results: Sequence[EpochResult]) -> Figure:
+HELD_OUT = {
+    "test": "test (10,000 images)",
+    "validation": "validation (5,000 held-out training images)",
+}
+
+
+def training_curves(results: Sequence[EpochResult], held_out: str = "test") -> Figure:
     """Loss (log scale) and accuracy (zoomed on the trained epochs) after every epoch, on the
-    training batches and on the test set; points below the accuracy axis sit on its edge as ▼."""
+    training batches and on a held-out set: the test set, or (`held_out="validation"`) the
+    validation set, on which every choice is made; points below the accuracy axis sit on its
+    edge as ▼."""
+    if held_out not in HELD_OUT:
+        raise ValueError(f"held_out must be one of {', '.join(HELD_OUT)}, got {held_out!r}")
     epochs = [result.epoch for result in results]
     series = {
         "train (the epoch's batches)": (
@@ -84,13 +94,14 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
             [r.loss for r in results],
             [r.train_accuracy for r in results],
         ),
-        "test (10,000 images)": (
-            "s-",
-            [r.test_loss for r in results],
-            [r.test_accuracy for r in results],
+        HELD_OUT[held_out]: (
+            "s--",
+            [getattr(r, f"{held_out}_loss") for r in results],
+            [getattr(r, f"{held_out}_accuracy") for r in results],
         ),
     }
-    trained = [r.test_accuracy for r in results[1:]] or [results[0].test_accuracy]
+    accuracies = series[HELD_OUT[held_out]][2]
+    trained = accuracies[1:] or accuracies[:1]
     lowest = 5 * math.floor((min(trained) - 1) / 5)
     figure = Figure(figsize=(14, 5.2), layout="constrained")
     loss_ax, accuracy_ax = figure.subplots(1, 2, sharex=True)
@@ -119,7 +130,7 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
     loss_ax.set_title("Loss: lower is better")
     accuracy_ax.set_ylim(lowest, 100)
     accuracy_ax.set_ylabel(f"accuracy (%), from {lowest}%")
-    accuracy_ax.set_title(f"Accuracy: {results[-1].test_accuracy:.2f}% on the test set at the end")
+    accuracy_ax.set_title(f"Accuracy: {accuracies[-1]:.2f}% on the {held_out} set at the end")
     for ax in (loss_ax, accuracy_ax):
         ax.set_xlabel("epoch (0 = before any training)")
         ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 11))])
