@@ -39,6 +39,13 @@ RESTORE_HINT = "restore the vendored copy with `git checkout -- data/MNIST/raw`"
 SAMPLES_PER_DIGIT = 10
 FEATURE_MAP_DIGIT = 3
 
+# The validation set: 5,000 of the 60,000 training images, held out of training. Chosen by a
+# permutation with a seed of its own, so every run, whatever its training seed, holds out the same
+# images and its validation numbers can be compared with another run's; chosen at random rather
+# than the file's last 5,000, so that the ten digits come in their usual shares.
+VALIDATION_SIZE = 5_000
+SPLIT_SEED = 2024
+
 
 class DataError(RuntimeError):
     """A missing, truncated or corrupt MNIST file; the message says which and how to fix it."""
@@ -179,6 +186,14 @@ def load_mnist(root: Path = DEFAULT_DATA_DIR) -> Mnist:
         test_pixels=test_pixels,
         checksums=dict(RAW_FILES),
     )
+
+
+def validation_split(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (ascending) of the training images that training may use, and of the
+    VALIDATION_SIZE held out to check it: the last VALIDATION_SIZE of a fixed seeded permutation
+    of 0..count-1. Training never samples the second set."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return order[:-VALIDATION_SIZE].sort().values, order[-VALIDATION_SIZE:].sort().values
 
 
 def sample_indices(labels: torch.Tensor, per_digit: int = SAMPLES_PER_DIGIT) -> list[int]:

@@ -21,7 +21,7 @@ from cnnlib.data import MEAN, STD, Mnist, feature_map_index, sample_indices
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.train import EpochResult, TrainConfig, resolve_device
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every epoch also has validation_loss and validation_accuracy
 JSON_NAME = "pretrained_cnn_data.json"
 FINAL_WEIGHTS_NAME = "final_model_weights.pth"
 EPOCH_WEIGHTS_DIR = "epoch_weights"
@@ -224,6 +224,8 @@ def epoch_entry(result: EpochResult, image: torch.Tensor) -> dict[str, object]:
         "train_accuracy": result.train_accuracy,
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
+        "validation_accuracy": result.validation_accuracy,
+        "validation_loss": result.validation_loss,
         "feature_maps": feature_maps(result.state_dict, image),
         "weights": weights_by_layer(result.state_dict),
     }

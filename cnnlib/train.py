@@ -1,8 +1,10 @@
 """The factory, stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of
 metrics per epoch.
 
-Epoch 0 is the untrained model, measured on the same kind of batches without any update. Each
-snapshot is evaluated on the test set by a second thread while training goes on.
+Training draws its batches from 55,000 of the 60,000 training images; the other 5,000 are the
+validation set (`cnnlib.data.validation_split`), never trained on. Epoch 0 is the untrained model,
+measured on the same kind of batches without any update. Each snapshot is evaluated on the
+validation set and on the test set by a second thread while training goes on.
 """
 
 from __future__ import annotations
@@ -10,20 +12,21 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
-from cnnlib.data import Mnist, normalize
+from cnnlib.data import VALIDATION_SIZE, Mnist, normalize, validation_split
 from cnnlib.model import CNN
 
 DEVICES = ("auto", "cpu", "cuda")
-TRAIN_SIZE = 60_000
+TRAIN_SIZE = 60_000 - VALIDATION_SIZE  # the training images left once validation is held out
 MAX_EPOCHS = 200  # each epoch adds about 0.43 MB to the JSON the demo (and verify) reads whole
 MAX_SEED = 2**64 - 1  # what torch.manual_seed accepts
 MAX_LR = 10.0  # far past divergence already; 1 is the classic "too large" class demo
@@ -65,7 +68,8 @@ class TrainConfig:
         if self.batches_per_epoch * self.batch_size > TRAIN_SIZE:
             raise ConfigError(
                 f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
-                f"training set), got {self.batches_per_epoch} * {self.batch_size}"
+                "training images the validation set leaves), got "
+                f"{self.batches_per_epoch} * {self.batch_size}"
             )
         if (
             isinstance(self.lr, bool)
@@ -96,6 +100,8 @@ class EpochResult:
     train_accuracy: float  # percent, over the same batches
     test_loss: float  # mean cross-entropy over the whole test set
     test_accuracy: float  # percent, over the whole test set
+    validation_loss: float  # mean cross-entropy over the 5,000 held-out training images
+    validation_accuracy: float  # percent, over the same images
     state_dict: dict[str, torch.Tensor]
 
 
@@ -129,7 +135,7 @@ def seed_everything(seed: int) -> None:
 
 
 def run_epoch(
-    model: CNN,
+    model: nn.Module,
     pixels: torch.Tensor,
     labels: torch.Tensor,
     order: torch.Tensor,
@@ -161,7 +167,7 @@ def run_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model: CNN, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (percent) over a whole set of uint8 `pixels`, a chunk of
     images at a time, each chunk normalized as it is drawn."""
     model.eval()
@@ -176,49 +182,72 @@ def evaluate(model: CNN, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[fl
     return total_loss.item() / len(labels), 100.0 * correct.item() / len(labels)
 
 
-def snapshot(model: CNN) -> dict[str, torch.Tensor]:
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights, safe from later updates."""
     return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
 
 
-class Evaluator:
-    """Evaluates weight snapshots on the test set in a thread of its own, one after the other,
-    while the caller's thread goes on training. Each result is the same as evaluating in line."""
+Scores = dict[str, tuple[float, float]]  # set name -> (mean loss, accuracy in percent)
 
-    def __init__(self, model: CNN, pixels: torch.Tensor, labels: torch.Tensor) -> None:
+
+class Evaluator:
+    """Evaluates weight snapshots on held-out sets (validation, test) in a thread of its own, one
+    after the other, while the caller's thread goes on training. Each result is the same as
+    evaluating in line."""
+
+    def __init__(
+        self, model: nn.Module, sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+    ) -> None:
         self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
-        self.pixels, self.labels = pixels, labels
+        self.sets = dict(sets)  # name -> (uint8 pixels, labels)
         self.thread = ThreadPoolExecutor(
             max_workers=1, initializer=torch.set_num_threads, initargs=(1,)
         )
 
-    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[tuple[float, float]]:
-        """Start evaluating `state_dict`; the future gives (test loss, test accuracy)."""
+    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[Scores]:
+        """Start evaluating `state_dict`; the future gives each set's (loss, accuracy)."""
         return self.thread.submit(self._evaluate, state_dict)
 
-    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> tuple[float, float]:
+    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> Scores:
         self.model.load_state_dict(state_dict)
-        return evaluate(self.model, self.pixels, self.labels)
+        return {name: evaluate(self.model, *held_out) for name, held_out in self.sets.items()}
 
     def close(self) -> None:
         self.thread.shutdown(wait=True, cancel_futures=True)
 
 
-def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
-    """Train a fresh CNN; yield epochs 0..config.epochs as they finish, each with its metrics and
-    weights, so that a caller can write each one away instead of holding them all.
+def train_epochs(
+    config: TrainConfig,
+    data: Mnist,
+    progress: bool = True,
+    model_class: Callable[[], nn.Module] = CNN,
+) -> Iterator[EpochResult]:
+    """Train a fresh CNN (or a fresh `model_class()`, a variant with the same input and output);
+    yield epochs 0..config.epochs as they finish, each with its metrics and weights, so that a
+    caller can write each one away instead of holding them all.
 
-    Epoch k's test-set evaluation runs in a second thread while epoch k + 1 trains, so epoch k is
-    yielded once epoch k + 1 has trained (the last one as soon as it is evaluated).
+    Epoch k's evaluation runs in a second thread while epoch k + 1 trains, so epoch k is yielded
+    once epoch k + 1 has trained (the last one as soon as it is evaluated).
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    model = CNN().to(device)
+    model = model_class().to(device)
     # fused: one kernel updates each weight tensor, instead of a dozen small ops per tensor
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     shuffler = torch.Generator().manual_seed(config.seed)
-    train_pixels, train_labels = data.train_pixels.to(device), data.train_labels.to(device)
-    evaluator = Evaluator(model, data.test_pixels.to(device), data.test_labels.to(device))
+    trained_on, held_out = validation_split(len(data.train_labels))
+    train_pixels = data.train_pixels[trained_on].to(device)
+    train_labels = data.train_labels[trained_on].to(device)
+    evaluator = Evaluator(
+        model,
+        {
+            "validation": (
+                data.train_pixels[held_out].to(device),
+                data.train_labels[held_out].to(device),
+            ),
+            "test": (data.test_pixels.to(device), data.test_labels.to(device)),
+        },
+    )
 
     bar = tqdm(
         total=(config.epochs + 1) * config.batches_per_epoch,
@@ -228,11 +257,22 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
     )
 
     def finished(
-        epoch: int, loss: float, accuracy: float, state: dict, test: Future
+        epoch: int, loss: float, accuracy: float, state: dict, scores: Future[Scores]
     ) -> EpochResult:
-        test_loss, test_accuracy = test.result()
-        bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", test_acc=f"{test_accuracy:.2f}%")
-        return EpochResult(epoch, loss, accuracy, test_loss, test_accuracy, state)
+        (test_loss, test_accuracy), (validation_loss, validation_accuracy) = (
+            scores.result()[name] for name in ("test", "validation")
+        )
+        bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", val_acc=f"{validation_accuracy:.2f}%")
+        return EpochResult(
+            epoch,
+            loss,
+            accuracy,
+            test_loss,
+            test_accuracy,
+            validation_loss,
+            validation_accuracy,
+            state,
+        )
 
     with bar, single_threaded():
         try:
@@ -258,6 +298,12 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
             evaluator.close()
 
 
-def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
-    """Train a fresh CNN; return epochs 0..config.epochs, each with its metrics and weights."""
-    return list(train_epochs(config, data, progress))
+def train(
+    config: TrainConfig,
+    data: Mnist,
+    progress: bool = True,
+    model_class: Callable[[], nn.Module] = CNN,
+) -> list[EpochResult]:
+    """Train a fresh CNN (or `model_class()`); return epochs 0..config.epochs, each with its
+    metrics and weights."""
+    return list(train_epochs(config, data, progress, model_class))

@@ -74,7 +74,8 @@ def test_each_epoch_has_metrics_feature_maps_and_weights_of_the_right_shapes(
     epochs = payload["training_epochs"]
     assert [entry["epoch"] for entry in epochs] == [0, 1, 2]
     for entry, result in zip(epochs, short_results, strict=True):
-        for key in ("loss", "train_accuracy", "test_accuracy", "test_loss"):
+        metrics = ("loss", "train_accuracy", "test_accuracy", "test_loss")
+        for key in (*metrics, "validation_accuracy", "validation_loss"):
             assert np.float32(entry[key]) == np.float32(getattr(result, key))
         for name, shape in FEATURE_MAP_SHAPES.items():
             assert np.array(entry["feature_maps"][name]).shape == shape
@@ -107,7 +108,7 @@ def test_architecture_blocks_describe_the_model(payload):
 
 def test_metadata_records_versions_config_checksums_and_the_feature_map_image(payload, mnist):
     metadata = payload["metadata"]
-    assert metadata["schema_version"] == 1
+    assert metadata["schema_version"] == 2
     assert metadata["config"] == SHORT.as_dict()
     assert metadata["versions"]["torch"] == torch.__version__
     assert metadata["dataset"]["md5"] == mnist.checksums

@@ -78,12 +78,12 @@ def test_show_source_is_cnnlibs_own_code() -> None:
     assert "def forward(self, x: torch.Tensor) -> torch.Tensor:" in code.data
 
 
-def test_figures_are_shown_at_twice_their_pixel_density_in_at_most_256_colours() -> None:
+def test_figures_are_shown_at_twice_their_pixel_density_in_full_colour() -> None:
     figure = Figure(figsize=(4, 3), dpi=72)
-    figure.subplots().imshow(np.linspace(-1, 1, 100).reshape(10, 10), cmap=style.SIGNED)
+    figure.subplots().imshow(np.linspace(-1, 1, 100_000).reshape(250, 400), cmap=style.SIGNED)
     png, size = plots.retina_png(figure)
     image = PIL.Image.open(io.BytesIO(png))
-    assert image.mode == "P" and len(image.getcolors()) <= 256
+    assert image.mode == "RGB" and len(image.getcolors(100_000)) > 256
     assert (image.width // 2, image.height // 2) == (size["width"], size["height"])
     assert size["width"] <= 4 * 72 and size["height"] <= 3 * 72  # shown at the figure's own size
 

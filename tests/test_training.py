@@ -1,12 +1,13 @@
 """Training: real epoch-0 metrics, one snapshot per epoch, and the same bytes for the same seed."""
 
+import dataclasses
 import json
 import math
 
 import pytest
 import torch
 
-from cnnlib.data import normalize
+from cnnlib.data import VALIDATION_SIZE, normalize, validation_split
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import CNN
 from cnnlib.store import write_artifacts
@@ -65,6 +66,42 @@ def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_resu
         assert all(torch.equal(one[key], two[key]) for key in one)
 
 
+def test_the_validation_set_is_5000_training_images_fixed_whatever_the_seed(mnist):
+    trained_on, held_out = validation_split(60_000)
+    assert len(held_out) == VALIDATION_SIZE == 5_000 and len(trained_on) == 55_000
+    assert not set(trained_on.tolist()) & set(held_out.tolist())
+    assert torch.equal(validation_split(60_000)[1], held_out)  # no global random state involved
+    assert held_out.tolist() != list(range(55_000, 60_000))  # a seeded choice, not the file's end
+    shares = torch.bincount(mnist.train_labels[held_out], minlength=10) / VALIDATION_SIZE
+    assert shares.min() > 0.08 and shares.max() < 0.12  # every digit in about its usual share
+
+
+def test_training_never_reads_the_validation_images(mnist, short_results):
+    _, held_out = validation_split(60_000)
+    pixels, labels = mnist.train_pixels.clone(), mnist.train_labels.clone()
+    pixels[held_out] = 255 - pixels[held_out]
+    labels[held_out] = (labels[held_out] + 1) % 10
+    spoiled = train(
+        SHORT, dataclasses.replace(mnist, train_pixels=pixels, train_labels=labels), False
+    )
+    for ours, theirs in zip(short_results, spoiled, strict=True):
+        assert (ours.loss, ours.train_accuracy, ours.test_accuracy) == (
+            theirs.loss,
+            theirs.train_accuracy,
+            theirs.test_accuracy,
+        )
+        assert all(torch.equal(ours.state_dict[k], theirs.state_dict[k]) for k in ours.state_dict)
+        assert ours.validation_accuracy != theirs.validation_accuracy  # but it is evaluated on them
+
+
+def test_validation_metrics_are_whole_images_of_the_held_out_5000(short_results):
+    for result in short_results:
+        assert 0 <= result.validation_accuracy <= 100 and result.validation_loss > 0
+        right = result.validation_accuracy * VALIDATION_SIZE / 100
+        assert right == pytest.approx(round(right))
+    assert short_results[-1].validation_loss < short_results[0].validation_loss
+
+
 def test_pixels_stay_bytes_and_are_normalized_when_looked_at(mnist):
     assert mnist.train_pixels.dtype == torch.uint8
     assert mnist.train_pixels.shape == (60_000, 28, 28)
@@ -76,7 +113,7 @@ def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_
     model = CNN()
     model.load_state_dict(short_results[-1].state_dict)
     pixels, labels = mnist.test_pixels[:1000], mnist.test_labels[:1000]
-    evaluator = Evaluator(model, pixels, labels)
+    evaluator = Evaluator(model, {"a": (pixels, labels), "b": (pixels[:300], labels[:300])})
     try:
         in_thread = [evaluator.submit(result.state_dict) for result in short_results]
         in_thread = [future.result() for future in in_thread]
@@ -86,7 +123,12 @@ def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_
     with single_threaded():
         for result in short_results:
             model.load_state_dict(result.state_dict)
-            in_line.append(evaluate(model, pixels, labels))
+            in_line.append(
+                {
+                    "a": evaluate(model, pixels, labels),
+                    "b": evaluate(model, pixels[:300], labels[:300]),
+                }
+            )
     assert in_thread == in_line
 
 
@@ -124,7 +166,7 @@ def test_defaults_are_the_seed_scripts():
         ({"lr": float("nan")}, "lr must be a positive finite number, got nan"),
         ({"lr": "fast"}, "lr must be a positive finite number, got 'fast'"),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda, got 'tpu'"),
-        ({"batches_per_epoch": 1000}, "batches_per_epoch * batch_size must be at most 60000"),
+        ({"batches_per_epoch": 1000}, "batches_per_epoch * batch_size must be at most 55000"),
     ],
 )
 def test_bad_configuration_is_refused_with_a_message_naming_the_parameter(changes, message):

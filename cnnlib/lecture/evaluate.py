@@ -1,6 +1,6 @@
 """The lecture's tools, looking back at a training run: how far each layer's weights moved, and
 what the network still gets wrong on the test set (confusion matrix, most confused pairs, most
-confident mistakes)."""
+confident mistakes), and how precise an accuracy measured on a set of images is."""
 
 from __future__ import annotations
 
@@ -91,6 +91,13 @@ def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -
     wrong = (predicted != labels).nonzero().flatten()
     order = confidence[wrong].argsort(descending=True, stable=True)
     return wrong[order[:count]]
+
+
+def standard_error(accuracy: float, count: int) -> float:
+    """One standard error of an accuracy (percent) measured on `count` images, in points: each
+    image is right or wrong, so sqrt(p (1 - p) / n). 98% on the 10,000 test images: ±0.14."""
+    p = accuracy / 100
+    return 100 * math.sqrt(p * (1 - p) / count)
 
 
 def confidence_text(probability: float) -> str:

@@ -1,6 +1,7 @@
 """The lecture's tools: the notebooks' figures, one function per idea, each returning a matplotlib
 Figure (object-oriented API, no pyplot state), grouped by what they draw: the model (01),
-training (02), feature maps and the epoch explorer (03), the export (04); `style` is shared."""
+training (02), feature maps, the epoch explorer and the feature hierarchy (03), the export (04);
+`style` is shared."""
 
 from cnnlib.lecture.plots.explorer import EpochExplorer, show_epoch_explorer, slider_width
 from cnnlib.lecture.plots.export import json_sizes, logits_agreement
@@ -14,6 +15,7 @@ from cnnlib.lecture.plots.feature_maps import (
     layer_changes,
     predictions,
 )
+from cnnlib.lecture.plots.hierarchy import strongest_digits, strongest_patches
 from cnnlib.lecture.plots.model import (
     convolution,
     digit,
@@ -29,6 +31,7 @@ from cnnlib.lecture.plots.style import live_frontend, retina_png, use_lecture_st
 from cnnlib.lecture.plots.training import (
     confusion_matrices,
     digit_grid,
+    hyperparameters,
     pixel_histograms,
     training_curves,
     weight_changes,
@@ -46,6 +49,7 @@ __all__ = [
     "every_epoch",
     "feature_maps",
     "filter_roles",
+    "hyperparameters",
     "json_sizes",
     "layer_changes",
     "layer_sizes",
@@ -60,6 +64,8 @@ __all__ = [
     "retina_png",
     "show_epoch_explorer",
     "slider_width",
+    "strongest_digits",
+    "strongest_patches",
     "training_curves",
     "translation",
     "use_lecture_style",

@@ -18,6 +18,7 @@ from cnnlib.lecture.plots.feature_maps import (
     OTHER_DIGIT,
     TRUE_DIGIT,
     WRONG_GUESS,
+    WRONG_HATCH,
     bar_legend,
     every_epoch,
     layer_bound,
@@ -112,9 +113,11 @@ class EpochExplorer:
         for digit, (bar, probability) in enumerate(zip(self.bars, probabilities, strict=True)):
             bar.set_height(probability)
             wrong = digit == guess != self.label
-            bar.set_color(
+            bar.set_facecolor(
                 TRUE_DIGIT if digit == self.label else WRONG_GUESS if wrong else OTHER_DIGIT
             )
+            bar.set_hatch(WRONG_HATCH if wrong else None)
+            bar.set_edgecolor("black" if wrong else "none")
         self.bar_ax.set_title(
             f"epoch {epoch}: predicts {guess} ({probabilities[guess]:.0%}); it is a {self.label}"
         )

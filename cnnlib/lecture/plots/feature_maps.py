@@ -20,7 +20,7 @@ from cnnlib.lecture.plots.style import (
     abs_limit,
     as_grid,
     cell_values,
-    maps_row,
+    maps_grid,
     number_text,
     robust_limit,
     show_image,
@@ -28,6 +28,17 @@ from cnnlib.lecture.plots.style import (
 )
 
 TRUE_DIGIT, WRONG_GUESS, OTHER_DIGIT = "tab:green", "tab:red", "tab:gray"
+WRONG_HATCH = "xx"  # a wrong answer is crossed out, not only red: readable without colour
+# Each layer's line with its own marker and dash; conv1 drawn last (on top), thickest, since its
+# r stays near 1 where the others end too.
+LAYER_STYLES = {
+    "conv1": {"marker": "o", "ls": "-", "lw": 3.5, "zorder": 5},
+    "pool1": {"marker": "v", "ls": "--", "lw": 2},
+    "conv2": {"marker": "s", "ls": "-.", "lw": 2},
+    "pool2": {"marker": "^", "ls": ":", "lw": 2},
+    "fc1": {"marker": "D", "ls": "--", "lw": 2},
+    "logits": {"marker": "P", "ls": "-", "lw": 2},
+}
 
 
 def input_panel(figure: Figure | SubFigure, image: Array) -> None:
@@ -52,7 +63,10 @@ def probability_bars(ax: Axes, logits: Array, label: int) -> None:
         TRUE_DIGIT if digit == label else WRONG_GUESS if digit == guess else OTHER_DIGIT
         for digit in range(10)
     ]
-    ax.bar(range(10), probabilities, color=colors)
+    bars = ax.bar(range(10), probabilities, color=colors)
+    if guess != label:
+        bars[guess].set_hatch(WRONG_HATCH)
+        bars[guess].set_edgecolor("black")
     ax.set_xticks(range(10))
     ax.set_ylim(0, 1)
     ax.set_xlabel("digit")
@@ -61,7 +75,7 @@ def probability_bars(ax: Axes, logits: Array, label: int) -> None:
 def bar_legend(figure: Figure | SubFigure) -> None:
     handles = [
         Patch(color=TRUE_DIGIT, label="the true digit"),
-        Patch(color=WRONG_GUESS, label="top guess, when wrong"),
+        Patch(fc=WRONG_GUESS, ec="black", hatch=WRONG_HATCH, label="top guess, when wrong"),
         Patch(color=OTHER_DIGIT, label="other digits"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
@@ -75,7 +89,7 @@ def conv1_filters(weights_by_epoch: Mapping[int, Array]) -> Figure:
     for row, (epoch, weight) in zip(axes, weights_by_epoch.items(), strict=True):
         for channel, (ax, kernel) in enumerate(zip(row, to_numpy(weight)[:, 0], strict=True)):
             image = show_image(ax, kernel, SIGNED, -bound, bound)
-            cell_values(ax, image, kernel, "{:.2f}", fontsize=11)
+            cell_values(ax, image, kernel, "{:.2f}")
             if ax in axes[0]:
                 ax.set_title(f"filter #{channel}")
         row[0].set_ylabel(f"epoch {epoch}")
@@ -96,7 +110,7 @@ def filter_roles(
     bound = abs_limit(kernels)
     for row, kernel, values, summary in zip(axes, kernels, maps, summaries, strict=True):
         shown = show_image(row[0], kernel, SIGNED, -bound, bound)
-        cell_values(row[0], shown, kernel, "{:.2f}", fontsize=10)
+        cell_values(row[0], shown, kernel, "{:.2f}")
         row[0].set_ylabel(f"filter #{summary.channel}")
         show_image(row[1], values, SIGNED, -abs_limit(values), abs_limit(values))
         reference = references[summary.best]
@@ -115,7 +129,7 @@ def correlation_matrices(matrices_by_epoch: Mapping[int, Array]) -> Figure:
     for ax, (epoch, matrix) in zip(axes, matrices_by_epoch.items(), strict=True):
         matrix = to_numpy(matrix)
         image = show_image(ax, matrix, SIGNED, -1, 1, f"epoch {epoch}")
-        cell_values(ax, image, matrix, "{:.2f}", fontsize=13)
+        cell_values(ax, image, matrix, "{:.2f}")
         ticks = range(len(matrix))
         ax.set_xticks(ticks, [f"#{channel}" for channel in ticks])
         ax.set_yticks(ticks, [f"#{channel}" for channel in ticks])
@@ -175,17 +189,14 @@ def layer_bound(layer: str, values: Array) -> float:
 
 def feature_maps(maps_by_epoch: Mapping[int, Array], layer: str, image: Array) -> Figure:
     """One layer's output for the digit (drawn on the left), one row per epoch, each row on its
-    own colour scale."""
-    rows = len(maps_by_epoch)
-    right = with_input(13, (1.3 if layer == "fc1" else 2.2) * rows + 0.8, image)
-    for row, (subfigure, (epoch, maps)) in enumerate(
-        zip(np.atleast_1d(right.subfigures(rows, 1)), maps_by_epoch.items(), strict=True)
-    ):
-        if layer == "fc1":
-            maps = as_grid(maps)[None]
-        signed = layer in SIGNED_LAYERS
-        bound = layer_bound(layer, maps)
-        maps_row(subfigure, maps, signed, f"epoch {epoch}", bound, tile_titles=row == 0)
+    own colour scale; channel k sits at the same x in every row, to compare down a column."""
+    rows = [
+        (f"epoch {epoch}", as_grid(maps)[None] if layer == "fc1" else maps, 0.0)
+        for epoch, maps in maps_by_epoch.items()
+    ]
+    rows = [(label, maps, layer_bound(layer, maps)) for label, maps, _ in rows]
+    right = with_input(13, (1.3 if layer == "fc1" else 2.2) * len(rows) + 0.8, image)
+    maps_grid(right, rows, layer in SIGNED_LAYERS)
     shape = "×".join(map(str, next(iter(maps_by_epoch.values())).shape))
     right.suptitle(f"{layer} ({shape}) of the digit, by epoch")
     return right.figure
@@ -213,21 +224,29 @@ def every_epoch(activations_by_epoch: Mapping[int, Mapping[str, Array]], label: 
     layers_ax, probability_ax = figure.subplots(1, 2, sharex=True)
     for name in last:
         r = [output_correlation(activations_by_epoch[epoch][name], last[name]) for epoch in epochs]
-        layers_ax.plot(epochs, r, "o-", ms=4, label=name)
+        layers_ax.plot(epochs, r, ms=7, label=name, **LAYER_STYLES.get(name, {"marker": "o"}))
     layers_ax.set_ylabel(f"r with epoch {epochs[-1]}")
     layers_ax.set_title("each layer's output, against its final form")
     layers_ax.grid(alpha=0.3)
     layers_ax.legend(ncols=2, loc="lower right")
     logits = [torch.as_tensor(to_numpy(activations_by_epoch[epoch]["logits"])) for epoch in epochs]
     probabilities = [float(values.softmax(dim=-1)[label]) for values in logits]
-    colors = [TRUE_DIGIT if int(values.argmax()) == label else WRONG_GUESS for values in logits]
-    probability_ax.bar(epochs, probabilities, color=colors)
+    right = [int(values.argmax()) == label for values in logits]
+    bars = probability_ax.bar(
+        epochs, probabilities, color=[TRUE_DIGIT if ok else WRONG_GUESS for ok in right]
+    )
+    for bar, ok in zip(bars, right, strict=True):
+        if not ok:
+            bar.set_hatch(WRONG_HATCH)
+            bar.set_edgecolor("black")
     probability_ax.set_ylim(0, 1)
     probability_ax.set_ylabel(f"probability of {label}")
     probability_ax.set_title(f"the prediction for the digit (a {label})")
     handles = [
         Patch(color=TRUE_DIGIT, label=f"top guess {label}: right"),
-        Patch(color=WRONG_GUESS, label="top guess another digit: wrong"),
+        Patch(
+            fc=WRONG_GUESS, ec="black", hatch=WRONG_HATCH, label="top guess another digit: wrong"
+        ),
     ]
     figure.legend(handles=handles, loc="outside lower right", ncols=2, frameon=False)
     for ax in (layers_ax, probability_ax):

@@ -89,8 +89,9 @@ def receptive_fields(
     units: Mapping[str, tuple[int, int]],
     fields: Mapping[str, tuple[slice, slice]],
 ) -> Figure:
-    """Top row: one map of each layer, one unit marked; bottom row: the input pixels that unit
-    sees (its receptive field), boxed on the digit."""
+    """Top row: one map of each layer, one unit marked, each with its colour bar (signed maps on
+    the blue-white-red scale, maps after ReLU on white-to-red, see `style`); bottom row: the
+    input pixels that unit sees (its receptive field), boxed on the digit."""
     figure = Figure(figsize=(16, 8.6), layout="constrained")
     axes = figure.subplots(2, len(maps))
     for (top, bottom), (name, values) in zip(axes.T, maps.items(), strict=True):
@@ -98,7 +99,10 @@ def receptive_fields(
         row, column = units[name]
         height, width = values.shape
         vmin, cmap = (-abs_limit(values), SIGNED) if name in SIGNED_LAYERS else (0.0, POSITIVE)
-        show_image(top, values, cmap, vmin, abs_limit(values), f"{name} map #0: {height}×{width}")
+        shown = show_image(
+            top, values, cmap, vmin, abs_limit(values), f"{name} map #0: {height}×{width}"
+        )
+        figure.colorbar(shown, ax=top, shrink=0.8, label="activation")
         top.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
         top.set_xlabel(f"unit at row {row}, column {column}")
         rows, columns = fields[name]

@@ -1,12 +1,22 @@
 """The lecture's tools: the style every figure shares (fonts for the back row, colour maps,
-retina PNGs) and the small drawing helpers the figure modules use."""
+retina PNGs) and the small drawing helpers the figure modules use.
+
+The colour convention, the same in the notebooks and in the demo page:
+* values of both signs (conv1 and conv2, drawn before their ReLU; kernels; weights; r) on a
+  diverging blue-white-red scale centred on zero (`SIGNED`): blue negative, white 0, red positive;
+* values after a ReLU (pool1, pool2, fc1), never negative, on a one-sided white-to-red scale
+  (`POSITIVE`): white 0, red the largest, the positive half of the signed scale;
+* digits in gray, as MNIST stores them (`DIGIT`): black 0, white 255.
+Every figure also says right from wrong and one line from another by more than hue (a hatch, a
+marker, a dash or a word), for colour-blind readers and for grayscale printouts.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import matplotlib as mpl
@@ -29,7 +39,7 @@ LECTURE_STYLE = {
 }
 DIGIT = "gray"  # MNIST as stored: white strokes on black
 SIGNED = "RdBu_r"  # values of both signs: red positive, blue negative, white zero
-POSITIVE = "viridis"  # values after ReLU, never negative
+POSITIVE = "Reds"  # values after ReLU, never negative: white 0, red the largest
 SIGNED_LAYERS = ("conv1", "conv2")  # drawn before their ReLU, as the demo draws them
 Array = torch.Tensor | np.ndarray
 
@@ -48,8 +58,8 @@ def use_lecture_style() -> None:
 
 def retina_png(figure: Figure) -> tuple[bytes, dict[str, int]]:
     """The figure as a PNG at twice its pixel density (sharp on a projector or a high-resolution
-    screen) in at most 256 colours (a third of the bytes, no visible change), and the size at which
-    a browser should show it.
+    screen), in full colour (a gray digit stays gray, a colour bar stays smooth), and the size at
+    which a browser should show it.
 
     Like `savefig(bbox_inches="tight")`, the picture is the figure's content with a margin of
     `savefig.pad_inches` around it; but the figure is drawn once and cut out, where savefig draws
@@ -69,7 +79,7 @@ def retina_png(figure: Figure) -> tuple[bytes, dict[str, int]]:
         picture = np.asarray(PIL.Image.open(buffer).convert("RGB"))
     buffer = io.BytesIO()
     image = PIL.Image.fromarray(picture)
-    image.quantize(256).save(buffer, format="png", optimize=True)
+    image.save(buffer, format="png", compress_level=9)
     return buffer.getvalue(), {"width": image.width // 2, "height": image.height // 2}
 
 
@@ -168,6 +178,36 @@ def maps_row(
     extend = ("both" if signed else "max") if clipped else "neither"
     figure.colorbar(images[-1], ax=list(axes), label="activation", shrink=0.9, extend=extend)
     axes[0].set_ylabel(label)
+    return images
+
+
+def maps_grid(
+    figure: Figure | SubFigure,
+    rows: Sequence[tuple[str, Array, float]],
+    signed: bool,
+    tile_titles: bool = True,
+) -> list[list[AxesImage]]:
+    """Rows of channels [C, H, W] (each row: its label, its maps, the bound of its colour scale)
+    in one grid, each row with its own colour bar in a column of its own: channel k sits at the
+    same x in every row, whatever the width of a colour bar's tick labels, so that the rows can
+    be compared down a column."""
+    channels = len(to_numpy(rows[0][1]))
+    axes = figure.subplots(
+        len(rows), channels + 1, squeeze=False, width_ratios=[1] * channels + [0.07]
+    )
+    vmin_of, cmap = (lambda limit: -limit, SIGNED) if signed else (lambda limit: 0.0, POSITIVE)
+    images = []
+    for number, (row_axes, (label, maps, limit)) in enumerate(zip(axes, rows, strict=True)):
+        maps = to_numpy(maps)
+        row = []
+        for channel, (ax, values) in enumerate(zip(row_axes[:-1], maps, strict=True)):
+            title = f"#{channel}" if tile_titles and number == 0 and channels > 1 else ""
+            row.append(show_image(ax, values, cmap, vmin_of(limit), limit, title))
+        clipped = maps.max() > limit or (signed and maps.min() < -limit)
+        extend = ("both" if signed else "max") if clipped else "neither"
+        figure.colorbar(row[-1], cax=row_axes[-1], label="activation", extend=extend)
+        row_axes[0].set_ylabel(label)
+        images.append(row)
     return images
 
 

@@ -10,7 +10,9 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from cnnlib.lecture.hyperparams import Cell
 from cnnlib.lecture.plots.style import (
     DIGIT,
     Array,
@@ -18,6 +20,19 @@ from cnnlib.lecture.plots.style import (
     to_numpy,
 )
 from cnnlib.train import EpochResult
+
+# Each layer's line with its own marker and dash, as each optimizer's: told apart without colour.
+LAYER_STYLES = {
+    "conv1": {"marker": "o", "ls": "-"},
+    "conv2": {"marker": "s", "ls": "--"},
+    "fc1": {"marker": "^", "ls": "-."},
+    "fc2": {"marker": "D", "ls": ":"},
+}
+# Each optimizer drawn with its own colour, marker and dash: told apart without colour too.
+OPTIMIZER_STYLES = {
+    "Adam": {"color": "tab:blue", "marker": "o", "ls": "-"},
+    "SGD": {"color": "tab:orange", "marker": "s", "ls": "--"},
+}
 
 
 def digit_grid(
@@ -59,9 +74,19 @@ def _log_axis(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
-def training_curves(results: Sequence[EpochResult]) -> Figure:
+HELD_OUT = {
+    "test": "test (10,000 images)",
+    "validation": "validation (5,000 held-out training images)",
+}
+
+
+def training_curves(results: Sequence[EpochResult], held_out: str = "test") -> Figure:
     """Loss (log scale) and accuracy (zoomed on the trained epochs) after every epoch, on the
-    training batches and on the test set; points below the accuracy axis sit on its edge as ▼."""
+    training batches and on a held-out set: the test set, or (`held_out="validation"`) the
+    validation set, on which every choice is made; points below the accuracy axis sit on its
+    edge as ▼."""
+    if held_out not in HELD_OUT:
+        raise ValueError(f"held_out must be one of {', '.join(HELD_OUT)}, got {held_out!r}")
     epochs = [result.epoch for result in results]
     series = {
         "train (the epoch's batches)": (
@@ -69,13 +94,14 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
             [r.loss for r in results],
             [r.train_accuracy for r in results],
         ),
-        "test (10,000 images)": (
-            "s-",
-            [r.test_loss for r in results],
-            [r.test_accuracy for r in results],
+        HELD_OUT[held_out]: (
+            "s--",
+            [getattr(r, f"{held_out}_loss") for r in results],
+            [getattr(r, f"{held_out}_accuracy") for r in results],
         ),
     }
-    trained = [r.test_accuracy for r in results[1:]] or [results[0].test_accuracy]
+    accuracies = series[HELD_OUT[held_out]][2]
+    trained = accuracies[1:] or accuracies[:1]
     lowest = 5 * math.floor((min(trained) - 1) / 5)
     figure = Figure(figsize=(14, 5.2), layout="constrained")
     loss_ax, accuracy_ax = figure.subplots(1, 2, sharex=True)
@@ -96,7 +122,7 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
             0.04,
             "▼ below the axis:\n" + "\n".join(sorted(below)),
             transform=accuracy_ax.transAxes,
-            fontsize=12,
+            fontsize=14,
             va="bottom",
         )
     _log_axis(loss_ax)
@@ -104,7 +130,7 @@ def training_curves(results: Sequence[EpochResult]) -> Figure:
     loss_ax.set_title("Loss: lower is better")
     accuracy_ax.set_ylim(lowest, 100)
     accuracy_ax.set_ylabel(f"accuracy (%), from {lowest}%")
-    accuracy_ax.set_title(f"Accuracy: {results[-1].test_accuracy:.2f}% on the test set at the end")
+    accuracy_ax.set_title(f"Accuracy: {accuracies[-1]:.2f}% on the {held_out} set at the end")
     for ax in (loss_ax, accuracy_ax):
         ax.set_xlabel("epoch (0 = before any training)")
         ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 11))])
@@ -120,7 +146,7 @@ def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
     ax = figure.subplots()
     epochs = list(range(1, len(next(iter(changes.values()))) + 1))
     for layer, values in changes.items():
-        ax.plot(epochs, values, "o-", label=layer)
+        ax.plot(epochs, values, ms=8, label=layer, **LAYER_STYLES[layer])
     _log_axis(ax)
     ax.set_xticks(epochs[:: max(1, math.ceil(len(epochs) / 10))])
     ax.set_xlabel("epoch")
@@ -132,15 +158,16 @@ def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
 
 
 def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
-    """Confusion matrices side by side (rows: true digit, columns: predicted), the mistakes on
-    one shared colour scale; the right answers, on the diagonal, are written on gray."""
+    """Confusion matrices side by side (rows: true digit, columns: predicted), the mistakes of
+    each on a colour scale of its own (with its own colour bar: a matrix with few mistakes is not
+    left pale); the right answers, on the diagonal, are written on gray."""
     matrices = {title: to_numpy(matrix) for title, matrix in matrices.items()}
     diagonal = np.eye(10, dtype=bool)
-    bound = max(max(int(matrix[~diagonal].max()) for matrix in matrices.values()), 1)
     cmap = mpl.colormaps["Reds"].with_extremes(bad="0.85")
-    figure = Figure(figsize=(7 * len(matrices) + 1.2, 7.2), layout="constrained")
+    figure = Figure(figsize=(7.6 * len(matrices), 7.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(matrices), sharex=True, sharey=True))
     for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+        bound = max(int(matrix[~diagonal].max()), 1)
         image = ax.imshow(np.ma.masked_where(diagonal, matrix), cmap=cmap, vmin=0, vmax=bound)
         for (true, predicted), count in np.ndenumerate(matrix):
             if count == 0:
@@ -152,13 +179,91 @@ def confusion_matrices(matrices: Mapping[str, Array]) -> Figure:
                 str(count),
                 ha="center",
                 va="center",
-                fontsize=11,
+                fontsize=14,
                 color="white" if dark else "black",
             )
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
         ax.set_xlabel("predicted digit")
         ax.set_title(f"{title}: {int(matrix.sum() - matrix.trace()):,} mistakes")
+        figure.colorbar(image, ax=ax, label="test images taken for another digit", shrink=0.8)
     axes[0].set_ylabel("true digit")
-    figure.colorbar(image, ax=list(axes), label="test images taken for another digit", shrink=0.9)
+    return figure
+
+
+def rate_text(lr: float) -> str:
+    """A learning rate as the lecture writes it: 0.001 is "1e-3", 0.0005 is "5e-4"."""
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _labelled_line(
+    ax: Axes, xs: Sequence[float], ys: Sequence[float], style: Mapping, label: str, below: bool
+) -> None:
+    """A line with markers, each point's value written above (or below) it."""
+    ax.plot(xs, ys, label=label, ms=11, lw=2.5, **style)
+    for x, y in zip(xs, ys, strict=True):
+        ax.annotate(
+            f"{y:.1f}",
+            (x, y),
+            xytext=(0, -30 if below else 16),
+            textcoords="offset points",
+            ha="center",
+            fontsize=14,
+            color=style["color"],
+        )
+
+
+def hyperparameters(
+    cells: Sequence[Cell], chosen: tuple[str, float, int] = ("Adam", 1e-3, 64)
+) -> Figure:
+    """The hyperparameter grid on the validation set: accuracy against the learning rate (log
+    axis), a line per optimizer, each with its own marker and dash; and against the batch size at
+    the `chosen` optimizer and learning rate. The `chosen` cell (the lecture's) is ringed."""
+    optimizer, lr, batch_size = chosen
+    figure = Figure(figsize=(15, 6), layout="constrained")
+    lr_ax, batch_ax = figure.subplots(1, 2, width_ratios=[1.7, 1], sharey=True)
+    for name, style in OPTIMIZER_STYLES.items():
+        line = sorted(
+            (c for c in cells if c.optimizer == name and c.batch_size == batch_size),
+            key=lambda c: c.lr,
+        )
+        accuracies = [c.validation_accuracy for c in line]
+        _labelled_line(lr_ax, [c.lr for c in line], accuracies, style, name, name == "SGD")
+    sizes = sorted(
+        (c for c in cells if (c.optimizer, c.lr) == (optimizer, lr)), key=lambda c: c.batch_size
+    )
+    accuracies = [c.validation_accuracy for c in sizes]
+    label = f"{optimizer}, lr {rate_text(lr)}"
+    batch_sizes = [c.batch_size for c in sizes]
+    _labelled_line(batch_ax, batch_sizes, accuracies, OPTIMIZER_STYLES[optimizer], label, True)
+    mine = next(c for c in cells if (c.optimizer, c.lr, c.batch_size) == chosen)
+    ring = {"marker": "o", "ms": 22, "mfc": "none", "mec": "black", "mew": 2}
+    for ax, x in ((lr_ax, mine.lr), (batch_ax, mine.batch_size)):
+        ax.plot(x, mine.validation_accuracy, **ring)
+        ax.axhline(10, color="0.4", ls=":", lw=2)
+        ax.grid(alpha=0.3, which="both")
+    handles = [
+        *lr_ax.get_lines()[: len(OPTIMIZER_STYLES)],
+        Line2D([], [], ls="none", **ring),
+        Line2D([], [], color="0.4", ls=":", lw=2),
+    ]
+    labels = [*OPTIMIZER_STYLES, "the lecture's setting", "chance: 10%"]
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    rates = sorted({c.lr for c in cells})
+    lr_ax.set_xscale("log")
+    lr_ax.set_xticks(rates, [rate_text(rate) for rate in rates])
+    lr_ax.minorticks_off()
+    lr_ax.set_xlabel("learning rate (log scale)")
+    lr_ax.set_ylabel("validation accuracy (%)")
+    lr_ax.set_ylim(0, 105)
+    lr_ax.set_title(f"Learning rate × optimizer (batch size {batch_size})")
+    batch_ax.set_xscale("log", base=2)
+    batch_ax.set_xticks(batch_sizes, [str(size) for size in batch_sizes])
+    batch_ax.minorticks_off()
+    batch_ax.set_xlabel("batch size (log scale)")
+    batch_ax.set_title(f"Batch size ({label})")
+    figure.suptitle(
+        f"{cells[0].steps} training steps per setting, scored on the 5,000 validation images"
+    )
     return figure
