@@ -17,8 +17,8 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
-from cnnlib.pipeline import ensure_artifacts
-from cnnlib.store import write_artifacts
+from cnnlib.pipeline import ensure_artifacts, write_artifacts
+from cnnlib.store import check_writable, locked, publish, stage_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
 
@@ -54,6 +54,18 @@ def load_script(path: Path, name: str) -> ModuleType:
 
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.
 SHORT = TrainConfig(epochs=2, batches_per_epoch=5, device="cpu")
+
+
+def publish_unverified(
+    results: list[EpochResult], data: Mnist, config: TrainConfig, out: Path
+) -> Path:
+    """Publish a set without verifying it first, as no cnnlib command does: how a test makes a
+    forged or damaged set that verify must catch."""
+    check_writable(out)
+    with locked(out):
+        set_dir, _ = stage_artifacts(results, data, config, out)
+        publish(out, set_dir)
+    return out
 
 
 @pytest.fixture(scope="session")

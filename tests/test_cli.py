@@ -24,7 +24,7 @@ def test_regenerate_writes_verifies_and_summarizes(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # --quiet: no progress bar
     assert "final test accuracy:" in done.stdout
-    assert "verify: 9/9 checks passed" in done.stdout
+    assert "verify: 10/10 checks passed" in done.stdout
     assert f"{JSON_NAME}" in done.stdout and "wall time:" in done.stdout
     assert (out / JSON_NAME).exists()
     assert sorted(path.name for path in (out / "epoch_weights").iterdir()) == [
