@@ -210,29 +210,39 @@ class SetReader:
         self._cache: dict[str, object] = {}
         self._files: dict[str, bytes | VerifyError] = {}
         self.present: list[str] = []  # the .pth files in DIR/epoch_weights
+        previous = None
         for _ in range(READ_TRIES):
             before = self._publish_state()
             self._read_all()
-            if self._consistent() and self._publish_state() == before:
-                return
-            if self._being_published() is None:  # damaged, not being replaced: say so
-                return
+            after = self._publish_state()
+            if after == before and self._consistent():
+                return  # one whole set
+            if self._being_published() is None:
+                read = (before, after, {name: str(got) for name, got in self._files.items()})
+                if read == previous:
+                    return  # the same mismatch twice, no publish in between: damaged; say so
+                previous = read
             time.sleep(READ_AGAIN_S)
         # DIR is still a mix of two sets: a run was killed while publishing. Read the set it
         # was publishing (complete, and verified before its publish began); the next run
         # finishes the publish.
-        self.interrupted = self.source = self._being_published()
-        self._read_all()
+        staged = self._being_published()
+        if staged is not None:
+            self.interrupted = self.source = staged
+            self._read_all()
 
     def _publish_state(self) -> tuple[object, ...]:
-        """What changes when a run publishes: `.cnnlib/current`, and the manifest's inode."""
-        link = self.out_dir / SETS_DIR / CURRENT
-        target = os.readlink(link) if link.is_symlink() else None
+        """What changes when a run publishes: `.cnnlib/current`, and the manifest's file (a new
+        inode, made at another time)."""
+        try:
+            target = os.readlink(self.out_dir / SETS_DIR / CURRENT)
+        except OSError:
+            target = None
         try:
             shown = os.stat(self.out_dir / MANIFEST_NAME)
         except OSError:
             return (target, None)
-        return (target, shown.st_ino, shown.st_mtime_ns, shown.st_size)
+        return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
 
     def _being_published(self) -> Path | None:
         """The staged set that `.cnnlib/current` names, when DIR does not show its manifest."""

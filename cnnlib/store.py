@@ -140,10 +140,11 @@ def current_set(out_dir: Path) -> Path | None:
     """The staged set DIR/.cnnlib/current points to, if it is one of ours: the set a run was
     publishing (or, written by cnnlib 1.0, the set DIR's links lead to)."""
     link = Path(out_dir) / SETS_DIR / CURRENT
-    if not link.is_symlink() or not is_real_folder(link.parent):
+    try:
+        target = os.readlink(link)  # OSError when it is no link, or just gone
+    except OSError:
         return None
-    target = os.readlink(link)
-    if not SET_NAME.fullmatch(target) or not is_real_folder(link.parent / target):
+    if not (SET_NAME.fullmatch(target) and is_real_folder(link.parent / target)):
         return None
     return link.parent / target
 
