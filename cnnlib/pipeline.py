@@ -12,10 +12,10 @@ from tqdm.auto import tqdm
 
 from cnnlib.data import DEFAULT_DATA_DIR, Mnist, load_mnist, read_split, vendored_file
 from cnnlib.store import (
-    check_writable,
     dir_manifest,
     discard,
     locked,
+    prepare_output,
     publish,
     stage_artifacts,
 )
@@ -165,7 +165,7 @@ def write_artifacts(
     each epoch is written away as it arrives. SetRejected, `out_dir` left as it was, when the
     new set fails a check other than the accuracy threshold."""
     out_dir = Path(out_dir)
-    check_writable(out_dir, force)
+    prepare_output(out_dir, force)
     with locked(out_dir):
         had_set = dir_manifest(out_dir) is not None
         set_dir, files = stage_artifacts(results, data, config, out_dir)
@@ -194,7 +194,7 @@ def regenerate(
     out_dir = Path(out_dir)
     if min_accuracy is None:
         min_accuracy = default_min_accuracy(config)
-    check_writable(out_dir, force)
+    prepare_output(out_dir, force)
     check_data(data_root)
     with locked(out_dir):
         had_set = dir_manifest(out_dir) is not None
@@ -215,7 +215,7 @@ def ensure_artifacts(
     out_dir = Path(out_dir)
     if unchanged_since_written(out_dir, config):
         return out_dir
-    check_writable(out_dir)
+    prepare_output(out_dir)
     with locked(out_dir):  # finishes a publish that a killed run left half done
         reuse = unchanged_since_written(out_dir, config)
     if not reuse:

@@ -218,21 +218,23 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
         )
 
 
-def check_output(out_dir: Path, force: bool = False) -> None:
-    """Fail early, with one line (OutputError), when `out_dir` holds files that are not ours
-    (see `refuse_others`) or is not a folder. Writes nothing: a run that only reads the set
-    needs no write access; the one that writes says so when it cannot (`check_writable`)."""
+def check_writable(out_dir: Path, force: bool = False) -> None:
+    """Fail early, with one line, when `out_dir` is no folder cnnlib may write a set into:
+    OSError when it is a file, OutputError when it holds files that are not ours (see
+    `refuse_others`). Writes nothing: a notebook that only reads the set needs no write
+    access; the run that writes finds out in `prepare_output`, and says so in one line."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise OSError(errno.ENOTDIR, "not a folder", str(out_dir))
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out_dir))
     if out_dir.is_dir():
         refuse_others(out_dir, force)
 
 
-def check_writable(out_dir: Path, force: bool = False) -> None:
-    """Fail early, with one line: OSError when `out_dir` cannot be written, OutputError when it
-    holds files that are not ours (see `refuse_others`)."""
+def prepare_output(out_dir: Path, force: bool = False) -> None:
+    """Make `out_dir` ready for a run that writes a set, before any work: OSError when it cannot
+    be written, OutputError when it holds files that are not ours."""
     out_dir = Path(out_dir)
+    check_writable(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     refuse_others(out_dir, force)
     (out_dir / SETS_DIR).mkdir(exist_ok=True)
@@ -241,7 +243,7 @@ def check_writable(out_dir: Path, force: bool = False) -> None:
 
 @contextmanager
 def locked(out_dir: Path) -> Iterator[None]:
-    """Be the only process writing artifacts into `out_dir` for the block (after check_writable).
+    """Be the only process writing artifacts into `out_dir` for the block (after prepare_output).
     A second one stops at once with BusyError: "another run is writing DIR". A publish that a
     killed run left half done is finished first."""
     message = f"another run is writing {out_dir}; wait for it to end, or choose another --out"

@@ -18,7 +18,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.pipeline import ensure_artifacts, write_artifacts
-from cnnlib.store import check_writable, locked, publish, stage_artifacts
+from cnnlib.store import locked, prepare_output, publish, stage_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
 
@@ -61,7 +61,7 @@ def publish_unverified(
 ) -> Path:
     """Publish a set without verifying it first, as no cnnlib command does: how a test makes a
     forged or damaged set that verify must catch."""
-    check_writable(out)
+    prepare_output(out)
     with locked(out):
         set_dir, _ = stage_artifacts(results, data, config, out)
         publish(out, set_dir)
