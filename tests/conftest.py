@@ -42,6 +42,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduli
     return NotebooksTogether(config, log)
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Without Chromium the browser tests skip (outside CI): say how many, and what fixes it."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser = [report for report in skipped if "Chromium" in str(report.longrepr)]
+    if browser:
+        terminalreporter.write_line(
+            f"{len(browser)} browser tests skipped: no Chromium at /usr/bin/chromium; "
+            "`sudo bash .ci/install-tools` installs it (`make test` runs it when root)"
+        )
+
+
 def load_script(path: Path, name: str) -> ModuleType:
     """A script of bench/ or notebooks/ (folders of scripts, not packages), imported by its path
     as module `name`."""
