@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from cnnlib.data import DEFAULT_DATA_DIR, DataError
+from cnnlib.data import DEFAULT_DATA_DIR, IN_REPOSITORY, REPO_DIR, DataError
 from cnnlib.export import NonFiniteError
 from cnnlib.files import BusyError
 from cnnlib.pipeline import regenerate
@@ -151,6 +151,11 @@ def run_verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not IN_REPOSITORY:
+        parser.error(
+            f"cnnlib runs from its repository, not from {REPO_DIR} (a `pip install .`, which "
+            "copies no data/): in a clone, run `make setup` (pip install -e .)"
+        )
     if args.command == "regenerate":
         return run_regenerate(args)
     return run_verify(args)

@@ -1,5 +1,7 @@
 """The command line: `python -m cnnlib regenerate` runs, and bad values stop it before any work."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +90,37 @@ def test_cuda_asked_for_where_there_is_none(tmp_path: Path):
 def test_an_unknown_command_is_one_line_and_exit_2():
     done = cnnlib("train-faster")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_a_copy_installed_without_the_repository_says_so_in_one_line(tmp_path: Path):
+    """`pip install .` (not -e) puts cnnlib into site-packages, without data/ and MNIST."""
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"
+    shutil.copytree(root / "cnnlib", source / "cnnlib")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    for command in (["verify"], ["regenerate", "--epochs", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cnnlib", *command],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(site)},
+        )
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr == (
+            f"python -m cnnlib: error: cnnlib runs from its repository, not from {site} (a "
+            "`pip install .`, which copies no data/): in a clone, run `make setup` "
+            "(pip install -e .)\n"
+        )
+    assert not (site / "data").exists()
