@@ -11,6 +11,8 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 PARAMS ?=
 OUTPUT_DIR ?= data
 unexport OUTPUT_DIR  # make would expand it on the way to the environment
+# Where `make data` puts the executed notebooks (a read-only clone: EXECUTED_DIR=/tmp/executed).
+EXECUTED_DIR ?= notebooks/executed
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 # `make demo` serves the page on this port of 127.0.0.1 only, e.g. `make demo PORT=8001`;
 # HOST=0.0.0.0 serves a class on the local network (it prints the URL to give the students).
@@ -44,7 +46,7 @@ data: setup
 	$(if $(findstring output_dir,$(PARAMS)),$(error set OUTPUT_DIR=... rather than -p output_dir))
 	$(if $(strip $(value OUTPUT_DIR)),,$(error OUTPUT_DIR is empty; name a folder, e.g. OUTPUT_DIR=data))
 	@case "$$CNNLIB_OUTPUT_DIR" in /*) out=$$CNNLIB_OUTPUT_DIR;; *) out=$$PWD/$$CNNLIB_OUTPUT_DIR;; esac; \
-	$(PY) notebooks/run.py -p output_dir "$$out" $(PARAMS)
+	$(PY) notebooks/run.py --executed-dir "$(EXECUTED_DIR)" -p output_dir "$$out" $(PARAMS)
 
 # Re-execute the committed notebooks with default parameters, strip timings, check them.
 notebooks: setup
@@ -54,7 +56,10 @@ notebooks: setup
 regenerate: setup
 	$(PY) -m cnnlib regenerate
 
+# As root, the tools the tests drive (Chromium, rsync, zip) are installed first, as CI does;
+# elsewhere the run ends with a line naming the browser tests skipped and the command that fixes it.
 test: setup
+	@if [ "$$(id -u)" = 0 ]; then bash .ci/install-tools; fi
 	$(PY) -m pytest
 
 lint: setup

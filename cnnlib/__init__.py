@@ -10,8 +10,7 @@ claims, plots, and the helpers that compute what the notebooks show.
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import load_state_dict
 from cnnlib.model import CNN, count_parameters
-from cnnlib.pipeline import ensure_artifacts, regenerate
-from cnnlib.store import write_artifacts
+from cnnlib.pipeline import ensure_artifacts, regenerate, write_artifacts
 from cnnlib.train import TrainConfig, train
 from cnnlib.verify import verify
 

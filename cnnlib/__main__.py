@@ -4,16 +4,17 @@ them."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from cnnlib.data import DEFAULT_DATA_DIR, DataError
+from cnnlib.data import DEFAULT_DATA_DIR, IN_REPOSITORY, REPO_DIR, DataError
 from cnnlib.export import NonFiniteError
 from cnnlib.files import BusyError
 from cnnlib.pipeline import regenerate
-from cnnlib.store import OutputError, check_writable
+from cnnlib.store import OutputError, prepare_output
 from cnnlib.train import ConfigError, TrainConfig
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
 
@@ -48,6 +49,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def percentage(text: str) -> float:
+    """A threshold argument: a number from 0 to 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:  # NaN included
+        raise argparse.ArgumentTypeError(f"a percentage from 0 to 100, got {text!r}")
+    return value
+
+
 def folder(text: str) -> Path:
     """A folder argument: any path a user can type, but not an empty one (that would be `.`)."""
     if not text.strip():
@@ -69,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_arguments(regen)
     regen.add_argument(
         "--min-accuracy",
-        type=float,
+        type=percentage,
         default=None,
         metavar="PCT",
         help=f"threshold for the final verify (default {DEFAULT_MIN_ACCURACY:g} "
@@ -80,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("verify", help="check the artifacts in a folder")
     check.add_argument("directory", nargs="?", type=folder, default=DEFAULT_DATA_DIR)
-    check.add_argument("--min-accuracy", type=float, default=DEFAULT_MIN_ACCURACY, metavar="PCT")
+    check.add_argument(
+        "--min-accuracy", type=percentage, default=DEFAULT_MIN_ACCURACY, metavar="PCT"
+    )
     check.set_defaults(command_parser=check)
     return parser
 
@@ -89,7 +103,7 @@ def run_regenerate(args: argparse.Namespace) -> int:
     parser = args.command_parser
     try:
         config = config_from_args(args)
-        check_writable(args.out, args.force)
+        prepare_output(args.out, args.force)
     except (ConfigError, OutputError) as error:
         parser.error(str(error))
     except OSError as error:
@@ -137,6 +151,11 @@ def run_verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not IN_REPOSITORY:
+        parser.error(
+            f"cnnlib runs from its repository, not from {REPO_DIR} (a `pip install .`, which "
+            "copies no data/): in a clone, run `make setup` (pip install -e .)"
+        )
     if args.command == "regenerate":
         return run_regenerate(args)
     return run_verify(args)

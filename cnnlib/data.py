@@ -22,6 +22,9 @@ from cnnlib.files import atomic_write_bytes, remove_stale_temporaries
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_DIR / "data"
+# cnnlib works from its repository (`pip install -e .`), where data/ holds the vendored MNIST
+# and the artifacts; `pip install .` copies the package alone into site-packages.
+IN_REPOSITORY = (REPO_DIR / "pyproject.toml").is_file()
 
 # The mean and standard deviation of all MNIST training pixels (scaled to 0..1).
 MEAN = 0.1307

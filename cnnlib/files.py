@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -96,18 +97,93 @@ def point_link(link: Path, target: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def remove_listed(folder: Path, names: Iterable[str]) -> list[str]:
-    """Delete exactly the listed files (relative paths) from `folder`, then its folders left
-    empty, `folder` included. Nothing else is touched; returns what was left there."""
-    folder = Path(folder)
+def _open_folder(name: str | Path, parent: int | None = None) -> int:
+    """A descriptor of the folder `name` (relative to the folder `parent` when given), never
+    through a symbolic link: OSError if `name` is one (ELOOP), or is no folder."""
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+
+
+def _is_regular(name: str, folder: int) -> bool:
+    with suppress(OSError):
+        return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    return False
+
+
+def remove_files(folder: int, names: Iterable[str]) -> None:
+    """Delete the regular files `names` of the folder open as descriptor `folder`; a link or
+    anything else of that name is left alone."""
     for name in names:
-        path = folder / name
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-    subfolders = [path for path in folder.rglob("*") if path.is_dir() and not path.is_symlink()]
-    for directory in [*sorted(subfolders, reverse=True), folder]:
-        with suppress(OSError):  # not empty: someone else's file is there
-            directory.rmdir()
-    return sorted(
-        path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir()
-    )
+        if _is_regular(name, folder):
+            os.unlink(name, dir_fd=folder)
+
+
+def remove_listed(folder: Path, names: Iterable[str]) -> list[str]:
+    """Delete exactly the listed regular files (relative paths, at most one folder deep) from
+    `folder`, then its folders left empty, `folder` included; return what was left there.
+
+    Nothing else is touched, and no symbolic link is ever followed: a link where `folder`, a
+    subfolder or a file should be is left alone (and listed), so a link cannot make this delete
+    anything outside `folder`."""
+    folder = Path(folder)
+    try:
+        top = _open_folder(folder)
+    except OSError:  # gone, or a link: nothing of ours to remove there
+        return []
+    try:
+        by_folder: dict[str, list[str]] = {}
+        for name in names:
+            sub, _, base = name.rpartition("/")
+            if "/" not in sub and base not in ("", ".", "..") and sub not in (".", ".."):
+                by_folder.setdefault(sub, []).append(base)
+        for sub, bases in by_folder.items():
+            with suppress(OSError):
+                inner = _open_folder(sub, top) if sub else os.dup(top)
+                try:
+                    remove_files(inner, bases)
+                finally:
+                    os.close(inner)
+        for entry in os.listdir(top):
+            with suppress(OSError):  # not empty (someone else's file), a file, or a link
+                os.rmdir(entry, dir_fd=top)
+        left = _left_in(top)
+    finally:
+        os.close(top)
+    if not left:
+        with suppress(OSError):
+            folder.rmdir()
+    return left
+
+
+def _left_in(top: int) -> list[str]:
+    """Relative paths of what a folder holds, one level of subfolders deep, links not followed."""
+    left = []
+    for entry in os.listdir(top):
+        try:
+            inner = _open_folder(entry, top)
+        except OSError:
+            left.append(entry)
+            continue
+        try:
+            left += [f"{entry}/{name}" for name in os.listdir(inner)] or [f"{entry}/"]
+        finally:
+            os.close(inner)
+    return sorted(left)
+
+
+def link_into_place(source: Path, target: Path) -> None:
+    """Make `target` the same regular file as `source` (a hard link), atomically: a reader of
+    `target` sees the old file or the new one. Replaces a file or link there, never writes
+    through one. Copies instead where the file system has no hard links."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary, follow_symlinks=False)
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        atomic_write_bytes(target, Path(source).read_bytes())
+        return
+    try:
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -10,8 +10,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from cnnlib.data import DEFAULT_DATA_DIR, load_mnist
-from cnnlib.store import check_writable, discard, locked, publish, stage_artifacts
+from cnnlib.data import DEFAULT_DATA_DIR, Mnist, load_mnist, read_split, vendored_file
+from cnnlib.store import (
+    dir_manifest,
+    discard,
+    locked,
+    prepare_output,
+    publish,
+    stage_artifacts,
+)
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, unchanged_since_written, verify
 
@@ -28,6 +35,7 @@ class Summary:
     seconds: float
     report: Report
     published: bool  # False: the new set failed its checks, and DIR was left as it was
+    had_set: bool = True  # did DIR hold a set before?
 
     def lines(self) -> list[str]:
         weights = {name: size for name, size in self.files.items() if name.startswith("epoch_")}
@@ -47,9 +55,19 @@ class Summary:
             + ("" if self.report.passed else " -- FAILED, see above")
         )
         if not self.published:
-            lines.append(f"the new set was discarded: {self.out_dir} still holds the previous one")
+            lines.append(f"the new set was discarded: {kept(self.out_dir, self.had_set)}")
         lines.append(f"wall time: {self.seconds:.1f} s")
         return lines
+
+
+class SetRejected(RuntimeError):
+    """A new set failed verify and was discarded; the message names the check and what DIR
+    still holds."""
+
+
+def kept(out_dir: Path, had_set: bool) -> str:
+    """What a folder holds after its new set was discarded, truthfully."""
+    return f"{out_dir} still holds the previous set" if had_set else f"{out_dir} holds no set"
 
 
 def default_min_accuracy(config: TrainConfig) -> float:
@@ -94,6 +112,12 @@ class Watch:
             )
 
 
+def check_data(data_root: Path) -> None:
+    """DataError, before any training, when the vendored test archives that `verify` reads are
+    missing or damaged (training may read intact extracted copies beside them)."""
+    read_split(data_root, "t10k", read=vendored_file)
+
+
 def train_and_stage(
     config: TrainConfig, out_dir: Path, data_root: Path, progress: bool
 ) -> tuple[Path, dict[str, int], float]:
@@ -108,6 +132,53 @@ def train_and_stage(
     return set_dir, files, watch.final_test_accuracy
 
 
+def verify_then_publish(
+    set_dir: Path, out_dir: Path, data_root: Path, min_accuracy: float
+) -> tuple[Report, bool]:
+    """Verify a staged set and publish it only if every check but the accuracy threshold
+    passed; else discard it. The caller holds the lock. Returns the report and whether the set
+    was published."""
+    try:
+        report = verify(set_dir, min_accuracy=min_accuracy, data_root=data_root)
+        report.directory = out_dir
+        intact = all(check.passed for check in report.checks if check.name != "accuracy")
+    except BaseException:  # Ctrl-C while verifying: the staged set goes
+        discard(set_dir)
+        raise
+    if intact:
+        publish(out_dir, set_dir)
+    else:
+        discard(set_dir)
+    return report, intact
+
+
+def write_artifacts(
+    results: Iterable[EpochResult],
+    data: Mnist,
+    config: TrainConfig,
+    out_dir: Path,
+    force: bool = False,
+    data_root: Path = DEFAULT_DATA_DIR,
+) -> dict[str, int]:
+    """Write every artifact into `out_dir` as a new set, verify it, and only then make it the
+    set `out_dir` shows; return {relative path: size in bytes}. `results` may be a generator:
+    each epoch is written away as it arrives. SetRejected, `out_dir` left as it was, when the
+    new set fails a check other than the accuracy threshold."""
+    out_dir = Path(out_dir)
+    prepare_output(out_dir, force)
+    with locked(out_dir):
+        had_set = dir_manifest(out_dir) is not None
+        set_dir, files = stage_artifacts(results, data, config, out_dir)
+        report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy=0.0)
+    if not published:
+        failed = next(check for check in report.checks if not check.passed)
+        raise SetRejected(
+            f"the new set failed verify ({failed.name}: {failed.detail}) and was discarded; "
+            f"{kept(out_dir, had_set)}"
+        )
+    return files
+
+
 def regenerate(
     config: TrainConfig = TrainConfig(),
     out_dir: Path = DEFAULT_DATA_DIR,
@@ -117,24 +188,20 @@ def regenerate(
     force: bool = False,
 ) -> Summary:
     """Train from scratch, write every artifact as a new set, verify it, and only then make it
-    the set `out_dir` shows (one atomic step). A set that fails a check other than the accuracy
-    threshold is discarded, and `out_dir` keeps its previous set."""
+    the set `out_dir` shows. A set that fails a check other than the accuracy threshold is
+    discarded, and `out_dir` keeps its previous set."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
     if min_accuracy is None:
         min_accuracy = default_min_accuracy(config)
-    check_writable(out_dir, force)
+    prepare_output(out_dir, force)
+    check_data(data_root)
     with locked(out_dir):
+        had_set = dir_manifest(out_dir) is not None
         set_dir, files, final_test_accuracy = train_and_stage(config, out_dir, data_root, progress)
-        report = verify(set_dir, min_accuracy=min_accuracy, data_root=data_root)
-        report.directory = out_dir
-        intact = all(check.passed for check in report.checks if check.name != "accuracy")
-        if intact:
-            publish(out_dir, set_dir)
-        else:
-            discard(set_dir)
+        report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy)
     seconds = time.perf_counter() - start
-    return Summary(out_dir, final_test_accuracy, files, seconds, report, published=intact)
+    return Summary(out_dir, final_test_accuracy, files, seconds, report, published, had_set)
 
 
 def ensure_artifacts(
@@ -145,7 +212,12 @@ def ensure_artifacts(
 ) -> Path:
     """Reuse the artifacts in `out_dir` when they are a complete set written for `config`,
     unchanged since; otherwise regenerate them. Lets any notebook run on its own."""
+    out_dir = Path(out_dir)
     if unchanged_since_written(out_dir, config):
-        return Path(out_dir)
-    regenerate(config, out_dir, data_root, progress)
-    return Path(out_dir)
+        return out_dir
+    prepare_output(out_dir)
+    with locked(out_dir):  # finishes a publish that a killed run left half done
+        reuse = unchanged_since_written(out_dir, config)
+    if not reuse:
+        regenerate(config, out_dir, data_root, progress)
+    return out_dir

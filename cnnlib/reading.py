@@ -1,16 +1,19 @@
 """The factory, reading an artifact set safely: regular files inside its folder only, each of a
 bounded size, parsed as strictly as the demo's JavaScript reads them, snapshots loaded without
-running pickled code. Every failure is a VerifyError naming the file; `cnnlib.verify` checks
-what is read.
+running pickled code. One consistent set: the manifest and every file are read together, and read
+again while a run publishes a new set into the folder. Every failure is a VerifyError naming the
+file; `cnnlib.verify` checks what is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
 import stat
+import time
 import zipfile
 from collections.abc import Callable
 from contextlib import suppress
@@ -22,6 +25,7 @@ import torch
 
 from cnnlib.data import DataError, read_split, vendored_file
 from cnnlib.export import (
+    EPOCH_WEIGHTS_DIR,
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
@@ -30,12 +34,25 @@ from cnnlib.export import (
     load_state_dict,
 )
 from cnnlib.model import CNN
-from cnnlib.store import MAX_MANIFEST_BYTES, current_set, link_target
+from cnnlib.store import (
+    CURRENT,
+    MAX_MANIFEST_BYTES,
+    SETS_DIR,
+    current_set,
+    is_set_path,
+    read_regular,
+)
 from cnnlib.train import MAX_EPOCHS, TrainConfig
 
 # verify reads no file larger than these; a .pth snapshot is about 0.11 MB, the JSON about
 # 0.43 MB per epoch.
 MAX_PTH_BYTES = 1_000_000
+# A snapshot is a zip of 14 members, stored uncompressed (torch.save): more members, or any
+# compression (which can expand 1 KB into 1 GB), is no snapshot of ours.
+MAX_PTH_MEMBERS = 64
+# While a run publishes a new set into the folder, read it again: this often, this long apart.
+READ_TRIES = 40
+READ_AGAIN_S = 0.05
 MAX_JSON_BYTES = 2_000_000 + 600_000 * (MAX_EPOCHS + 1)
 UTF8_BOM = b"\xef\xbb\xbf"
 EXPECTED_SHAPES = {name: tuple(tensor.shape) for name, tensor in CNN().state_dict().items()}
@@ -96,17 +113,38 @@ def schema_message(error: fastjsonschema.JsonSchemaValueException) -> str:
     return "top level " + message.removeprefix("data ")
 
 
-def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
-    """Load one `.pth` snapshot safely and check it against the model's keys, shapes and dtype."""
+def check_archive(content: bytes, name: str) -> None:
+    """VerifyError unless `content` is an intact zip of the shape torch.save writes: at most
+    MAX_PTH_MEMBERS members, all stored uncompressed, every CRC-32 right. Bounded by the file's
+    own size: a zip bomb is refused before a byte of it is inflated."""
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_PTH_MEMBERS:
+                raise VerifyError(
+                    f"{name}: not a snapshot ({len(members)} zip members; torch.save writes "
+                    f"at most {MAX_PTH_MEMBERS})"
+                )
+            packed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
+            if packed or sum(m.file_size for m in members) > len(content):
+                raise VerifyError(
+                    f"{name}: not a snapshot (compressed zip members, which torch.save never "
+                    "writes)"
+                )
             damaged_member = archive.testzip()  # checks the CRC-32 of every member
+    except VerifyError:
+        raise
     except Exception as error:  # a damaged zip surfaces as many error types
         raise VerifyError(f"{name}: not an intact .pth archive ({type(error).__name__})") from None
     if damaged_member is not None:
         raise VerifyError(
             f"{name}: damaged (zip member {damaged_member!r} does not read back intact)"
         )
+
+
+def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
+    """Load one `.pth` snapshot safely and check it against the model's keys, shapes and dtype."""
+    check_archive(content, name)
     try:
         state = load_state_dict(io.BytesIO(content))  # weights_only=True: never runs pickled code
     except Exception as error:  # an unsafe or damaged pickle surfaces as many error types
@@ -152,18 +190,97 @@ def is_manifest(value: dict) -> bool:
     )
 
 
+def matches(content: bytes, entry: dict) -> bool:
+    """Has `content` the size and sha-256 that a manifest's entry lists?"""
+    return len(content) == entry["bytes"] and hashlib.sha256(content).hexdigest() == entry["sha256"]
+
+
 class SetReader:
-    """One artifact set, read safely: regular files inside DIR only, each of a bounded size, what
-    the checks share (manifest, JSON, snapshots) read once."""
+    """One artifact set, read safely: regular files inside DIR only, each of a bounded size, the
+    manifest and every file read together once (what the checks share), as one consistent set:
+    while a run publishes into DIR (its `.cnnlib/current` names a set that DIR does not show
+    yet), or when the manifest changes under the reader, everything is read again."""
 
     def __init__(self, out_dir: Path, data_root: Path) -> None:
         self.out_dir = Path(out_dir)
         self.real_dir = self.out_dir.resolve()
-        self.pinned = current_set(self.out_dir)  # one set throughout, even if a run switches
         self.data_root = Path(data_root)
+        self.source = self.out_dir  # where the files are read: DIR, or the set it is getting
+        self.interrupted: Path | None = None  # the staged set of a publish a kill interrupted
         self._cache: dict[str, object] = {}
+        self._files: dict[str, bytes | VerifyError] = {}
+        self.present: list[str] = []  # the .pth files in DIR/epoch_weights
+        previous = None
+        for _ in range(READ_TRIES):
+            before = self._publish_state()
+            self._read_all()
+            after = self._publish_state()
+            if after == before and self._consistent():
+                return  # one whole set
+            if self._being_published() is None:
+                read = (before, after, {name: str(got) for name, got in self._files.items()})
+                if read == previous:
+                    return  # the same mismatch twice, no publish in between: damaged; say so
+                previous = read
+            time.sleep(READ_AGAIN_S)
+        # DIR is still a mix of two sets: a run was killed while publishing. Read the set it
+        # was publishing (complete, and verified before its publish began); the next run
+        # finishes the publish.
+        staged = self._being_published()
+        if staged is not None:
+            self.interrupted = self.source = staged
+            self._read_all()
 
-    def _once(self, key: str, compute: Callable[[], object]) -> object:
+    def _publish_state(self) -> tuple[object, ...]:
+        """What changes when a run publishes: `.cnnlib/current`, and the manifest's file (a new
+        inode, made at another time)."""
+        try:
+            target = os.readlink(self.out_dir / SETS_DIR / CURRENT)
+        except OSError:
+            target = None
+        try:
+            shown = os.stat(self.out_dir / MANIFEST_NAME)
+        except OSError:
+            return (target, None)
+        return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
+
+    def _being_published(self) -> Path | None:
+        """The staged set that `.cnnlib/current` names, when DIR does not show its manifest."""
+        staged = current_set(self.out_dir)
+        if staged is None:
+            return None
+        content = read_regular(staged / MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        if content is None or content == self._files.get(MANIFEST_NAME):
+            return None
+        return staged
+
+    def _consistent(self) -> bool:
+        """Does every file the manifest lists have the size and sha-256 it lists?"""
+        try:
+            listed = self.manifest()["files"]
+            return all(
+                matches(self.read(name, self.limit(name)), entry)
+                for name, entry in listed.items()
+                if is_set_path(name)
+            )
+        except VerifyError:
+            return False
+
+    def _read_all(self) -> None:
+        """Read the manifest, then every file it lists or a set must have."""
+        self._cache, self._files = {}, {}
+        names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
+        with suppress(VerifyError):
+            names += [name for name in self.manifest()["files"] if is_set_path(name)]
+        with suppress(VerifyError):
+            names += [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
+        for name in dict.fromkeys(names):
+            with suppress(VerifyError):
+                self.read(name, self.limit(name))
+        folder = self.source / EPOCH_WEIGHTS_DIR
+        self.present = sorted(f"{EPOCH_WEIGHTS_DIR}/{path.name}" for path in folder.glob("*.pth"))
+
+    def once(self, key: str, compute: Callable[[], object]) -> object:
         """compute() on the first call, its value or VerifyError remembered for the next ones."""
         if key not in self._cache:
             try:
@@ -175,18 +292,21 @@ class SetReader:
             raise VerifyError(str(value))
         return value
 
-    def locate(self, name: str) -> Path:
-        """Where the artifact `name` is: through DIR's link, in the set pinned at the start."""
-        top = name.split("/")[0]
-        entry = self.out_dir / top
-        if self.pinned and entry.is_symlink() and os.readlink(entry) == link_target(top):
-            return self.pinned / name
-        return self.out_dir / name
-
     def read(self, name: str, limit: int) -> bytes:
-        """The content of the artifact `name`; VerifyError if it is missing, not a regular file,
-        outside DIR (through a link) or larger than `limit` bytes."""
-        real = self.locate(name).resolve()
+        """The content of the artifact `name`, as read with the rest of the set; VerifyError if
+        it is missing, not a regular file, outside DIR (through a link) or larger than `limit`."""
+        if name not in self._files:
+            try:
+                self._files[name] = self._read_file(name, limit)
+            except VerifyError as error:
+                self._files[name] = error
+        content = self._files[name]
+        if isinstance(content, VerifyError):
+            raise VerifyError(str(content))
+        return content
+
+    def _read_file(self, name: str, limit: int) -> bytes:
+        real = (self.source / name).resolve()
         if not real.is_relative_to(self.real_dir):
             raise VerifyError(f"{name}: leads out of {self.out_dir}; verify reads only inside it")
         try:
@@ -218,7 +338,7 @@ class SetReader:
                 raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
             return manifest
 
-        return self._once("manifest", read)
+        return self.once("manifest", read)
 
     def payload(self) -> dict:
         """The parsed JSON, valid against the schema (the checks below rely on its shape)."""
@@ -231,16 +351,17 @@ class SetReader:
                 raise VerifyError(f"{JSON_NAME}: {schema_message(error)}") from None
             return payload
 
-        return self._once("payload", read)
+        return self.once("payload", read)
 
     def last_epoch(self) -> int:
         """N, the last epoch: as the manifest's config says, else the JSON's, else the default.
         VerifyError when it is more than any run can make (a damaged or forged manifest)."""
         last, source = TrainConfig().epochs, "the default"
-        with suppress(VerifyError):
-            last, source = self.payload()["metadata"]["config"]["epochs"], JSON_NAME
-        with suppress(VerifyError):
+        try:
             last, source = self.manifest()["config"]["epochs"], MANIFEST_NAME
+        except VerifyError:
+            with suppress(VerifyError):
+                last, source = self.payload()["metadata"]["config"]["epochs"], JSON_NAME
         if last > MAX_EPOCHS:
             raise VerifyError(f"{source}: claims {last} epochs; a run makes at most {MAX_EPOCHS}")
         return last
@@ -258,7 +379,7 @@ class SetReader:
                     loaded[name] = error
             return loaded
 
-        return self._once("snapshots", load_all)
+        return self.once("snapshots", load_all)
 
     def snapshot(self, name: str) -> dict[str, torch.Tensor]:
         state = self.snapshots().get(name)
@@ -276,4 +397,4 @@ class SetReader:
             except DataError as error:
                 raise VerifyError(str(error)) from None
 
-        return self._once("test_set", load)
+        return self.once("test_set", load)

@@ -1,21 +1,28 @@
 """The factory, the set store: where an artifact set lives on disk and how it replaces the last.
 
-A set is built in a hidden folder of its own, DIR/.cnnlib/set-*, one epoch at a time;
-DIR/.cnnlib/current is a symbolic link to the set in use, and DIR's four artifact names are links
-through it. Publishing a set is one atomic step, re-pointing `current`: at every instant DIR shows
-the complete old set or the complete new one. A lock file keeps one writer per DIR. Files this
-project did not write are never replaced, hidden or deleted.
+DIR's artifacts are regular files, which every ordinary tool copies, serves and archives as they
+are. A run builds its whole set in a hidden folder of its own, DIR/.cnnlib/set-*, verifies it
+there, and only then publishes it: `DIR/.cnnlib/current` (a symbolic link) records which set is
+being published, each file is hard-linked into place under a temporary name and renamed over the
+old one (each name switches atomically; the manifest last), and the staged folder goes once DIR
+matches it. A run killed mid-publish is finished by the next one, from the staged set. Readers
+(`cnnlib.reading`) read the manifest and the files and check them against each other, reading
+again while a publish is under way, so they always get one whole set. A lock file keeps one
+writer per DIR. Files this project did not write are never replaced, hidden or deleted, and no
+symbolic link is ever written or deleted through.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cnnlib.data import Mnist
@@ -34,20 +41,26 @@ from cnnlib.files import (
     atomic_write_bytes,
     exclusive_lock,
     is_stale_temporary,
+    link_into_place,
     point_link,
+    remove_files,
     remove_listed,
     remove_stale_temporaries,
 )
 from cnnlib.train import EpochResult, TrainConfig
 
-SETS_DIR = ".cnnlib"  # hidden: the lock file, the sets, and `current`, a link to the one in use
-CURRENT = "current"
+SETS_DIR = ".cnnlib"  # hidden: the lock file, the staged sets, and `current` during a publish
+CURRENT = "current"  # a link to the staged set being published (cnnlib 1.0: the one in use)
 LOCK_NAME = "lock"
+# A copy of the manifest of the set DIR shows, kept by cnnlib: which of DIR's files are ours,
+# even after DIR's own manifest.json was damaged or removed.
+RECORD_NAME = "published.json"
 MNIST_DIR = "MNIST"  # the dataset's folder when DIR is the data folder: torchvision's, not ours
 MAX_MANIFEST_BYTES = 1_000_000
 OUR_FILE = re.compile(
     "|".join([EPOCH_FILE_PATTERN, *map(re.escape, (JSON_NAME, FINAL_WEIGHTS_NAME, MANIFEST_NAME))])
 )
+SET_NAME = re.compile(r"set-[0-9a-z-]+")
 
 
 class OutputError(ValueError):
@@ -55,7 +68,8 @@ class OutputError(ValueError):
 
 
 def link_target(name: str) -> str:
-    """Where DIR/NAME points: through `current`, relative, so that DIR can be moved or copied."""
+    """Where DIR/NAME pointed in the layout of cnnlib 1.0 (links through `current`): such links
+    are ours, and the next run replaces them by regular files."""
     return f"{SETS_DIR}/{CURRENT}/{name}"
 
 
@@ -73,48 +87,93 @@ def is_set_path(path: str) -> bool:
     return folder == EPOCH_WEIGHTS_DIR and re.fullmatch(EPOCH_FILE_PATTERN, name) is not None
 
 
-def read_manifest(path: Path) -> dict | None:
-    """The manifest at `path` when it is one of ours, else None."""
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The first `limit` bytes of `path` when it is a regular file (not a link, a FIFO or a
+    folder), else None."""
     try:
-        manifest = json.loads(path.read_bytes()[:MAX_MANIFEST_BYTES])
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return handle.read(limit)
+
+
+def parse_manifest(content: bytes | None) -> dict | None:
+    """The manifest these bytes hold when it is one of ours, else None."""
+    try:
+        manifest = json.loads(content)
         files = manifest["files"]
         if isinstance(manifest["config"], dict) and all(isinstance(n, str) for n in files):
             return manifest
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         pass
     return None
+
+
+def is_real_folder(path: Path) -> bool:
+    """A folder, not a link to one."""
+    with suppress(OSError):
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    return False
 
 
 def _our_names(folder: Path) -> list[str]:
     """What this project wrote into a set folder: what its manifest lists, or, for a set that
     never got one (its run was killed), the names it writes and their temporaries."""
-    manifest = read_manifest(folder / MANIFEST_NAME)
+    if not is_real_folder(folder):
+        return []
+    manifest = parse_manifest(read_regular(folder / MANIFEST_NAME, MAX_MANIFEST_BYTES))
     if manifest is not None:
         return [name for name in [*manifest["files"], MANIFEST_NAME] if is_set_path(name)]
+    inner = folder / EPOCH_WEIGHTS_DIR
+    paths = [*folder.iterdir(), *(inner.iterdir() if is_real_folder(inner) else [])]
     return [
         path.relative_to(folder).as_posix()
-        for path in [*folder.glob("*"), *folder.glob(f"{EPOCH_WEIGHTS_DIR}/*")]
+        for path in paths
         if is_our_file(path.name) or is_stale_temporary(path, is_our_file)
     ]
 
 
-def legacy_manifest(out_dir: Path) -> dict | None:
-    """The manifest of a set written straight into DIR by an older cnnlib, if DIR holds one."""
-    path = out_dir / MANIFEST_NAME
-    if path.is_symlink() or not path.is_file():
-        return None
-    return read_manifest(path)
-
-
 def current_set(out_dir: Path) -> Path | None:
-    """The set folder DIR/.cnnlib/current points to, if it is one of ours."""
+    """The staged set DIR/.cnnlib/current points to, if it is one of ours: the set a run was
+    publishing (or, written by cnnlib 1.0, the set DIR's links lead to)."""
     link = Path(out_dir) / SETS_DIR / CURRENT
-    if not link.is_symlink():
+    try:
+        target = os.readlink(link)  # OSError when it is no link, or just gone
+    except OSError:
         return None
-    target = os.readlink(link)
-    if not re.fullmatch(r"set-[0-9a-z-]+", target) or not (link.parent / target).is_dir():
+    if not (SET_NAME.fullmatch(target) and is_real_folder(link.parent / target)):
         return None
     return link.parent / target
+
+
+def dir_manifest(out_dir: Path) -> dict | None:
+    """The manifest of the set DIR shows, if DIR shows one of ours."""
+    entry = Path(out_dir) / MANIFEST_NAME
+    if entry.is_symlink():  # cnnlib 1.0's layout: the link through `current`
+        current = current_set(out_dir)
+        if current is None or os.readlink(entry) != link_target(MANIFEST_NAME):
+            return None
+        entry = current / MANIFEST_NAME
+    return parse_manifest(read_regular(entry, MAX_MANIFEST_BYTES))
+
+
+def listed_names(manifest: dict | None) -> list[str]:
+    """The set paths a manifest lists (never `../x`), the manifest itself not included."""
+    return [name for name in (manifest or {"files": {}})["files"] if is_set_path(name)]
+
+
+def our_files(out_dir: Path) -> set[str] | None:
+    """The names of the files in DIR that cnnlib wrote, from DIR's manifest and cnnlib's own
+    record of what it published; None when DIR holds no set of ours."""
+    manifest = dir_manifest(out_dir)
+    record_path = Path(out_dir) / SETS_DIR / RECORD_NAME
+    record = parse_manifest(read_regular(record_path, MAX_MANIFEST_BYTES))
+    if manifest is None and record is None:
+        return None
+    return {*listed_names(manifest), *listed_names(record), MANIFEST_NAME}
 
 
 def refuse_others(out_dir: Path, force: bool = False) -> None:
@@ -124,17 +183,7 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
     sets = out_dir / SETS_DIR
     if sets.is_symlink() or (sets.exists() and not sets.is_dir()):
         raise OutputError(f"{sets} is not a folder cnnlib made; move it away")
-    legacy = legacy_manifest(out_dir)
-    listed = {name for name in legacy["files"] if is_set_path(name)} if legacy else set()
-    current = current_set(out_dir)
-    if current is not None:
-        theirs = set(_files_in(current)) - set(_our_names(current))
-        if theirs:
-            name = sorted(theirs)[0]
-            raise OutputError(
-                f"{out_dir / name} was not written by cnnlib and would be hidden by a new set; "
-                "move it out of the folder"
-            )
+    listed = our_files(out_dir)
     for name in TOP_LEVEL:
         entry = out_dir / name
         if not (entry.is_symlink() or entry.exists()):
@@ -147,9 +196,13 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
                 "one; remove the link or choose another --out"
             )
         if name == EPOCH_WEIGHTS_DIR and entry.is_dir():
-            theirs = [path for path in _files_in(entry, name) if path not in listed]
+            theirs = [  # hidden names are a writer's temporaries, as in DIR itself
+                f"{name}/{path.name}"
+                for path in sorted(entry.iterdir())
+                if f"{name}/{path.name}" not in (listed or ()) and path.name[0] != "."
+            ]
         else:
-            theirs = [] if name in listed or (legacy and name == MANIFEST_NAME) else [name]
+            theirs = [] if entry.is_file() and name in (listed or ()) else [name]
         if theirs:
             raise OutputError(
                 f"{out_dir / theirs[0]} was not written by cnnlib; move it away or choose "
@@ -157,7 +210,7 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
             )
     ours = {*TOP_LEVEL, SETS_DIR, MNIST_DIR}
     others = sorted(e.name for e in out_dir.iterdir() if e.name not in ours and e.name[0] != ".")
-    if others and not (force or legacy or current):
+    if others and not (force or listed):
         raise OutputError(
             f"{out_dir} holds files that cnnlib did not write ({', '.join(others[:3])}"
             f"{', ...' if len(others) > 3 else ''}) and no artifact set; choose an empty or new "
@@ -165,19 +218,23 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
         )
 
 
-def _files_in(folder: Path, prefix: str = "") -> list[str]:
-    """Relative paths of every file or link below `folder`, without following links."""
-    return sorted(
-        (f"{prefix}/" if prefix else "") + path.relative_to(folder).as_posix()
-        for path in folder.rglob("*")
-        if path.is_symlink() or not path.is_dir()
-    )
-
-
 def check_writable(out_dir: Path, force: bool = False) -> None:
-    """Fail early, with one line: OSError when `out_dir` cannot be written, OutputError when it
-    holds files that are not ours (see `refuse_others`)."""
+    """Fail early, with one line, when `out_dir` is no folder cnnlib may write a set into:
+    OSError when it is a file, OutputError when it holds files that are not ours (see
+    `refuse_others`). Writes nothing: a notebook that only reads the set needs no write
+    access; the run that writes finds out in `prepare_output`, and says so in one line."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out_dir))
+    if out_dir.is_dir():
+        refuse_others(out_dir, force)
+
+
+def prepare_output(out_dir: Path, force: bool = False) -> None:
+    """Make `out_dir` ready for a run that writes a set, before any work: OSError when it cannot
+    be written, OutputError when it holds files that are not ours."""
+    out_dir = Path(out_dir)
+    check_writable(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     refuse_others(out_dir, force)
     (out_dir / SETS_DIR).mkdir(exist_ok=True)
@@ -186,16 +243,28 @@ def check_writable(out_dir: Path, force: bool = False) -> None:
 
 @contextmanager
 def locked(out_dir: Path) -> Iterator[None]:
-    """Be the only process writing artifacts into `out_dir` for the block (after check_writable).
-    A second one stops at once with BusyError: "another run is writing DIR"."""
+    """Be the only process writing artifacts into `out_dir` for the block (after prepare_output).
+    A second one stops at once with BusyError: "another run is writing DIR". A publish that a
+    killed run left half done is finished first."""
     message = f"another run is writing {out_dir}; wait for it to end, or choose another --out"
     with exclusive_lock(Path(out_dir) / SETS_DIR / LOCK_NAME, message):
+        finish_publishing(Path(out_dir))
         yield
 
 
 def discard(set_dir: Path) -> list[str]:
-    """Remove a set folder of ours, only the files we wrote; return what was left (not ours)."""
+    """Remove a set folder of ours, only the files we wrote; return what was left (not ours).
+    A link in its place, or inside it, is never followed."""
     return remove_listed(set_dir, _our_names(set_dir))
+
+
+def stale_sets(out_dir: Path) -> list[Path]:
+    """The staged sets in DIR/.cnnlib that no run is publishing: left by killed runs (the
+    caller holds the lock, so none is running), or kept by an older cnnlib. Links are skipped."""
+    sets = Path(out_dir) / SETS_DIR
+    current = current_set(out_dir)
+    candidates = [*sets.glob("set-*"), sets / CURRENT]  # a `current` folder: an unzipped copy
+    return [path for path in candidates if is_real_folder(path) and path != current]
 
 
 def stage_artifacts(
@@ -208,11 +277,12 @@ def stage_artifacts(
     removed again. The caller holds the lock (`locked`).
     """
     sets = Path(out_dir) / SETS_DIR
-    for stale in sets.glob("set-*"):  # left by a killed run: the lock says none is running
-        if stale != current_set(out_dir):
-            discard(stale)
+    for stale in stale_sets(out_dir):
+        discard(stale)
     remove_stale_temporaries(sets, {CURRENT}.__contains__)
-    remove_stale_temporaries(out_dir, set(TOP_LEVEL).__contains__)
+    for folder in (out_dir, out_dir / EPOCH_WEIGHTS_DIR):
+        if is_real_folder(folder):
+            remove_stale_temporaries(folder, lambda name: name in TOP_LEVEL or is_our_file(name))
     set_dir = sets / f"set-{time.time_ns():x}-{os.getpid()}"
     (set_dir / EPOCH_WEIGHTS_DIR).mkdir(parents=True)
     files: dict[str, dict[str, object]] = {}
@@ -246,38 +316,64 @@ def stage_artifacts(
     return set_dir, {name: entry["bytes"] for name, entry in files.items()}
 
 
-def publish(out_dir: Path, set_dir: Path) -> list[str]:
-    """Make a staged set the one `out_dir` shows, in one atomic step; remove the previous set
-    (only the files it lists). Returns the files left behind because cnnlib did not write them.
+def _epoch_folder(out_dir: Path, set_dir: Path, names: list[str]) -> None:
+    """DIR/epoch_weights as a real folder. cnnlib 1.0's link there (ours: `refuse_others`) is
+    replaced by a folder that already holds the new set's epoch files."""
+    folder = out_dir / EPOCH_WEIGHTS_DIR
+    if not folder.is_symlink():
+        folder.mkdir(exist_ok=True)
+        return
+    temporary = out_dir / f".{EPOCH_WEIGHTS_DIR}.{os.getpid()}.tmp"
+    temporary.mkdir()
+    for name in names:
+        link_into_place(set_dir / name, temporary / name.split("/", 1)[1])
+    folder.unlink()
+    temporary.rename(folder)
 
-    A folder written by an older cnnlib, files straight in DIR, is converted: each of its listed
-    files is replaced by its link (that step is not atomic across the files)."""
+
+def _show(out_dir: Path, set_dir: Path) -> None:
+    """Make DIR's files those of the staged set `set_dir`, each name switched atomically, the
+    manifest last; then remove DIR's old epoch files that the new set does not have, and the
+    staged folder (DIR keeps the files: they are hard links). Idempotent: a run killed in here
+    is finished by the next one."""
+    content = read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    names = listed_names(parse_manifest(content))
+    old = our_files(out_dir) or set()
+    atomic_write_bytes(out_dir / SETS_DIR / RECORD_NAME, content)
+    _epoch_folder(out_dir, set_dir, [name for name in names if "/" in name])
+    for name in names:
+        link_into_place(set_dir / name, out_dir / name)
+    gone = [name.split("/", 1)[1] for name in sorted(old - set(names)) if "/" in name]
+    epochs = os.open(out_dir / EPOCH_WEIGHTS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        remove_files(epochs, gone)
+    finally:
+        os.close(epochs)
+    link_into_place(set_dir / MANIFEST_NAME, out_dir / MANIFEST_NAME)
+    (out_dir / SETS_DIR / CURRENT).unlink()
+    discard(set_dir)
+
+
+def finish_publishing(out_dir: Path) -> None:
+    """Finish a publish that a killed run left half done (or convert cnnlib 1.0's links): DIR
+    then shows the staged set `current` names, which was verified before its publish began.
+    The caller holds the lock."""
+    set_dir = current_set(out_dir)
+    if set_dir is not None and parse_manifest(
+        read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    ):
+        _show(out_dir, set_dir)
+
+
+def publish(out_dir: Path, set_dir: Path) -> None:
+    """Make a staged, verified set the one `out_dir` shows: first record it in
+    `.cnnlib/current` (from then on, a killed run's publish is finished by the next run), then
+    switch DIR's files to it, each atomically, the manifest last. The caller holds the lock."""
     out_dir = Path(out_dir)
-    previous = current_set(out_dir)
-    legacy = legacy_manifest(out_dir)
-    point_link(out_dir / SETS_DIR / CURRENT, set_dir.name)
-    if legacy is not None:
-        old_epochs = out_dir / EPOCH_WEIGHTS_DIR
-        if old_epochs.is_dir() and not old_epochs.is_symlink():
-            listed = [name for name in legacy["files"] if is_set_path(name) and "/" in name]
-            remove_listed(old_epochs, [name.split("/", 1)[1] for name in listed])
-    for name in TOP_LEVEL:  # the manifest's link last: no manifest, no set
-        point_link(out_dir / name, link_target(name))
-    return discard(previous) if previous is not None and previous != set_dir else []
-
-
-def write_artifacts(
-    results: Iterable[EpochResult],
-    data: Mnist,
-    config: TrainConfig,
-    out_dir: Path,
-    force: bool = False,
-) -> dict[str, int]:
-    """Write every artifact into `out_dir`, replacing the set there as one atomic step; return
-    {relative path: size in bytes}. `results` may be a generator: each epoch is written away as
-    it arrives."""
-    check_writable(out_dir, force)
-    with locked(out_dir):
-        set_dir, files = stage_artifacts(results, data, config, out_dir)
-        publish(out_dir, set_dir)
-    return files
+    sets = out_dir / SETS_DIR
+    if is_real_folder(sets / CURRENT):  # an unzipped copy made `current` a folder
+        left = discard(sets / CURRENT)
+        if left:
+            raise OutputError(f"{sets / CURRENT} holds files cnnlib did not write; move it away")
+    point_link(sets / CURRENT, set_dir.name)
+    _show(out_dir, set_dir)

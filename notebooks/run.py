@@ -10,15 +10,22 @@ has published the artifacts they read (while 02 goes on with its last figures). 
 starts early and imports what the notebooks import (silently, so no cell or execution count
 changes), so a notebook that has to wait starts warm; all but the training notebook's run at a
 lower CPU priority, so that they use what the training leaves idle instead of slowing it.
-The kernels talk to this process over Unix sockets (IPC), not over TCP ports.
+The kernels talk to this process over Unix sockets (IPC), not over TCP ports, in a folder of their
+own with their connection files. Ctrl-C or SIGTERM stops every kernel at once, removes that folder
+and ends with one line; a kernel whose run.py was killed (SIGKILL) dies with it (Linux's parent-
+death signal), so it can never publish artifacts after the run was reported failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import ctypes
 import os
 import queue
+import re
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -41,6 +48,62 @@ POLL_S = 0.1  # how often a waiting notebook looks for the training notebook's a
 # The other notebooks' kernels yield the CPU to the training notebook's: they fill what it leaves
 # idle instead of slowing it down (make data: 28.5 s before, 25 s after, bench/README.md).
 OTHERS_NICE = 10
+SOCKETS_PREFIX = "cnnlib-kernels-"  # + run.py's process id: the folder of the kernels' sockets
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(Exception):
+    """run.py got SIGINT (Ctrl-C), SIGTERM or SIGHUP."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def die_with_parent() -> None:
+    """In a kernel's process, before it runs: be killed when run.py dies, even by SIGKILL
+    (Linux only; elsewhere ipykernel's own parent polling ends it within a second)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def remove_stale_socket_folders(temporary: Path) -> None:
+    """Remove the kernels' socket folders that killed runs of run.py left (their process is
+    gone), only our own: every run removes its own on its way out."""
+    for folder in temporary.glob(f"{SOCKETS_PREFIX}*"):
+        match = re.fullmatch(rf"{SOCKETS_PREFIX}(\d+)-\w+", folder.name)
+        ours = folder.stat().st_uid == os.getuid()
+        if match and ours and not pid_running(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def writable_home_or_temporary(sockets: Path) -> None:
+    """IPython keeps its profile in ~/.ipython: where HOME cannot be written, the kernels get
+    folders in `sockets` (removed at the end) for it and for matplotlib's cache."""
+    try:  # what IPython does first; writable access cannot tell (root, /proc)
+        (Path.home() / ".ipython").mkdir(exist_ok=True)
+        return
+    except OSError:
+        pass
+    for variable, name in (("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "matplotlib")):
+        if variable not in os.environ:
+            (sockets / name).mkdir()
+            os.environ[variable] = str(sockets / name)
 
 
 def parameter_value(text: str) -> object:
@@ -70,10 +133,14 @@ def output_dir(parameters: dict[str, object]) -> Path:
     return NOTEBOOKS_DIR / ast.literal_eval(default)
 
 
-def published(folder: Path) -> str | None:
-    """Which set of artifacts `folder` shows (where its manifest really is), or None."""
-    manifest = folder / MANIFEST
-    return os.path.realpath(manifest) if manifest.exists() else None
+def published(folder: Path) -> tuple[int, int] | None:
+    """Which set of artifacts `folder` shows: its manifest's file (each publish puts a new one
+    in place, made at another time), or None."""
+    try:
+        manifest = os.stat(folder / MANIFEST)
+    except OSError:
+        return None
+    return (manifest.st_ino, manifest.st_ctime_ns)
 
 
 def yield_cpu(pid: int) -> None:
@@ -127,9 +194,12 @@ class Runner:
             if self.stopped:
                 return None
             kernel = KernelManager(
-                kernel_name="python3", transport="ipc", ip=str(self.socket_dir / name)
+                kernel_name="python3",
+                transport="ipc",
+                ip=str(self.socket_dir / name),
+                connection_file=str(self.socket_dir / f"{name}.json"),
             )
-            kernel.start_kernel(cwd=str(NOTEBOOKS_DIR))
+            kernel.start_kernel(cwd=str(NOTEBOOKS_DIR), preexec_fn=die_with_parent)
             if f"{name}.ipynb" == TRAINING:  # the longest path: launched first, full priority
                 self.training_kernel_started.set()  # the others launch theirs now
             else:
@@ -149,6 +219,16 @@ class Runner:
             self.stopped = True
         for kernel in self.kernels:
             self.shut_down(kernel)
+
+    def kill(self) -> None:
+        """End every kernel now, from the main thread while the others may be waiting on them:
+        SIGKILL to each kernel's process group, without waiting for any lock or reply."""
+        self.stopped = True
+        for kernel in list(self.kernels):
+            process = getattr(kernel.provisioner, "process", None)
+            if process is not None and process.poll() is None:  # alive: its pid is still its own
+                with suppress(OSError):
+                    os.killpg(process.pid, signal.SIGKILL)  # it leads a session of its own
 
     def artifacts_ready(self) -> bool:
         """Wait until the training notebook has published a new set of artifacts (True) or has
@@ -199,31 +279,51 @@ def failure_line(notebook: Path, error: Exception) -> str:
 
 def run_all(notebooks: list[Path], parameters: dict[str, object], executed_dir: Path) -> int:
     """Run every notebook; one line each, in lecture order. The first failure (in lecture
-    order) stops the others and is the last line: exit status 1."""
-    with (
-        tempfile.TemporaryDirectory(prefix="cnnlib-kernels-") as sockets,
-        ThreadPoolExecutor(max_workers=len(notebooks)) as pool,
-    ):
-        runner = Runner(parameters, executed_dir, Path(sockets))
-        try:
-            futures: dict[Path, Future[float | None]] = {}
-            for notebook in notebooks:  # the training first: it takes longest
-                if notebook.name == TRAINING:
-                    futures[notebook] = runner.training = pool.submit(runner.run, notebook)
-            if runner.training is None:
-                runner.training_kernel_started.set()
-            for notebook in notebooks:
-                if notebook.name != TRAINING:
-                    futures[notebook] = pool.submit(runner.run, notebook)
-            for notebook in notebooks:
-                try:
-                    seconds = futures[notebook].result()
-                except Exception as error:  # the notebook's own error, or its kernel died
-                    print(failure_line(notebook, error), file=sys.stderr)
-                    return 1
-                print(f"{notebook.name}: done in {seconds:.1f} s", flush=True)
-        finally:
-            runner.stop()
+    order) stops the others and is the last line: exit status 1. SIGINT, SIGTERM or SIGHUP
+    stop every kernel at once: one line, exit status 128 + the signal's number."""
+    temporary = Path(tempfile.gettempdir())
+    remove_stale_socket_folders(temporary)
+    sockets = Path(tempfile.mkdtemp(prefix=f"{SOCKETS_PREFIX}{os.getpid()}-", dir=temporary))
+    writable_home_or_temporary(sockets)
+    runner = Runner(parameters, executed_dir, sockets)
+    pool = ThreadPoolExecutor(max_workers=len(notebooks))
+    try:
+        futures: dict[Path, Future[float | None]] = {}
+        for notebook in notebooks:  # the training first: it takes longest
+            if notebook.name == TRAINING:
+                futures[notebook] = runner.training = pool.submit(runner.run, notebook)
+        if runner.training is None:
+            runner.training_kernel_started.set()
+        for notebook in notebooks:
+            if notebook.name != TRAINING:
+                futures[notebook] = pool.submit(runner.run, notebook)
+        for notebook in notebooks:
+            try:
+                seconds = futures[notebook].result()
+            except Stopped:
+                raise
+            except Exception as error:  # the notebook's own error, or its kernel died
+                print(failure_line(notebook, error), file=sys.stderr)
+                return 1
+            print(f"{notebook.name}: done in {seconds:.1f} s", flush=True)
+    except Stopped as stop:
+        for signum in STOP_SIGNALS:  # a second Ctrl-C changes nothing now
+            signal.signal(signum, signal.SIG_IGN)
+        runner.kill()
+        state = (
+            "holds a new set"
+            if published(runner.artifacts) != runner.set_before
+            else ("was left as it was")
+        )
+        print(
+            f"run.py: stopped by {stop}; every kernel ended, {runner.artifacts} {state}",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
+    finally:
+        runner.kill()  # the threads still waiting on a kernel are not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     return 0
 
 
@@ -257,10 +357,28 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     executed_dir = args.executed_dir.resolve()
-    executed_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=executed_dir).close()
+    except OSError as error:
+        print(
+            f"{parser.prog}: error: cannot write the executed notebooks into {executed_dir} "
+            f"({error.strerror}); name a writable folder: make data EXECUTED_DIR=/tmp/executed",
+            file=sys.stderr,
+        )
+        return 2
     os.chdir(NOTEBOOKS_DIR)  # once for every thread: papermill changes into it for each notebook
-    return run_all(notebooks, parameters, executed_dir)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stopped)
+    try:
+        return run_all(notebooks, parameters, executed_dir)
+    except Stopped as stop:  # before any kernel started
+        print(f"{parser.prog}: stopped by {stop}", file=sys.stderr)
+        return 128 + stop.signum
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # threads still waiting on a stopped kernel are not waited for

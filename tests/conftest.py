@@ -17,8 +17,8 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
-from cnnlib.pipeline import ensure_artifacts
-from cnnlib.store import write_artifacts
+from cnnlib.pipeline import ensure_artifacts, write_artifacts
+from cnnlib.store import locked, prepare_output, publish, stage_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
 
@@ -42,6 +42,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduli
     return NotebooksTogether(config, log)
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Without Chromium the browser tests skip (outside CI): say how many, and what fixes it."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser = [report for report in skipped if "Chromium" in str(report.longrepr)]
+    if browser:
+        terminalreporter.write_line(
+            f"{len(browser)} browser tests skipped: no Chromium at /usr/bin/chromium; "
+            "`sudo bash .ci/install-tools` installs it (`make test` runs it when root)"
+        )
+
+
 def load_script(path: Path, name: str) -> ModuleType:
     """A script of bench/ or notebooks/ (folders of scripts, not packages), imported by its path
     as module `name`."""
@@ -54,6 +65,18 @@ def load_script(path: Path, name: str) -> ModuleType:
 
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.
 SHORT = TrainConfig(epochs=2, batches_per_epoch=5, device="cpu")
+
+
+def publish_unverified(
+    results: list[EpochResult], data: Mnist, config: TrainConfig, out: Path
+) -> Path:
+    """Publish a set without verifying it first, as no cnnlib command does: how a test makes a
+    forged or damaged set that verify must catch."""
+    prepare_output(out)
+    with locked(out):
+        set_dir, _ = stage_artifacts(results, data, config, out)
+        publish(out, set_dir)
+    return out
 
 
 @pytest.fixture(scope="session")

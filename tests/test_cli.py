@@ -1,5 +1,7 @@
 """The command line: `python -m cnnlib regenerate` runs, and bad values stop it before any work."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ def test_regenerate_writes_verifies_and_summarizes(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # --quiet: no progress bar
     assert "final test accuracy:" in done.stdout
-    assert "verify: 9/9 checks passed" in done.stdout
+    assert "verify: 10/10 checks passed" in done.stdout
     assert f"{JSON_NAME}" in done.stdout and "wall time:" in done.stdout
     assert (out / JSON_NAME).exists()
     assert sorted(path.name for path in (out / "epoch_weights").iterdir()) == [
@@ -48,6 +50,15 @@ def test_regenerate_writes_verifies_and_summarizes(tmp_path: Path):
         (["--device", "tpu"], "device must be one of auto, cpu, cuda, got 'tpu'"),
         (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
         (["--out", "/proc/no-such-place"], "--out /proc/no-such-place cannot be written"),
+        (["--out", "/dev/null"], "--out /dev/null cannot be written (not a folder)"),
+        (
+            ["--lr", "0.0012345678901"],
+            "lr must be a number that float32 holds as written (the JSON stores it so), got "
+            "0.0012345678901, which it holds as 0.0012345678",
+        ),
+        (["--lr", "1e-320"], "lr must be at least 1.1754944e-38 (float32 holds no less)"),
+        (["--min-accuracy", "200"], "argument --min-accuracy: a percentage from 0 to 100"),
+        (["--min-accuracy", "nan"], "argument --min-accuracy: a percentage from 0 to 100"),
     ],
 )
 def test_bad_values_stop_before_any_work_with_one_line_and_exit_2(args, message, tmp_path):
@@ -79,3 +90,37 @@ def test_cuda_asked_for_where_there_is_none(tmp_path: Path):
 def test_an_unknown_command_is_one_line_and_exit_2():
     done = cnnlib("train-faster")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_a_copy_installed_without_the_repository_says_so_in_one_line(tmp_path: Path):
+    """`pip install .` (not -e) puts cnnlib into site-packages, without data/ and MNIST."""
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"
+    shutil.copytree(root / "cnnlib", source / "cnnlib")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    for command in (["verify"], ["regenerate", "--epochs", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cnnlib", *command],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(site)},
+        )
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr == (
+            f"python -m cnnlib: error: cnnlib runs from its repository, not from {site} (a "
+            "`pip install .`, which copies no data/): in a clone, run `make setup` "
+            "(pip install -e .)\n"
+        )
+    assert not (site / "data").exists()

@@ -21,7 +21,8 @@ from cnnlib.export import (
     load_state_dict,
 )
 from cnnlib.model import CNN
-from cnnlib.store import SETS_DIR, write_artifacts
+from cnnlib.pipeline import write_artifacts
+from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT
@@ -177,10 +178,11 @@ def test_a_shorter_run_replaces_a_longer_one_completely(fresh_run, mnist, short_
     names = sorted(path.name for path in (fresh_run / "epoch_weights").iterdir())
     assert names == ["epoch_0_weights.pth", "epoch_1_weights.pth"]
     assert [path.name for path in fresh_run.iterdir() if path.name.startswith(".")] == [SETS_DIR]
-    (current,) = (fresh_run / SETS_DIR).glob("set-*")  # the previous set is gone
-    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == sorted(
-        ["current", "lock", current.name]
-    )
+    # published and verified: no staged set is left, only the lock and the record of the set
+    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == [
+        "lock",
+        "published.json",
+    ]
 
 
 def test_the_default_run_reaches_95_percent_in_a_json_under_9_mb(default_run: Path):

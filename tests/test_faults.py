@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlib.data import REPO_DIR
+from cnnlib.data import DEFAULT_DATA_DIR, REPO_DIR
 from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
     JSON_NAME,
@@ -32,7 +32,9 @@ from cnnlib.export import (
     epoch_weights_name,
     load_state_dict,
 )
-from cnnlib.store import SETS_DIR, OutputError, check_writable, write_artifacts
+from cnnlib.pipeline import ensure_artifacts, write_artifacts
+from cnnlib.reading import SetReader
+from cnnlib.store import SETS_DIR, OutputError, check_writable
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT
@@ -40,6 +42,7 @@ from tests.conftest import SHORT
 # The new run differs from the old set (conftest's SHORT: 2 epochs, seed 42), so a mix would
 # show. It writes 5 files: epochs 0 and 1, the JSON, the final weights, then the manifest.
 NEW_RUN = ["--epochs", "1", "--batches-per-epoch", "1", "--seed", "7", "--device", "cpu"]
+NEW_CONFIG = TrainConfig(epochs=1, batches_per_epoch=1, seed=7, device="cpu")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # quicker for so small a run; the same for all
 TIMEOUT = 300
 PROG = "python -m cnnlib regenerate: error: "
@@ -89,6 +92,16 @@ def digests(out: Path) -> dict[str, str]:
     }
 
 
+def reader_digests(out: Path) -> dict[str, str]:
+    """{artifact name: sha-256} of the set that cnnlib's reader reads in DIR."""
+    artifacts = SetReader(out, DEFAULT_DATA_DIR)
+    names = [*artifacts.manifest()["files"], MANIFEST_NAME]
+    return {
+        name: hashlib.sha256(artifacts.read(name, artifacts.limit(name))).hexdigest()
+        for name in sorted(names)
+    }
+
+
 def regenerate_command(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(out), "--quiet", *extra]
 
@@ -117,7 +130,7 @@ def new_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], f
     start = time.monotonic()
     done = cnnlib_regenerate(out, *NEW_RUN)
     assert done.returncode == 0, done.stderr
-    assert "verify: 9/9 checks passed" in done.stdout
+    assert "verify: 10/10 checks passed" in done.stdout
     return digests(out), time.monotonic() - start
 
 
@@ -137,42 +150,53 @@ def assert_old_or_new(out: Path, old: dict[str, str], new: dict[str, str]) -> di
     ("function", "name", "count", "when", "expected"),
     [
         ("fsync", "*", 2, "after", "old"),  # staging: epoch 1's file is on disk
-        ("replace", "manifest.json", 1, "after", "old"),  # the new set is complete, not shown
-        ("replace", "current", 1, "before", "old"),  # just before the switch
-        ("replace", "current", 1, "after", "new"),  # just after it
-        ("unlink", "epoch_0_weights.pth", 1, "after", "new"),  # removing the old set
+        ("replace", "manifest.json", 1, "after", "old"),  # the new set is staged, whole
+        ("replace", "current", 1, "before", "old"),  # just before its publish begins
+        ("replace", "current", 1, "after", "old"),  # publish begun, DIR not changed yet
+        ("replace", "epoch_1_weights.pth", 2, "after", "new"),  # staged, then switched
+        ("replace", JSON_NAME, 1, "after", "new"),  # all but the manifest switched
+        ("replace", MANIFEST_NAME, 2, "after", "new"),  # DIR's manifest, the last switch
+        ("unlink", "current", 1, "after", "new"),  # published; the staged folder is still there
     ],
 )
 def test_killed_while_writing_over_a_complete_set(
     fresh_run: Path, new_set, function: str, name: str, count: int, when: str, expected: str
 ):
+    """What a reader of cnnlib (verify, a notebook's ensure_artifacts) gets is the old set or
+    the new one; the next run into the folder finishes a publish that was begun."""
     old = digests(fresh_run)
     done = kill_at(fresh_run, function, name, count, when)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    present = assert_old_or_new(fresh_run, old, new_set[0])
-    assert present == {"old": old, "new": new_set[0]}[expected]
+    report = verify(fresh_run, min_accuracy=0.0)
+    assert report.passed, report.lines()
+    assert reader_digests(fresh_run) == {"old": old, "new": new_set[0]}[expected]
+    ensure_artifacts(NEW_CONFIG, fresh_run, progress=False)  # finishes it, or trains anew
+    assert digests(fresh_run) == new_set[0]
 
 
 def test_the_run_after_a_killed_one_removes_its_leftovers(fresh_run: Path, new_set):
     assert kill_at(fresh_run, "fsync", "*", 3, "after").returncode == -signal.SIGKILL
-    assert len(sets_in(fresh_run)) == 2  # the old set, and the killed run's half set
+    assert len(sets_in(fresh_run)) == 1  # the killed run's half set, beside DIR's set
     done = cnnlib_regenerate(fresh_run, *NEW_RUN)
     assert done.returncode == 0, done.stderr
     assert digests(fresh_run) == new_set[0]
-    assert len(sets_in(fresh_run)) == 1
-    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == sorted(
-        ["current", "lock", *sets_in(fresh_run)]
-    )
+    assert sorted(path.name for path in (fresh_run / SETS_DIR).iterdir()) == [
+        "lock",
+        "published.json",
+    ]
 
 
-def test_killed_while_writing_into_an_empty_folder(tmp_path: Path, new_set):
+def test_killed_while_publishing_into_an_empty_folder(tmp_path: Path, new_set):
     out = tmp_path / "empty"
-    done = kill_at(out, "replace", JSON_NAME, 1, "after")  # its link is the first one made
+    done = kill_at(out, "replace", "epoch_0_weights.pth", 2, "after")  # DIR's first file
     assert done.returncode == -signal.SIGKILL, done.stderr
     present = digests(out)
-    assert MANIFEST_NAME not in present  # no manifest, no set: verify says so
-    assert present.items() <= new_set[0].items()
-    assert not verify(out, min_accuracy=0.0).passed
+    assert list(present) == [epoch_weights_name(0)]  # no manifest: no set for a plain reader
+    report = verify(out, min_accuracy=0.0)
+    assert report.passed, report.lines()
+    assert "a run was killed while publishing this set" in report.lines()[0]
+    ensure_artifacts(NEW_CONFIG, out, progress=False)
+    assert digests(out) == new_set[0]
 
 
 @pytest.mark.parametrize("when", ["delay", "staging"])
@@ -186,7 +210,7 @@ def test_sigkill_from_outside_leaves_the_old_or_the_new_set(fresh_run: Path, new
     )
     deadline = time.monotonic() + (0.8 * new_set[1] if when == "delay" else TIMEOUT)
     while process.poll() is None and time.monotonic() < deadline:
-        if when == "staging" and len(sets_in(fresh_run)) > 1:
+        if when == "staging" and sets_in(fresh_run):
             break
         time.sleep(0.002)
     process.send_signal(signal.SIGKILL)
@@ -204,14 +228,14 @@ def test_ctrl_c_leaves_the_old_set_and_says_so(fresh_run: Path):
         text=True,
         env=ENV,
     )
-    while len(sets_in(fresh_run)) < 2:  # training has begun, into a new set
+    while not sets_in(fresh_run):  # training has begun, into a new set
         assert process.poll() is None
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 1
     assert stderr == f"{PROG}interrupted; {fresh_run} was left as it was\n"
-    assert digests(fresh_run) == old and len(sets_in(fresh_run)) == 1
+    assert digests(fresh_run) == old and sets_in(fresh_run) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +253,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
         text=True,
         env=ENV,
     )
-    while len(sets_in(fresh_run)) < 2:  # the first run holds the lock and is training
+    while not sets_in(fresh_run):  # the first run holds the lock and is training
         assert first.poll() is None
         time.sleep(0.01)
     second = cnnlib_regenerate(fresh_run, *NEW_RUN)
@@ -240,7 +264,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
     )
     stdout, stderr = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 0, stderr
-    assert "verify: 9/9 checks passed" in stdout
+    assert "verify: 10/10 checks passed" in stdout
     assert verify(fresh_run, min_accuracy=0.0).passed
 
 
@@ -320,8 +344,7 @@ def test_a_file_of_someone_else_among_the_epochs_is_never_deleted(fresh_run: Pat
     done = cnnlib_regenerate(fresh_run, *NEW_RUN)
     assert done.returncode == 2
     assert done.stderr == (
-        f"{PROG}{best} was not written by cnnlib and would be hidden by a new set; "
-        "move it out of the folder\n"
+        f"{PROG}{best} was not written by cnnlib; move it away or choose another --out\n"
     )
     assert best.read_bytes() == b"my best"
 

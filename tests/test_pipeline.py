@@ -1,6 +1,7 @@
 """The pipeline: `ensure_artifacts` reuses a complete matching set and regenerates anything else;
 epochs go to disk as they come; a long run says so at its start."""
 
+import dataclasses
 import os
 import re
 import shutil
@@ -9,10 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, prepare_raw_files
+import pytest
+
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, DataError, prepare_raw_files
 from cnnlib.export import JSON_NAME, MANIFEST_NAME, epoch_weights_name
-from cnnlib.pipeline import default_min_accuracy, ensure_artifacts, regenerate
-from cnnlib.store import SETS_DIR, write_artifacts
+from cnnlib.pipeline import (
+    SetRejected,
+    default_min_accuracy,
+    ensure_artifacts,
+    regenerate,
+    write_artifacts,
+)
+from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT
@@ -95,8 +104,16 @@ def test_a_long_run_says_so_up_front_even_when_quiet(tmp_path: Path):
     assert not (out / JSON_NAME).exists() and list((out / SETS_DIR).glob("set-*")) == []
 
 
-def test_a_new_set_that_fails_its_checks_never_replaces_the_old_one(fresh_run: Path, tmp_path):
-    # Training reads the intact extracted files; verify reads the archives, one of them damaged.
+def files_in(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def artifacts_only(files: dict[Path, bytes]) -> dict[Path, bytes]:
+    return {path: content for path, content in files.items() if SETS_DIR not in path.parts}
+
+
+def test_a_damaged_test_archive_stops_regenerate_before_any_training(fresh_run: Path, tmp_path):
+    # Training would read the intact extracted files; verify reads the archives, one damaged.
     data_root = tmp_path / "data"
     raw = data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -106,12 +123,28 @@ def test_a_new_set_that_fails_its_checks_never_replaces_the_old_one(fresh_run: P
             shutil.copy(DEFAULT_DATA_DIR / "MNIST" / "raw" / file_name, raw)
     archive = raw / "t10k-images-idx3-ubyte.gz"
     archive.write_bytes(archive.read_bytes()[:1000])
-    before = {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()}
+    before = files_in(fresh_run)
     other = TrainConfig(epochs=1, batches_per_epoch=2, device="cpu")
-    summary = regenerate(other, fresh_run, data_root=data_root, progress=False)
-    assert not summary.report.passed and not summary.published
-    assert f"the new set was discarded: {fresh_run} still holds the previous one" in (
-        summary.lines()
+    with pytest.raises(DataError, match=f"^{re.escape(str(archive))} is truncated or corrupt"):
+        regenerate(other, fresh_run, data_root=data_root, progress=False)
+    assert files_in(fresh_run) == before
+    assert list((fresh_run / SETS_DIR).glob("set-*")) == []  # no set was begun
+
+
+@pytest.mark.parametrize("had_set", [True, False])
+def test_a_new_set_that_fails_verify_is_never_published_and_the_message_is_true(
+    fresh_run: Path, tmp_path: Path, mnist, short_results, had_set: bool
+):
+    out = fresh_run if had_set else tmp_path / "empty"
+    out.mkdir(exist_ok=True)
+    before = files_in(out)
+    inverted = dataclasses.replace(mnist, test_pixels=255 - mnist.test_pixels)
+    with pytest.raises(SetRejected) as rejected:
+        write_artifacts(short_results, inverted, SHORT, out)
+    kept = f"{out} still holds the previous set" if had_set else f"{out} holds no set"
+    assert str(rejected.value).startswith(
+        f"the new set failed verify (samples: {JSON_NAME}: samples[0], samples[1]"
     )
-    after = {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()}
-    assert after == before
+    assert str(rejected.value).endswith(f") and was discarded; {kept}")
+    assert artifacts_only(files_in(out)) == artifacts_only(before)
+    assert list((out / SETS_DIR).glob("set-*")) == []

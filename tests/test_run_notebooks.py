@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,147 @@ def test_kernels_talk_over_unix_sockets_not_tcp(
     assert not list(tmp_path.glob("01_model-*"))
     assert runner.start_kernel("02_training") is None  # stopped: no more kernels
     assert "TCP" not in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopped or killed: every kernel ends, nothing is left behind, nothing is published later.
+
+LONG_TRAINING = ["-p", "epochs", "20", "-p", "batches_per_epoch", "900"]
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the kernels run.py started)."""
+    children = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children.append(int(stat_file.parent.name))
+    return children
+
+
+def alive(pid: int) -> bool:
+    with suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return False
+
+
+def wait_until(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def long_run(tmp_path: Path):
+    """run.py with a long training, in a session of its own (as a terminal's job), with its own
+    temporary folder; returns the process, once its kernels run, and its output folder."""
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
+        + ["-p", "output_dir", str(out), *LONG_TRAINING],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+    )
+
+    def kernels_run() -> bool:  # 02's, and 03's and 04's, which wait for 02's artifacts
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        return len(children_of(process.pid)) >= 3
+
+    try:
+        wait_until(kernels_run, "the kernels run", timeout=600)
+        yield process, out
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("how", ["Ctrl-C to the job", "SIGTERM to run.py"])
+def test_a_stop_ends_every_kernel_with_one_line_and_leaves_nothing_behind(long_run, how: str):
+    process, out = long_run
+    kernels = children_of(process.pid)
+    if how == "Ctrl-C to the job":
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to make and its children
+        signum = signal.SIGINT
+    else:
+        process.send_signal(signal.SIGTERM)
+        signum = signal.SIGTERM
+    stdout, stderr = process.communicate(timeout=60)  # e44c7ae: forever
+    assert process.returncode == 128 + signum
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        f"run.py: stopped by {signum.name}; every kernel ended, {out} was left as it was"
+    )
+    wait_until(lambda: not any(alive(pid) for pid in kernels), "the kernels are gone", 30)
+    temporary = out.parent / "tmp"
+    assert list(temporary.iterdir()) == []  # no socket folder, no connection file
+
+
+def test_the_kernels_die_with_a_killed_run_py_and_publish_nothing(long_run):
+    process, out = long_run
+    kernels = children_of(process.pid)
+    process.kill()
+    process.wait(timeout=60)
+    wait_until(lambda: not any(alive(pid) for pid in kernels), "the kernels are gone", 30)
+    assert not (out / "manifest.json").exists()
+
+
+def test_the_next_run_removes_the_socket_folder_a_killed_run_left(run_py, tmp_path: Path):
+    gone = tmp_path / f"{run_py.SOCKETS_PREFIX}999999999-abc"
+    mine = tmp_path / f"{run_py.SOCKETS_PREFIX}{os.getpid()}-abc"
+    other = tmp_path / "cnnlib-kernels-notours"
+    for folder in (gone, mine, other):
+        folder.mkdir()
+        (folder / "01_model.json").write_text("{}")
+    run_py.remove_stale_socket_folders(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_kernels_start_where_home_cannot_be_written(tmp_path: Path) -> None:
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from tests.conftest import load_script\n"
+        f"run_py = load_script(Path({str(NOTEBOOKS_DIR / 'run.py')!r}), 'run_notebooks')\n"
+        f"sockets = Path({str(tmp_path)!r})\n"
+        "run_py.writable_home_or_temporary(sockets)\n"
+        "runner = run_py.Runner({}, sockets / 'executed', sockets)\n"
+        "try:\n"
+        "    kernel = runner.start_kernel('01_model')\n"
+        "    print(kernel.is_alive())\n"
+        "finally:\n"
+        "    runner.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HOME": "/proc"},  # e44c7ae: FileNotFoundError: '/proc/.ipython'
+        cwd=NOTEBOOKS_DIR.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "True\n"
+    assert (tmp_path / "ipython").is_dir()
+
+
+def test_an_executed_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = subprocess.run(
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(blocker / "x")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"run.py: error: cannot write the executed notebooks into {blocker / 'x'} (Not a "
+        "directory); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n"
+    )

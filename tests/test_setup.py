@@ -129,8 +129,23 @@ def test_make_data_passes_any_output_dir_to_run_py_unchanged(make_data, output_d
     done = run(output_dir)
     assert done.returncode == 0, done.stderr
     expected = output_dir if output_dir.startswith("/") else f"{project}/{output_dir}"
-    assert done.stdout.splitlines() == ["notebooks/run.py", "-p", "output_dir", expected]
+    assert done.stdout.splitlines() == [
+        "notebooks/run.py",
+        "--executed-dir",
+        "notebooks/executed",
+        "-p",
+        "output_dir",
+        expected,
+    ]
     assert not (project / "pwned").exists()
+
+
+def test_make_test_and_ci_install_the_browser_with_one_script():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash .ci/install-tools" in ci
+    assert '@if [ "$$(id -u)" = 0 ]; then bash .ci/install-tools; fi' in MAKEFILE
+    script = (ROOT / ".ci" / "install-tools").read_text()
+    assert "chromium" in script and "apt-get install" in script
 
 
 def test_make_data_refuses_an_empty_output_dir_in_one_line(make_data):

@@ -10,7 +10,7 @@ import torch
 from cnnlib.data import VALIDATION_SIZE, normalize, validation_split
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import CNN
-from cnnlib.store import write_artifacts
+from cnnlib.pipeline import write_artifacts
 from cnnlib.train import (
     ConfigError,
     Evaluator,

@@ -21,10 +21,9 @@ from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import regenerate
 from cnnlib.reading import MAX_PTH_BYTES
-from cnnlib.store import write_artifacts
 from cnnlib.train import MAX_EPOCHS, EpochResult
 from cnnlib.verify import Report, verify
-from tests.conftest import SHORT
+from tests.conftest import SHORT, publish_unverified
 from tests.test_data import poison_processed_cache
 
 CHECK_NAMES = [
@@ -36,6 +35,7 @@ CHECK_NAMES = [
     "samples",
     "feature maps",
     "predictions",
+    "test metrics",
     "accuracy",
 ]
 EPOCH_1 = epoch_weights_name(1)
@@ -67,7 +67,7 @@ def test_a_fresh_regenerate_passes_every_check_and_says_so(tmp_path: Path):
     summary = regenerate(SHORT, tmp_path / "run", progress=False)
     assert summary.report.passed
     assert [check.name for check in summary.report.checks] == CHECK_NAMES
-    assert "verify: 9/9 checks passed" in summary.lines()
+    assert "verify: 10/10 checks passed" in summary.lines()
 
 
 def test_every_line_carries_its_figure(short_run: Path):
@@ -86,13 +86,13 @@ def test_cli_exits_0_when_all_pass_and_1_otherwise(
     short_run: Path, fresh_run: Path, capsys: pytest.CaptureFixture[str]
 ):
     assert main(["verify", str(short_run), "--min-accuracy", "0"]) == 0
-    assert capsys.readouterr().out.endswith(f"all 9 checks passed in {short_run}\n")
+    assert capsys.readouterr().out.endswith(f"all 10 checks passed in {short_run}\n")
 
     (fresh_run / EPOCH_1).unlink()
     assert main(["verify", str(fresh_run), "--min-accuracy", "0"]) == 1
     out = capsys.readouterr().out
     assert f"[FAIL] weight files: {EPOCH_1}: missing" in out
-    assert out.endswith(f"NOT all 9 checks passed in {fresh_run}\n")
+    assert out.endswith(f"NOT all 10 checks passed in {fresh_run}\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +108,8 @@ def test_truncated_json(fresh_run: Path):
         f"{JSON_NAME}: {size // 2} bytes, {MANIFEST_NAME} says {size} (truncated?)"
     )
     assert failed["JSON schema"].startswith(f"{JSON_NAME}: not valid JSON, truncated or damaged")
-    assert set(failed) == set(CHECK_NAMES) - {"weight files"}
+    # the accuracy is measured on the .pth files, which are intact
+    assert set(failed) == set(CHECK_NAMES) - {"weight files", "accuracy"}
 
 
 def test_nan_in_json(fresh_run: Path):
@@ -169,7 +170,7 @@ def test_extra_key_in_json(fresh_run: Path, where: tuple, message: str):
         f"{JSON_NAME}: {message} must not contain {{'extra'}} properties"
     )
     # The checks that read the JSON's content say it does not fit the schema, naming the file.
-    assert all(failed[name].startswith(f"{JSON_NAME}: ") for name in CHECK_NAMES[2:])
+    assert all(failed[name].startswith(f"{JSON_NAME}: ") for name in CHECK_NAMES[2:-1])
 
 
 def test_repeated_key_in_json(fresh_run: Path):
@@ -244,6 +245,7 @@ def test_flipped_bit_in_pth(fresh_run: Path, where: str, message: str):
         "weight files": failed["weight files"],
         "JSON weights = .pth": f"{EPOCH_1}: did not load (see 'weight files')",
         "predictions": f"{EPOCH_1}: did not load (see 'weight files')",
+        "test metrics": f"{EPOCH_1}: did not load (see 'weight files')",
     }
     assert failed["weight files"].startswith(f"{EPOCH_1}: {message}")
 
@@ -256,6 +258,7 @@ def test_missing_epoch_file(fresh_run: Path):
         "weight files": f"{EPOCH_1}: missing",
         "JSON weights = .pth": f"{EPOCH_1}: did not load (see 'weight files')",
         "predictions": f"{EPOCH_1}: did not load (see 'weight files')",
+        "test metrics": f"{EPOCH_1}: did not load (see 'weight files')",
     }
 
 
@@ -327,7 +330,10 @@ def test_a_manifest_in_another_format(fresh_run: Path):
 def test_accuracy_below_the_threshold(short_run: Path):
     final = read_json(short_run)["training_epochs"][-1]["test_accuracy"]
     failed = failures(verify(short_run, min_accuracy=99.5))
-    assert failed == {"accuracy": f"{JSON_NAME}: final test accuracy {final:.2f}% is below 99.5%"}
+    assert failed == {
+        "accuracy": f"{FINAL_WEIGHTS_NAME}: final test accuracy {final:.2f}% (measured) is below "
+        "99.5%"
+    }
     assert failures(verify(short_run, min_accuracy=final)) == {}
 
 
@@ -349,7 +355,7 @@ def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_pa
     gz = (DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{broken.name}.gz").read_bytes()
     (raw / f"{broken.name}.gz").write_bytes(gz[: len(gz) // 2])
     failed = failures(verify(short_run, min_accuracy=0.0, data_root=tmp_path))
-    assert set(failed) == {"samples", "feature maps"}
+    assert set(failed) == {"samples", "feature maps", "test metrics", "accuracy"}
     assert all(
         message.startswith(f"{raw / broken.name}.gz is truncated or corrupt")
         for message in failed.values()
@@ -483,11 +489,15 @@ def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mn
         )
         for result in short_results
     ]
-    write_artifacts(scaled, mnist, SHORT, tmp_path / "huge")
+    publish_unverified(scaled, mnist, SHORT, tmp_path / "huge")
     fc1 = read_json(tmp_path / "huge")["training_epochs"][2]["feature_maps"]["fc1"]
     assert max(map(abs, fc1)) > 1e6
-    report = verify(tmp_path / "huge", min_accuracy=0.0)
-    assert report.passed, report.lines()
+    failed = failures(verify(tmp_path / "huge", min_accuracy=0.0))
+    # Only the metrics, which belong to the unscaled weights, give the forgery away.
+    assert list(failed) == ["test metrics"]
+    assert failed["test metrics"].startswith(
+        f"{JSON_NAME}: epoch 0 states test accuracy {short_results[0].test_accuracy:.2f}%"
+    )
 
 
 def test_a_learning_rate_of_10_still_makes_a_verified_set(fresh_run: Path):
@@ -499,7 +509,7 @@ def test_a_learning_rate_of_10_still_makes_a_verified_set(fresh_run: Path):
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "verify: 9/9 checks passed" in done.stdout
+    assert "verify: 10/10 checks passed" in done.stdout
     maps = read_json(fresh_run)["training_epochs"][-1]["feature_maps"]
     assert max(np.abs(np.asarray(maps[name])).max() for name in maps) > 1e4  # it diverged
 
@@ -520,6 +530,6 @@ def test_samples_are_checked_against_the_archives_not_a_cache(tmp_path: Path, mn
     assert samples[0]["image"] == mnist.test_pixels[samples[0]["index"]].tolist()
     # A set made from inverted pixels fails, though they are what that cache holds.
     inverted = dataclasses.replace(mnist, test_pixels=255 - mnist.test_pixels)
-    write_artifacts(short_results, inverted, SHORT, tmp_path / "inverted")
+    publish_unverified(short_results, inverted, SHORT, tmp_path / "inverted")
     failed = failures(verify(tmp_path / "inverted", min_accuracy=0.0, data_root=data_root))
     assert failed["samples"].startswith(f"{JSON_NAME}: samples[0], samples[1]")

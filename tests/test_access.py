@@ -1,0 +1,115 @@
+"""Another user, a read-only clone: reading a set needs no lock and no write access; what must
+write says where and why in one line. A real user (`student`, created here) on a real read-only
+bind mount; the tests run as root, as CI does, and skip only where the kernel refuses the mount.
+
+The user is given CAP_DAC_READ_SEARCH (read and search everywhere, write nowhere it may not):
+this machine's Python lives in /root, which no other user can reach."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnlib.export import JSON_NAME
+from tests.conftest import SHORT
+
+STUDENT = "student"
+ROOT = Path(__file__).resolve().parent.parent
+AS_STUDENT = [
+    "setpriv",
+    f"--reuid={STUDENT}",
+    f"--regid={STUDENT}",
+    "--init-groups",
+    "--inh-caps=+dac_read_search",
+    "--ambient-caps=+dac_read_search",
+]
+
+
+@pytest.fixture(scope="module")
+def student() -> str:
+    if os.geteuid() != 0:
+        pytest.skip("creating a user and mounting a file system need root")
+    if subprocess.run(["id", STUDENT], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", STUDENT], check=True)
+    return STUDENT
+
+
+def as_student(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*AS_STUDENT, *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": f"/home/{STUDENT}"},
+    )
+
+
+@pytest.fixture
+def read_only_clone(student: str, short_run: Path, tmp_path: Path):
+    """A copy of the project's data folder, holding a set, on a read-only bind mount."""
+    source, mounted = tmp_path / "clone", tmp_path / "read-only"
+    shutil.copytree(short_run, source / "data", symlinks=True)
+    mounted.mkdir()
+    done = subprocess.run(["mount", "--bind", str(source), str(mounted)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"the kernel refused a bind mount: {done.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mounted)], check=True)
+        yield mounted / "data"
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+READ = f"""
+from pathlib import Path
+from cnnlib.store import check_writable
+from cnnlib.pipeline import ensure_artifacts
+from cnnlib.train import TrainConfig
+from cnnlib.verify import verify
+out = Path(OUT)
+check_writable(out)  # what every notebook's first cell does
+ensure_artifacts(TrainConfig(**{SHORT.as_dict()!r}), out)  # notebooks 03 and 04
+print(verify(out, min_accuracy=0.0).passed)
+"""
+
+
+def test_another_user_reads_a_read_only_set_without_lock_or_write(read_only_clone: Path):
+    before = listing(read_only_clone)
+    done = as_student(sys.executable, "-c", READ.replace("OUT", repr(str(read_only_clone))))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "True\n"
+    assert listing(read_only_clone) == before
+
+
+def test_another_user_writing_into_a_read_only_clone_gets_one_line(read_only_clone: Path):
+    done = as_student(
+        sys.executable, "-m", "cnnlib", "regenerate", "--out", str(read_only_clone), "--quiet"
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (  # the first refusal the kernel gives: not the owner
+        f"python -m cnnlib regenerate: error: --out {read_only_clone} cannot be written "
+        "(Permission denied); choose a writable folder\n"
+    )
+    assert (read_only_clone / JSON_NAME).is_file()
+
+
+def test_make_data_in_a_read_only_clone_names_the_folder_and_the_fix(read_only_clone: Path):
+    executed = read_only_clone.parent / "notebooks" / "executed"
+    done = as_student(
+        sys.executable, "notebooks/run.py", "--executed-dir", str(executed), "-p", "epochs", "1"
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"run.py: error: cannot write the executed notebooks into {executed} (Read-only file "
+        "system); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n"
+    )
