@@ -1,0 +1,3 @@
+"""The lecture's tools: the predicates behind notebook 03's checked sentences (see `claims`)."""
+
+from __future__ import annotations
