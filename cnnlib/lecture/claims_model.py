@@ -16,9 +16,7 @@ def _rounded(values: Sequence[float]) -> list[float]:
 @claim("untrained-copies", general=False)
 def untrained_copies(r: Sequence[float]) -> Verdict:
     close = [value for value in r if abs(value) > COPY]
-    return Verdict(
-        len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {_rounded(r)}"
-    )
+    return Verdict(len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {_rounded(r)}")
 
 
 @claim("untrained-sign")
@@ -33,6 +31,6 @@ def untrained_sign(r: Sequence[float], sums: Sequence[float]) -> Verdict:
 @claim("untrained-guess")
 def untrained_guess(probabilities: Sequence[float]) -> Verdict:
     return Verdict(
-        0.05 < min(probabilities) and max(probabilities) < 0.2,
+        min(probabilities) > 0.05 and max(probabilities) < 0.2,
         f"probabilities from {min(probabilities):.1%} to {max(probabilities):.1%}",
     )

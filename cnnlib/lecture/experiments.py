@@ -4,7 +4,7 @@ back to its random start, and accuracy on test digits shifted by whole pixels.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -37,13 +37,41 @@ def train_model(
         model.get_submodule(name).requires_grad_(False)
     trainable = [weight for weight in model.parameters() if weight.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.lr, fused=True)
-    shuffler = torch.Generator().manual_seed(config.seed)
-    torch.randperm(len(data.train_labels), generator=shuffler)  # epoch 0's order: no update
     with single_threaded(), tqdm(disable=True) as quiet:
-        for _ in range(config.epochs):
-            order = torch.randperm(len(data.train_labels), generator=shuffler)
+        for order in training_orders(config, len(data.train_labels)):
             run_epoch(model, data.train_pixels, data.train_labels, order, config, optimizer, quiet)
     return model.eval()
+
+
+def training_orders(config: TrainConfig, images: int) -> Iterator[torch.Tensor]:
+    """The shuffled order of the training images in each trained epoch (1..epochs), drawn as
+    `cnnlib.train` draws them (epoch 0, which only measures, draws one first)."""
+    shuffler = torch.Generator().manual_seed(config.seed)
+    torch.randperm(images, generator=shuffler)  # epoch 0's
+    for _ in range(config.epochs):
+        yield torch.randperm(images, generator=shuffler)
+
+
+def never_drawn(config: TrainConfig, images: int) -> int:
+    """How many of the training images no training step used: each epoch uses the first
+    `batches_per_epoch * batch_size` of its shuffled order."""
+    drawn = torch.zeros(images, dtype=torch.bool)
+    for order in training_orders(config, images):
+        drawn[order[: config.batches_per_epoch * config.batch_size]] = True
+    return int((~drawn).sum())
+
+
+def network(state: Mapping[str, torch.Tensor]) -> CNN:
+    """A CNN with these weights, ready to read digits."""
+    model = CNN()
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def loss(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean cross-entropy of `model` over `pixels` (uint8 images)."""
+    with single_threaded():
+        return evaluate(model, pixels, labels)[0]
 
 
 def accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> float:
@@ -67,11 +95,9 @@ def with_layer_from(
     state: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor], layer: str
 ) -> CNN:
     """A CNN with the weights of `state`, except `layer`'s, which come from `other`."""
-    model = CNN()
-    model.load_state_dict(
+    return network(
         {name: (other if name.startswith(f"{layer}.") else state)[name] for name in state}
     )
-    return model.eval()
 
 
 def standard_error(percent: float, images: int) -> float:
