@@ -34,7 +34,7 @@ from cnnlib.train import TrainConfig
 STRICT_ENV = "CNNLIB_STRICT_CLAIMS"  # 1: every claim stops the notebook when it fails
 RECORD_ENV = "CNNLIB_CLAIMS_RECORD"  # a file: each claim's outcome is appended as a JSON line
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"  # in a checkout of the project
-MARK = re.compile(r'<span id="claim-([\w-]+)">(.*?)</span>', re.DOTALL)
+MARK = re.compile(r'<span\s+id="claim-([\w-]+)">(.*?)</span>', re.DOTALL)
 
 
 class ClaimError(AssertionError):

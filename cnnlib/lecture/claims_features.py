@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cnnlib.lecture.claims import Verdict, claim
+from cnnlib.lecture.features import Drift, FilterSummary
+
+
+def _jobs(summaries: Sequence[FilterSummary]) -> list[tuple[str, str]]:
+    """What each filter's map follows: (reference, "+" or "-")."""
+    return [(s.best, "+" if s.r[s.best] > 0 else "-") for s in summaries]
 
 
 def _rounded(values: Sequence[float], digits: int = 2) -> list[float]:
@@ -12,7 +18,8 @@ def _rounded(values: Sequence[float], digits: int = 2) -> list[float]:
 
 
 @claim("kernels-kept", general=False)
-def kernels_kept(cosines: Sequence[float], scales: Sequence[float]) -> Verdict:
+def kernels_kept(drift: Sequence[Drift]) -> Verdict:
+    cosines, scales = [d.cosine for d in drift], [d.scale for d in drift]
     return Verdict(
         all(cosine > 0.75 for cosine in cosines) and all(scale > 1.2 for scale in scales),
         f"cosines {_rounded(cosines)}, scales {_rounded(scales)}",
@@ -20,28 +27,34 @@ def kernels_kept(cosines: Sequence[float], scales: Sequence[float]) -> Verdict:
 
 
 @claim("filter-jobs", general=False)
-def filter_jobs(jobs: Sequence[tuple[str, bool]]) -> Verdict:
-    expected = [("horizontal edge", True), ("stroke", False), ("stroke", True), ("stroke", True)]
+def filter_jobs(summaries: Sequence[FilterSummary]) -> Verdict:
+    jobs = _jobs(summaries)
+    expected = [("horizontal edge", "+"), ("stroke", "+"), ("stroke", "+"), ("stroke", "-")]
     return Verdict(sorted(jobs) == expected, f"the filters follow {list(jobs)}")
 
 
 @claim("filter-close", general=False)
-def filter_close(r: Sequence[float]) -> Verdict:
+def filter_close(summaries: Sequence[FilterSummary]) -> Verdict:
+    r = [s.r[s.best] for s in summaries]
     return Verdict(all(abs(value) > 0.85 for value in r), f"|r| = {_rounded([abs(v) for v in r])}")
 
 
 @claim("no-vertical", general=False)
-def no_vertical(r: Sequence[float]) -> Verdict:
+def no_vertical(summaries: Sequence[FilterSummary]) -> Verdict:
+    r = [s.r["vertical edge"] for s in summaries]
     return Verdict(all(abs(value) < 0.4 for value in r), f"r with vertical edges {_rounded(r)}")
 
 
 @claim("jobs-at-start", general=False)
-def jobs_at_start(start: Sequence[tuple[str, bool]], end: Sequence[tuple[str, bool]]) -> Verdict:
-    return Verdict(list(start) == list(end), f"epoch 0: {list(start)}; the end: {list(end)}")
+def jobs_at_start(start: Sequence[FilterSummary], end: Sequence[FilterSummary]) -> Verdict:
+    return Verdict(_jobs(start) == _jobs(end), f"epoch 0: {_jobs(start)}; the end: {_jobs(end)}")
 
 
 @claim("closer", general=False)
-def closer(start: Sequence[float], end: Sequence[float]) -> Verdict:
+def closer(start: Sequence[FilterSummary], end: Sequence[FilterSummary]) -> Verdict:
+    """How closely each filter follows, at the start and at the end, its pattern at the end."""
+    start = [abs(a.r[b.best]) for a, b in zip(start, end, strict=True)]
+    end = [abs(s.r[s.best]) for s in end]
     better = sum(b > a for a, b in zip(start, end, strict=True))
     return Verdict(
         better > len(start) / 2, f"|r| from {_rounded(start)} to {_rounded(end)}: {better} closer"
@@ -49,7 +62,8 @@ def closer(start: Sequence[float], end: Sequence[float]) -> Verdict:
 
 
 @claim("more-alike", general=False)
-def more_alike(start: Sequence[float], end: Sequence[float]) -> Verdict:
+def more_alike(pairs: Mapping[tuple[int, int], tuple[float, float]]) -> Verdict:
+    start, end = [a for a, _ in pairs.values()], [b for _, b in pairs.values()]
     return Verdict(
         bool(end) and all(b >= 0.95 and b > a for a, b in zip(start, end, strict=True)),
         f"|r| of the pairs from {_rounded(start)} to {_rounded(end)}",
