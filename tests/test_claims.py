@@ -52,7 +52,7 @@ COUNTER_EXAMPLES: dict[str, dict] = {
     "never-drawn": {"never": 600, "images": 60_000},
     "untrained-loss": {"loss": 4.1, "accuracy": 9.8},
     "first-epoch": {"test_losses": [2.3, 2.0, 1.4, 0.9, 0.5]},
-    "above-95": {"accuracies": [11.2, 87.5, 92.2, 95.0, 95.5, 96.2, 94.9, 96.7]},
+    "above-95": {"accuracies": [11.2, 87.5, 92.2, 95.0, 95.5, 96.2, 93.9, 96.7]},
     "noisy-epochs": {"changes": [0.3, 0.4, 0.2, 0.5, -0.1], "error": 0.14},
     "train-above-test": {"train": {1: 0.4, 2: 0.25, 5: 0.12}, "test": {1: 0.3, 2: 0.27, 5: 0.13}},
     "no-overfit": {"accuracies": [11.0] + [98.0] * 5 + [97.5] * 5},
