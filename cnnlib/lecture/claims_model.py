@@ -23,7 +23,7 @@ def untrained_copies(r: Sequence[float]) -> Verdict:
 def untrained_sign(r: Sequence[float], sums: Sequence[float]) -> Verdict:
     clear = [(value, total) for value, total in zip(r, sums, strict=True) if abs(total) > 0.3]
     return Verdict(
-        all(value * total > 0 and abs(value) > 0.6 for value, total in clear),
+        all(value * total > 0 and abs(value) > 0.5 for value, total in clear),
         f"r = {_rounded(r)}, kernel sums {_rounded(sums)}",
     )
 
