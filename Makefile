@@ -22,7 +22,7 @@ HOST ?= 127.0.0.1
 # widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: setup data notebooks regenerate test lint bench demo
+.PHONY: setup data notebooks regenerate test lint bench claims demo
 
 setup: $(STAMP) $(LAB_OVERRIDES)
 
@@ -67,6 +67,11 @@ lint: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# Every checked sentence of the notebooks against seeds 0-4 (each run in a scratch folder, never
+# data/): a table sentence x seed, and exit status 1 if a general sentence fails for one of them.
+claims: setup
+	$(PY) bench/claims.py
 
 # The demo page: demo/serve.py serves demo/, js/ and data/pretrained_cnn_data.json, nothing else.
 # Ctrl-C stops it.

@@ -1,4 +1,5 @@
-"""cnnlib.lecture: the notebooks' set-up, their self-checking claims, their source on screen."""
+"""cnnlib.lecture: the notebooks' set-up, their source on screen, the figures' pixels (the
+claims: tests/test_claims.py)."""
 
 from __future__ import annotations
 
@@ -35,40 +36,6 @@ def test_setup_returns_the_config_and_the_output_folder(tmp_path: Path) -> None:
 def test_setup_stops_at_a_wrong_parameter_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^epochs must be an integer >= 0, got -1$"):
         lecture.setup(tmp_path, **(DEFAULTS | {"epochs": -1}), device="cpu")
-
-
-def test_a_true_claim_says_nothing(capsys: pytest.CaptureFixture) -> None:
-    lecture.claim("two is more than one", 2 > 1)
-    assert capsys.readouterr().out == ""
-
-
-def test_a_false_claim_stops_the_lectures_own_run_naming_the_sentence(tmp_path: Path) -> None:
-    lecture.setup(tmp_path, **DEFAULTS, device="auto")
-    with pytest.raises(lecture.ClaimError) as failure:
-        lecture.claim("the loss falls", False, "it rose from 0.1 to 0.2")
-    assert str(failure.value) == (
-        'the narration says "the loss falls", but this run disagrees: it rose from 0.1 to 0.2'
-    )
-
-
-def test_a_false_claim_is_a_note_for_other_parameters(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    lecture.setup(tmp_path, **(DEFAULTS | {"epochs": 3}), device="cpu")
-    assert not lecture.strict()
-    lecture.claim("the loss falls", False)
-    assert capsys.readouterr().out == (
-        'Note, for these parameters: the narration says "the loss falls", but this run disagrees\n'
-    )
-
-
-def test_the_environment_makes_every_claim_strict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lecture.setup(tmp_path, **(DEFAULTS | {"epochs": 3}), device="cpu")
-    monkeypatch.setenv(lecture.STRICT_ENV, "1")
-    with pytest.raises(lecture.ClaimError, match="the loss falls"):
-        lecture.claim("the loss falls", False)
 
 
 def test_show_source_is_cnnlibs_own_code() -> None:

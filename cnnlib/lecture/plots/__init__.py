@@ -1,7 +1,7 @@
 """The lecture's tools: the notebooks' figures, one function per idea, each returning a matplotlib
 Figure (object-oriented API, no pyplot state), grouped by what they draw: the model (01),
-training (02), feature maps, the epoch explorer and the feature hierarchy (03), the export (04);
-`style` is shared."""
+training (02), feature maps, the epoch explorer, shifted digits and the feature hierarchy (03),
+the export (04); `style` is shared."""
 
 from cnnlib.lecture.plots.explorer import EpochExplorer, show_epoch_explorer, slider_width
 from cnnlib.lecture.plots.export import json_sizes, logits_agreement
@@ -27,6 +27,7 @@ from cnnlib.lecture.plots.model import (
     translation,
     weight_sharing,
 )
+from cnnlib.lecture.plots.shifts import shifted_accuracies
 from cnnlib.lecture.plots.style import live_frontend, retina_png, use_lecture_style
 from cnnlib.lecture.plots.training import (
     confusion_matrices,
@@ -62,6 +63,7 @@ __all__ = [
     "predictions",
     "receptive_fields",
     "retina_png",
+    "shifted_accuracies",
     "show_epoch_explorer",
     "slider_width",
     "strongest_digits",

@@ -1,0 +1,256 @@
+"""The narration's checked sentences: every predicate fails on a counter-example, naming its
+sentence; strict where the notebooks run headless, one warning in a live lecture; every marked
+sentence has a predicate and a check; claim code stays a small part of each notebook."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnlib import lecture
+from cnnlib.lecture import claims
+from cnnlib.lecture.claims_training import FROZEN, RESET, TRAINED
+from cnnlib.lecture.features import Drift, FilterSummary
+from cnnlib.train import TrainConfig
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+MAX_CLAIM_SHARE = 0.15  # of a notebook's code lines
+
+LAYERS = ("conv1", "conv2", "fc1", "fc2")
+# A run in which conv1 changed most, in which later epochs moved more than the first: a
+# counter-example to each sentence about how the layers moved.
+UPSIDE_DOWN = {"conv1": [9.0] * 20, "conv2": [1.0] * 20, "fc1": [2.0] * 20, "fc2": [3.0] * 20}
+UPSIDE_DOWN["fc1"][0] = 1.0
+SHIFTS_CNN = {0: 98.0, 1: 97.3, 2: 94.3, 3: 83.0, 4: 63.0}
+SHIFTS_MLP = {0: 97.1, 1: 94.4, 2: 76.7, 3: 50.0, 4: 30.8}
+
+
+def ablation(trained: float, frozen: float, reset: float) -> dict[str, float]:
+    return dict(zip((TRAINED, FROZEN, RESET), (trained, frozen, reset), strict=True))
+
+
+def summary(stroke: float, vertical: float = 0.0) -> FilterSummary:
+    """A conv1 filter whose map has r = `stroke` with the stroke map."""
+    r = {"stroke": stroke, "vertical edge": vertical, "horizontal edge": 0.1}
+    return FilterSummary(channel=0, total=stroke, left_right=0.0, top_bottom=0.0, r=r)
+
+
+# For every claim, numbers (a perturbed result, another run) that contradict its sentence.
+COUNTER_EXAMPLES: dict[str, dict] = {
+    # 01
+    "untrained-copies": {"r": [0.93, 0.9, 0.8, -0.1]},  # three copies, none flipped
+    "untrained-sign": {"r": [0.93, -0.2, -0.79, 0.1], "sums": [1.1, 0.8, -0.7, 0.0]},
+    "untrained-guess": {"probabilities": [0.55] + [0.05] * 9},
+    # 02
+    "step-helps": {"before": 2.32, "after": 2.41},
+    "adam-first-step": {"exact": 20_000, "moved": 27_000, "largest": 0.001, "lr": 0.001},
+    "never-drawn": {"never": 600, "images": 60_000},
+    "untrained-loss": {"loss": 2.3, "accuracy": 31.0},
+    "first-epoch": {"test_losses": [2.3, 2.0, 1.4, 0.9, 0.5]},
+    "above-95": {"accuracies": [11.2, 87.5, 92.2, 95.0, 95.5, 96.2, 93.9, 96.7]},
+    "noisy-epochs": {"changes": [0.3, 0.4, 0.2, 0.5, -0.1], "error": 0.14},
+    "train-above-test": {"train": {1: 0.4, 2: 0.25, 5: 0.12}, "test": {1: 0.3, 2: 0.27, 5: 0.13}},
+    "no-overfit": {"accuracies": [11.0] + [98.0] * 5 + [97.5] * 5},
+    "epoch1-most": {"changes": UPSIDE_DOWN},
+    "conv1-least": {"changes": UPSIDE_DOWN},
+    "fc1-most": {"changes": UPSIDE_DOWN},
+    "conv-settle": {"periods": {layer: [30.0, 3.0, 3.5] for layer in LAYERS}},
+    "fc-steady": {"fc1": [60.0, 20.0, 9.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 2.0]},
+    "frozen-worse": {"ablation": ablation(97.97, 97.9, 92.1)},
+    "reset-worse": {"ablation": ablation(97.97, 97.42, 97.0)},
+    "fewer-mistakes": {"mistakes": {1: 1249, 20: 700}},
+    "confused-pairs": {"top": {1: [(3, 5), (4, 9), (8, 9)], 20: [(2, 7), (3, 8), (4, 9)]}},
+    "sure-mistakes": {"shown": [0.99, 0.95, 0.7], "sure": 46, "wrong": 199},
+    # 03
+    "kernels-kept": {"drift": [Drift(0.3, c, 1.6) for c in (0.95, 0.87, 0.5, 0.8)]},
+    "filter-jobs": {"summaries": [summary(0.98), summary(0.99), summary(0.9), summary(0.2, 0.9)]},
+    "filter-close": {"summaries": [summary(0.98), summary(0.99), summary(-0.99), summary(0.7)]},
+    "no-vertical": {"summaries": [summary(0.98), summary(0.6, 0.5)]},
+    "jobs-at-start": {"start": [summary(0.9), summary(0.9)], "end": [summary(0.9), summary(-0.9)]},
+    "closer": {"start": [summary(0.97), summary(0.97)], "end": [summary(0.96), summary(0.99)]},
+    "more-alike": {"pairs": {(0, 1): (0.92, 0.97), (0, 2): (0.82, 0.8)}},
+    "pool1-opposites": {"r": [-0.94, -0.5]},
+    "outputs-drift": {"r": {"conv1": 0.9, "conv2": 0.95, "pool2": 0.7, "fc1": 0.5, "logits": 0.1}},
+    "conv1-maps-kept": {"r": [0.99, 0.99, 0.92, 0.85], "growth": 1.1},
+    "conv2-changes": {"conv1": 0.94, "conv2": 0.9},
+    "fc1-silent": {"silent": [56, 100]},
+    "fc1-stronger": {"strongest": [0.56, 1.2]},
+    "predictions": {"top_at_0": 0.13, "right": [0.1, 0.3, 0.97]},
+    "shift-cnn-better": {"cnn": SHIFTS_CNN, "mlp": SHIFTS_MLP | {1: 97.5}},
+    "shift-gap-grows": {"cnn": SHIFTS_CNN, "mlp": SHIFTS_MLP | {4: 50.0}},
+    "shift-not-invariant": {"cnn": SHIFTS_CNN | {4: 90.0}},
+    "settle-order": {"settled": {"conv1": [0.9, 1.0], "conv2": [0.9, 0.99], "fc1": [0.6, 0.9]}},
+    "wobbles": {"probabilities": [0.43, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99]},
+    # 04
+    "mostly-weights": {
+        "top_level": {"training_epochs": 50, "samples": 50},
+        "per_epoch": {"weights": 40, "feature_maps": 10},
+    },
+    "dozen-characters": {"characters": 19.5},
+    "maps-small": {"per_epoch": {"weights": 100, "feature_maps": 40}},
+    "shortest-text": {"longer": 3, "total": 26_000},
+    "float64-ratio": {"ratio": 1.05},
+}
+
+
+def notebook_cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def checked_ids(path: Path) -> list[str]:
+    """The ids of every `check("id", ...)` call in a notebook's code."""
+    ids = []
+    for cell in notebook_cells(path):
+        if cell["cell_type"] == "code":
+            ids += re.findall(r'\bcheck\(\s*"([\w-]+)"', "".join(cell["source"]))
+    return ids
+
+
+def claim_share(path: Path) -> tuple[int, int]:
+    """(lines of `check(...)` calls, all non-blank code lines) of a notebook."""
+    claim_lines = code_lines = 0
+    for cell in notebook_cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        python = "\n".join("" if line.startswith("%") else line for line in source.splitlines())
+        code_lines += sum(bool(line.strip()) for line in source.splitlines())
+        for node in ast.parse(python).body:
+            call = node.value if isinstance(node, ast.Expr) else None
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "check":
+                claim_lines += node.end_lineno - node.lineno + 1
+    return claim_lines, code_lines
+
+
+@pytest.fixture(autouse=True)
+def headless_lecture_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lecture's own configuration, run headless, nothing set in the environment."""
+    for name in (lecture.STRICT_ENV, lecture.RECORD_ENV, "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    claims.describe_run(TrainConfig())
+
+
+def test_every_predicate_has_a_counter_example() -> None:
+    assert set(COUNTER_EXAMPLES) == set(claims.REGISTRY)
+
+
+@pytest.mark.parametrize("id", sorted(COUNTER_EXAMPLES))
+def test_a_counter_example_fails_the_claim_naming_its_sentence(id: str) -> None:
+    _, sentence = claims.marked_sentences((NOTEBOOKS_DIR,))[id]
+    with pytest.raises(lecture.ClaimError) as failure:
+        lecture.check(id, **COUNTER_EXAMPLES[id])
+    assert str(failure.value).startswith(f'the narration says "{sentence}", but this run disagrees')
+    assert str(failure.value).split("disagrees: ", 1)[1].strip(), "the failure shows the numbers"
+
+
+def test_every_marked_sentence_is_checked_once_and_every_check_has_a_sentence() -> None:
+    marked = claims.marked_sentences((NOTEBOOKS_DIR,))
+    checked = [id for path in NOTEBOOKS for id in checked_ids(path)]
+    assert sorted(checked) == sorted(set(checked)), "a sentence checked twice"
+    assert set(checked) == set(marked) == set(claims.REGISTRY)
+    for path in NOTEBOOKS:  # checked in the notebook that says it
+        assert {marked[id][0] for id in checked_ids(path)} <= {path.stem}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_claim_code_is_a_small_part_of_each_notebook(path: Path) -> None:
+    claim_lines, code_lines = claim_share(path)
+    assert claim_lines <= MAX_CLAIM_SHARE * code_lines, (claim_lines, code_lines)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_no_cell_is_hidden_and_no_sentence_is_restated_in_code(path: Path) -> None:
+    sentences = [text for notebook, text in claims.marked_sentences((NOTEBOOKS_DIR,)).values()]
+    for cell in notebook_cells(path):
+        assert not cell["metadata"].get("jupyter", {}).get("source_hidden")
+        if cell["cell_type"] == "code":
+            source = " ".join("".join(cell["source"]).split())
+            assert not [text for text in sentences if text[:40] in source]
+
+
+def test_the_claim_share_counts_check_calls(tmp_path: Path) -> None:
+    source = [
+        "%matplotlib inline\n",
+        "x = 1\n",
+        "\n",
+        'check("a", x=x)\n',
+        'check(\n    "b",\n    y=2,\n)\n',
+    ]
+    cells = [{"cell_type": "code", "source": source, "metadata": {}}]
+    (tmp_path / "09_any.ipynb").write_text(json.dumps({"cells": cells}))
+    assert claim_share(tmp_path / "09_any.ipynb") == (5, 7)
+
+
+def test_a_true_claim_says_nothing(capsys: pytest.CaptureFixture) -> None:
+    lecture.check("step-helps", before=2.3, after=2.2)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_in_a_live_lecture_a_false_claim_warns_once_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/lecturer/notebooks/02_training.ipynb")
+    lecture.check("step-helps", before=2.3, after=2.4)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "Warning, the text above does not hold for this run: the narration says "
+        '"The same batch through the updated network has a lower loss than before the step", '
+        "but this run disagrees: loss 2.3000 before the step, 2.4000 after"
+    ]
+
+
+def test_the_environment_makes_a_claim_strict_even_in_a_live_lecture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "02_training.ipynb")
+    monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    with pytest.raises(lecture.ClaimError, match="lower loss than before the step"):
+        lecture.check("step-helps", before=2.3, after=2.4)
+
+
+def test_another_seed_is_strict_for_general_sentences_only(capsys: pytest.CaptureFixture) -> None:
+    claims.describe_run(TrainConfig(seed=3))
+    with pytest.raises(lecture.ClaimError):
+        lecture.check("step-helps", before=2.3, after=2.4)  # general
+    lecture.check("confused-pairs", top={20: [(2, 7)]})  # "in this run"
+    assert "In this run, 3 and 5" in capsys.readouterr().err
+
+
+def test_other_parameters_warn(capsys: pytest.CaptureFixture) -> None:
+    claims.describe_run(TrainConfig(epochs=3))
+    lecture.check("step-helps", before=2.3, after=2.4)
+    assert capsys.readouterr().err.startswith("Warning, the text above does not hold")
+
+
+def test_recording_writes_every_outcome_and_stops_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(lecture.RECORD_ENV, str(tmp_path / "claims.jsonl"))
+    lecture.check("step-helps", before=2.3, after=2.2)
+    lecture.check("confused-pairs", top={20: [(2, 7)]})
+    records = [json.loads(line) for line in (tmp_path / "claims.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["general"], r["holds"]) for r in records] == [
+        ("step-helps", True, True),
+        ("confused-pairs", False, False),
+    ]
+    assert records[0]["evidence"] == "loss 2.3000 before the step, 2.2000 after"
+
+
+def test_an_unknown_claim_names_the_way_to_register_it() -> None:
+    with pytest.raises(KeyError, match=r"register one with @claim\('no-such'\)"):
+        lecture.check("no-such")
+
+
+def test_a_sentence_is_found_by_its_mark(tmp_path: Path) -> None:
+    cell = {
+        "cell_type": "markdown",
+        "source": ['Text. <span id="claim-x">The *loss*\n', "falls</span>. More."],
+    }
+    (tmp_path / "09_any.ipynb").write_text(json.dumps({"cells": [cell]}))
+    assert claims.marked_sentences((tmp_path,)) == {"x": ("09_any", "The loss falls")}
