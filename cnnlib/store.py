@@ -32,6 +32,7 @@ from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
+    SCHEMA_VERSION,
     TOP_LEVEL,
     epoch_weights_name,
     json_pieces,
@@ -308,7 +309,11 @@ def stage_artifacts(
             os.fsync(handle.fileno())
         write(FINAL_WEIGHTS_NAME, state_dict_bytes(last[0].state_dict))
         files[JSON_NAME] = {"bytes": json_size, "sha256": json_digest.hexdigest()}
-        manifest = {"config": config.as_dict(), "files": dict(sorted(files.items()))}
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "config": config.as_dict(),
+            "files": dict(sorted(files.items())),
+        }
         write(MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     except BaseException:  # an error, Ctrl-C: nothing of this set stays behind
         discard(set_dir)

@@ -42,6 +42,7 @@ from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
+    SCHEMA_VERSION,
     epoch_weights_name,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
@@ -372,7 +373,8 @@ def unchanged_since_written(out_dir: Path, config: TrainConfig) -> bool:
         manifest = artifacts.manifest()
         listed: dict[str, dict] = manifest["files"]
         return (
-            manifest["config"] == config.as_dict()
+            manifest.get("schema_version") == SCHEMA_VERSION  # a set of an older cnnlib: retrain
+            and manifest["config"] == config.as_dict()
             and set(listed) == {*names, FINAL_WEIGHTS_NAME, JSON_NAME}
             and not any(
                 manifest_problem(artifacts.read(name, artifacts.limit(name)), name, entry)

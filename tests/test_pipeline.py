@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from cnnlib.pipeline import (
 )
 from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
-from cnnlib.verify import verify
+from cnnlib.verify import unchanged_since_written, verify
 from tests.conftest import SHORT
 
 
@@ -148,3 +149,14 @@ def test_a_new_set_that_fails_verify_is_never_published_and_the_message_is_true(
     assert str(rejected.value).endswith(f") and was discarded; {kept}")
     assert artifacts_only(files_in(out)) == artifacts_only(before)
     assert list((out / SETS_DIR).glob("set-*")) == []
+
+
+def test_a_set_written_by_an_older_cnnlib_is_not_reused(fresh_run: Path) -> None:
+    """A set without this cnnlib's schema version (say, one written before the validation split)
+    is trained again by the notebooks, not reused for the same configuration."""
+    assert unchanged_since_written(fresh_run, SHORT)
+    manifest_path = fresh_run / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["schema_version"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert not unchanged_since_written(fresh_run, SHORT)
