@@ -2,13 +2,13 @@
 epochs go to disk as they come; a long run says so at its start."""
 
 import dataclasses
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import json
 from pathlib import Path
 
 import pytest
