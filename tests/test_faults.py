@@ -220,7 +220,7 @@ def test_sigkill_from_outside_leaves_the_old_or_the_new_set(fresh_run: Path, new
 
 def test_ctrl_c_leaves_the_old_set_and_says_so(fresh_run: Path):
     old = digests(fresh_run)
-    long_run = ["--epochs", "3", "--batches-per-epoch", "900", "--device", "cpu"]
+    long_run = ["--epochs", "3", "--batches-per-epoch", "850", "--device", "cpu"]
     process = subprocess.Popen(
         regenerate_command(fresh_run, *long_run),
         stdout=subprocess.PIPE,

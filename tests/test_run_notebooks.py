@@ -83,7 +83,7 @@ def test_kernels_talk_over_unix_sockets_not_tcp(
 # ---------------------------------------------------------------------------------------------
 # Stopped or killed: every kernel ends, nothing is left behind, nothing is published later.
 
-LONG_TRAINING = ["-p", "epochs", "20", "-p", "batches_per_epoch", "900"]
+LONG_TRAINING = ["-p", "epochs", "20", "-p", "batches_per_epoch", "850"]
 
 
 def children_of(pid: int) -> list[int]:
