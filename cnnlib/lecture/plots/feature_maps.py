@@ -12,20 +12,7 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Patch
 
 from cnnlib.lecture.features import FilterSummary, output_correlation, reference_responses
-from cnnlib.lecture.plots.style import (
-    DIGIT,
-    SIGNED,
-    SIGNED_LAYERS,
-    Array,
-    abs_limit,
-    as_grid,
-    cell_values,
-    maps_grid,
-    number_text,
-    robust_limit,
-    show_image,
-    to_numpy,
-)
+from cnnlib.lecture.plots import style
 
 TRUE_DIGIT, WRONG_GUESS, OTHER_DIGIT = "tab:green", "tab:red", "tab:gray"
 WRONG_HATCH = "xx"  # a wrong answer is crossed out, not only red: readable without colour
@@ -41,13 +28,13 @@ LAYER_STYLES = {
 }
 
 
-def input_panel(figure: Figure | SubFigure, image: Array) -> None:
+def input_panel(figure: Figure | SubFigure, image: style.Array) -> None:
     """The input digit, drawn beside a figure of its feature maps."""
     ax = figure.subplots()
-    show_image(ax, to_numpy(image).squeeze(), DIGIT, None, None, "input")
+    style.show_image(ax, style.to_numpy(image).squeeze(), style.DIGIT, None, None, "input")
 
 
-def with_input(width: float, height: float, image: Array) -> SubFigure:
+def with_input(width: float, height: float, image: style.Array) -> SubFigure:
     """A figure with the input digit in a narrow left column; returns the space on its right."""
     figure = Figure(figsize=(width, height), layout="constrained")
     left, right = figure.subfigures(1, 2, width_ratios=[1.6, width - 1.6])
@@ -55,9 +42,9 @@ def with_input(width: float, height: float, image: Array) -> SubFigure:
     return right
 
 
-def probability_bars(ax: Axes, logits: Array, label: int) -> None:
+def probability_bars(ax: Axes, logits: style.Array, label: int) -> None:
     """Softmax of the logits as bars: the true digit green, a wrong top guess red."""
-    probabilities = torch.as_tensor(to_numpy(logits)).softmax(dim=-1).numpy()
+    probabilities = torch.as_tensor(style.to_numpy(logits)).softmax(dim=-1).numpy()
     guess = int(probabilities.argmax())
     colors = [
         TRUE_DIGIT if digit == label else WRONG_GUESS if digit == guess else OTHER_DIGIT
@@ -81,15 +68,15 @@ def bar_legend(figure: Figure | SubFigure) -> None:
     figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
 
 
-def conv1_filters(weights_by_epoch: Mapping[int, Array]) -> Figure:
+def conv1_filters(weights_by_epoch: Mapping[int, style.Array]) -> Figure:
     """conv1's four 3x3 kernels, one row per epoch, each weight written in its cell."""
-    bound = max(abs_limit(weight) for weight in weights_by_epoch.values())
+    bound = max(style.abs_limit(weight) for weight in weights_by_epoch.values())
     figure = Figure(figsize=(9.5, 2.4 * len(weights_by_epoch) + 0.7), layout="constrained")
     axes = figure.subplots(len(weights_by_epoch), 4, squeeze=False)
     for row, (epoch, weight) in zip(axes, weights_by_epoch.items(), strict=True):
-        for channel, (ax, kernel) in enumerate(zip(row, to_numpy(weight)[:, 0], strict=True)):
-            image = show_image(ax, kernel, SIGNED, -bound, bound)
-            cell_values(ax, image, kernel, "{:.2f}")
+        for channel, (ax, kernel) in enumerate(zip(row, style.to_numpy(weight)[:, 0], strict=True)):
+            image = style.show_image(ax, kernel, style.SIGNED, -bound, bound)
+            style.cell_values(ax, image, kernel, "{:.2f}")
             if ax in axes[0]:
                 ax.set_title(f"filter #{channel}")
         row[0].set_ylabel(f"epoch {epoch}")
@@ -99,22 +86,28 @@ def conv1_filters(weights_by_epoch: Mapping[int, Array]) -> Figure:
 
 
 def filter_roles(
-    image: Array, kernels: Array, maps: Array, summaries: Sequence[FilterSummary]
+    image: style.Array, kernels: style.Array, maps: style.Array, summaries: Sequence[FilterSummary]
 ) -> Figure:
     """A row per conv1 filter: its kernel, its map of the digit, and the hand-made map (stroke,
     vertical or horizontal edge) that its map follows most closely, with their correlation r."""
-    kernels, maps = to_numpy(kernels)[:, 0], to_numpy(maps)
-    references = {name: to_numpy(values) for name, values in reference_responses(image).items()}
+    kernels, maps = style.to_numpy(kernels)[:, 0], style.to_numpy(maps)
+    references = {
+        name: style.to_numpy(values) for name, values in reference_responses(image).items()
+    }
     right = with_input(10, 2.1 * len(kernels) + 0.5, image)
     axes = right.subplots(len(kernels), 3, squeeze=False)
-    bound = abs_limit(kernels)
+    bound = style.abs_limit(kernels)
     for row, kernel, values, summary in zip(axes, kernels, maps, summaries, strict=True):
-        shown = show_image(row[0], kernel, SIGNED, -bound, bound)
-        cell_values(row[0], shown, kernel, "{:.2f}")
+        shown = style.show_image(row[0], kernel, style.SIGNED, -bound, bound)
+        style.cell_values(row[0], shown, kernel, "{:.2f}")
         row[0].set_ylabel(f"filter #{summary.channel}")
-        show_image(row[1], values, SIGNED, -abs_limit(values), abs_limit(values))
+        style.show_image(
+            row[1], values, style.SIGNED, -style.abs_limit(values), style.abs_limit(values)
+        )
         reference = references[summary.best]
-        show_image(row[2], reference, SIGNED, -abs_limit(reference), abs_limit(reference))
+        style.show_image(
+            row[2], reference, style.SIGNED, -style.abs_limit(reference), style.abs_limit(reference)
+        )
         row[2].set_xlabel(f"{summary.best}: r = {summary.r[summary.best]:+.2f}")
     titles = ("kernel", "its map of the digit", "closest hand-made map")
     for ax, title in zip(axes[0], titles, strict=True):
@@ -122,14 +115,14 @@ def filter_roles(
     return right.figure
 
 
-def correlation_matrices(matrices_by_epoch: Mapping[int, Array]) -> Figure:
+def correlation_matrices(matrices_by_epoch: Mapping[int, style.Array]) -> Figure:
     """How alike conv1's maps of the digit are: r for every pair of filters, one panel per epoch."""
     figure = Figure(figsize=(4.2 * len(matrices_by_epoch) + 1.5, 4.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(matrices_by_epoch), sharex=True, sharey=True))
     for ax, (epoch, matrix) in zip(axes, matrices_by_epoch.items(), strict=True):
-        matrix = to_numpy(matrix)
-        image = show_image(ax, matrix, SIGNED, -1, 1, f"epoch {epoch}")
-        cell_values(ax, image, matrix, "{:.2f}")
+        matrix = style.to_numpy(matrix)
+        image = style.show_image(ax, matrix, style.SIGNED, -1, 1, f"epoch {epoch}")
+        style.cell_values(ax, image, matrix, "{:.2f}")
         ticks = range(len(matrix))
         ax.set_xticks(ticks, [f"#{channel}" for channel in ticks])
         ax.set_yticks(ticks, [f"#{channel}" for channel in ticks])
@@ -153,7 +146,9 @@ def layer_changes(
     for ax, values, color, title in panels:
         bars = ax.bar(list(values), list(values.values()), color=color)
         ax.bar_label(
-            bars, labels=[number_text(value, "{:.2f}") for value in values.values()], padding=3
+            bars,
+            labels=[style.number_text(value, "{:.2f}") for value in values.values()],
+            padding=3,
         )
         ax.set_title(title)
         ax.set_xlabel("layer (input side on the left)")
@@ -164,15 +159,15 @@ def layer_changes(
     return figure
 
 
-def conv2_filters(weight: Array, epoch: int) -> Figure:
+def conv2_filters(weight: style.Array, epoch: int) -> Figure:
     """conv2's kernels [8, 4, 3, 3]: a column per output map, a row per input channel; the colour
     scale ends at the 99th percentile of the weights, so that a few large ones don't wash it out."""
-    weight = to_numpy(weight)
-    bound = robust_limit(weight)
+    weight = style.to_numpy(weight)
+    bound = style.robust_limit(weight)
     figure = Figure(figsize=(11, 5.8), layout="constrained")
     axes = figure.subplots(weight.shape[1], weight.shape[0])
     for (row, column), ax in np.ndenumerate(axes):
-        image = show_image(ax, weight[column, row], SIGNED, -bound, bound)
+        image = style.show_image(ax, weight[column, row], style.SIGNED, -bound, bound)
         if row == 0:
             ax.set_title(f"out #{column}")
         if column == 0:
@@ -182,40 +177,44 @@ def conv2_filters(weight: Array, epoch: int) -> Figure:
     return figure
 
 
-def layer_bound(layer: str, values: Array) -> float:
+def layer_bound(layer: str, values: style.Array) -> float:
     """conv2's scale ends at a percentile (a few extreme values would wash out the rest)."""
-    return robust_limit(values) if layer == "conv2" else abs_limit(values)
+    return style.robust_limit(values) if layer == "conv2" else style.abs_limit(values)
 
 
-def feature_maps(maps_by_epoch: Mapping[int, Array], layer: str, image: Array) -> Figure:
+def feature_maps(
+    maps_by_epoch: Mapping[int, style.Array], layer: str, image: style.Array
+) -> Figure:
     """One layer's output for the digit (drawn on the left), one row per epoch, each row on its
     own colour scale; channel k sits at the same x in every row, to compare down a column."""
     rows = [
-        (f"epoch {epoch}", as_grid(maps)[None] if layer == "fc1" else maps, 0.0)
+        (f"epoch {epoch}", style.as_grid(maps)[None] if layer == "fc1" else maps, 0.0)
         for epoch, maps in maps_by_epoch.items()
     ]
     rows = [(label, maps, layer_bound(layer, maps)) for label, maps, _ in rows]
     right = with_input(13, (1.3 if layer == "fc1" else 2.2) * len(rows) + 0.8, image)
-    maps_grid(right, rows, layer in SIGNED_LAYERS)
+    style.maps_grid(right, rows, layer in style.SIGNED_LAYERS)
     shape = "×".join(map(str, next(iter(maps_by_epoch.values())).shape))
     right.suptitle(f"{layer} ({shape}) of the digit, by epoch")
     return right.figure
 
 
-def predictions(logits_by_epoch: Mapping[int, Array], label: int) -> Figure:
+def predictions(logits_by_epoch: Mapping[int, style.Array], label: int) -> Figure:
     """The predicted probabilities for one image at several epochs."""
     figure = Figure(figsize=(4.5 * len(logits_by_epoch), 4.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(logits_by_epoch), sharey=True))
     for ax, (epoch, logits) in zip(axes, logits_by_epoch.items(), strict=True):
         probability_bars(ax, logits, label)
-        probability = float(torch.as_tensor(to_numpy(logits)).softmax(dim=-1)[label])
+        probability = float(torch.as_tensor(style.to_numpy(logits)).softmax(dim=-1)[label])
         ax.set_title(f"epoch {epoch}: {probability:.0%} on {label}")
     axes[0].set_ylabel("probability")
     bar_legend(figure)
     return figure
 
 
-def every_epoch(activations_by_epoch: Mapping[int, Mapping[str, Array]], label: int) -> Figure:
+def every_epoch(
+    activations_by_epoch: Mapping[int, Mapping[str, style.Array]], label: int
+) -> Figure:
     """All epochs at a glance: how close each layer's output for the digit is to its final form
     (r with the last epoch's), and the probability of the true digit."""
     epochs = sorted(activations_by_epoch)
@@ -229,7 +228,9 @@ def every_epoch(activations_by_epoch: Mapping[int, Mapping[str, Array]], label: 
     layers_ax.set_title("each layer's output, against its final form")
     layers_ax.grid(alpha=0.3)
     layers_ax.legend(ncols=2, loc="lower right")
-    logits = [torch.as_tensor(to_numpy(activations_by_epoch[epoch]["logits"])) for epoch in epochs]
+    logits = [
+        torch.as_tensor(style.to_numpy(activations_by_epoch[epoch]["logits"])) for epoch in epochs
+    ]
     probabilities = [float(values.softmax(dim=-1)[label]) for values in logits]
     right = [int(values.argmax()) == label for values in logits]
     bars = probability_ax.bar(

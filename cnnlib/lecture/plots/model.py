@@ -12,27 +12,14 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from cnnlib.lecture.plots.style import (
-    DIGIT,
-    POSITIVE,
-    SIGNED,
-    SIGNED_LAYERS,
-    Array,
-    abs_limit,
-    as_grid,
-    cell_values,
-    maps_row,
-    number_text,
-    show_image,
-    to_numpy,
-)
+from cnnlib.lecture.plots import style
 
 
-def digit(pixels: Array, title: str) -> Figure:
+def digit(pixels: style.Array, title: str) -> Figure:
     """One 28x28 digit with the value of each pixel on a colour bar."""
     figure = Figure(figsize=(5.5, 4.5))
     ax = figure.subplots()
-    image = show_image(ax, pixels, DIGIT, 0, 255, title)
+    image = style.show_image(ax, pixels, style.DIGIT, 0, 255, title)
     figure.colorbar(image, ax=ax, label="pixel value (0 = black, 255 = white)")
     return figure
 
@@ -84,8 +71,8 @@ def weight_sharing(counts: Mapping[str, int]) -> Figure:
 
 
 def receptive_fields(
-    image: Array,
-    maps: Mapping[str, Array],
+    image: style.Array,
+    maps: Mapping[str, style.Array],
     units: Mapping[str, tuple[int, int]],
     fields: Mapping[str, tuple[slice, slice]],
 ) -> Figure:
@@ -95,18 +82,22 @@ def receptive_fields(
     figure = Figure(figsize=(16, 8.6), layout="constrained")
     axes = figure.subplots(2, len(maps))
     for (top, bottom), (name, values) in zip(axes.T, maps.items(), strict=True):
-        values = to_numpy(values)
+        values = style.to_numpy(values)
         row, column = units[name]
         height, width = values.shape
-        vmin, cmap = (-abs_limit(values), SIGNED) if name in SIGNED_LAYERS else (0.0, POSITIVE)
-        shown = show_image(
-            top, values, cmap, vmin, abs_limit(values), f"{name} map #0: {height}×{width}"
+        vmin, cmap = (
+            (-style.abs_limit(values), style.SIGNED)
+            if name in style.SIGNED_LAYERS
+            else (0.0, style.POSITIVE)
+        )
+        shown = style.show_image(
+            top, values, cmap, vmin, style.abs_limit(values), f"{name} map #0: {height}×{width}"
         )
         figure.colorbar(shown, ax=top, shrink=0.8, label="activation")
         top.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
         top.set_xlabel(f"unit at row {row}, column {column}")
         rows, columns = fields[name]
-        show_image(bottom, to_numpy(image).squeeze(), DIGIT, None, None)
+        style.show_image(bottom, style.to_numpy(image).squeeze(), style.DIGIT, None, None)
         size = (rows.stop - rows.start, columns.stop - columns.start)
         corner = (columns.start - 0.5, rows.start - 0.5)
         bottom.add_patch(Rectangle(corner, size[1], size[0], fill=False, ec="lime", lw=3))
@@ -118,25 +109,37 @@ def receptive_fields(
 
 
 def translation(
-    images: tuple[Array, Array], maps: tuple[Array, Array], difference: Array, columns: int
+    images: tuple[style.Array, style.Array],
+    maps: tuple[style.Array, style.Array],
+    difference: style.Array,
+    columns: int,
 ) -> Figure:
     """A digit and the same digit moved right, each with one conv1 map, and the difference between
     the moved digit's map and the original map moved by the same number of pixels."""
     figure = Figure(figsize=(15, 9.5), layout="constrained")
     axes = figure.subplot_mosaic([["digit", "map", "."], ["moved", "moved map", "difference"]])
-    bound = max(abs_limit(values) for values in maps)
+    bound = max(style.abs_limit(values) for values in maps)
     names = (("digit", "map", "original"), ("moved", "moved map", f"moved {columns} pixels right"))
-    first_column = int(np.flatnonzero(np.abs(to_numpy(maps[0])).max(axis=0) > 0.5 * bound)[0])
+    first_column = int(np.flatnonzero(np.abs(style.to_numpy(maps[0])).max(axis=0) > 0.5 * bound)[0])
     for (digit_name, map_name, title), pixels, values in zip(names, images, maps, strict=True):
-        show_image(
-            axes[digit_name], to_numpy(pixels).squeeze(), DIGIT, None, None, f"input: {title}"
+        style.show_image(
+            axes[digit_name],
+            style.to_numpy(pixels).squeeze(),
+            style.DIGIT,
+            None,
+            None,
+            f"input: {title}",
         )
-        show_image(axes[map_name], values, SIGNED, -bound, bound, f"conv1 map #0: {title}")
+        style.show_image(
+            axes[map_name], values, style.SIGNED, -bound, bound, f"conv1 map #0: {title}"
+        )
         axes[map_name].axvline(first_column, color="green", lw=2, ls="--")
-    difference = np.ma.masked_invalid(to_numpy(difference))
-    cmap = mpl.colormaps[SIGNED].with_extremes(bad="0.6")
-    shown = show_image(axes["difference"], difference, cmap, -bound, bound, "moved map − map moved")
-    largest = number_text(float(np.abs(difference).max()), "{:.2g}")
+    difference = np.ma.masked_invalid(style.to_numpy(difference))
+    cmap = mpl.colormaps[style.SIGNED].with_extremes(bad="0.6")
+    shown = style.show_image(
+        axes["difference"], difference, cmap, -bound, bound, "moved map − map moved"
+    )
+    largest = style.number_text(float(np.abs(difference).max()), "{:.2g}")
     axes["difference"].set_xlabel(f"largest |difference|: {largest}\ngray: not comparable")
     signed = [axes["map"], axes["moved map"], axes["difference"]]
     figure.colorbar(shown, ax=signed, label="filter response", shrink=0.6)
@@ -144,41 +147,54 @@ def translation(
     return figure
 
 
-def convolution(image: Array, kernel: Array, output: Array, row: int, column: int) -> Figure:
+def convolution(
+    image: style.Array, kernel: style.Array, output: style.Array, row: int, column: int
+) -> Figure:
     """A 3x3 kernel slid over the image: one window, the kernel, and where its result lands."""
     figure = Figure(figsize=(16, 4.8), layout="constrained")
     left, middle, right = figure.subplots(1, 3, width_ratios=[1, 0.8, 1])
     shape = "×".join(map(str, image.shape))
-    shown = show_image(left, image, DIGIT, None, None, f"input {shape}")
+    shown = style.show_image(left, image, style.DIGIT, None, None, f"input {shape}")
     left.add_patch(Rectangle((column - 0.5, row - 0.5), 3, 3, fill=False, ec="lime", lw=3))
     figure.colorbar(shown, ax=left, label="normalized pixel")
 
-    kernel = to_numpy(kernel)
-    shown = show_image(middle, kernel, SIGNED, -abs_limit(kernel), abs_limit(kernel), "3×3 kernel")
-    cell_values(middle, shown, kernel, "{:g}", fontsize=18)
+    kernel = style.to_numpy(kernel)
+    shown = style.show_image(
+        middle,
+        kernel,
+        style.SIGNED,
+        -style.abs_limit(kernel),
+        style.abs_limit(kernel),
+        "3×3 kernel",
+    )
+    style.cell_values(middle, shown, kernel, "{:g}", fontsize=18)
     figure.colorbar(shown, ax=middle, label="weight")
 
-    output = to_numpy(output)
+    output = style.to_numpy(output)
     title = f"output {'×'.join(map(str, output.shape))}, green box: {output[row, column]:.2f}"
-    shown = show_image(right, output, SIGNED, -abs_limit(output), abs_limit(output), title)
+    shown = style.show_image(
+        right, output, style.SIGNED, -style.abs_limit(output), style.abs_limit(output), title
+    )
     right.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
     figure.colorbar(shown, ax=right, label="filter response")
     return figure
 
 
-def max_pool(before: Array, after: Array) -> Figure:
+def max_pool(before: style.Array, after: style.Array) -> Figure:
     """A map before and after a 2x2 max-pool, on the same colour scale."""
     figure = Figure(figsize=(11, 4.8))
     axes = figure.subplots(1, 2)
-    bound = abs_limit(before)
+    bound = style.abs_limit(before)
     for ax, values, name in zip(axes, (before, after), ("before", "after"), strict=True):
         shape = "×".join(map(str, values.shape))
-        image = show_image(ax, values, POSITIVE, 0, bound, f"{name} 2×2 max-pool: {shape}")
+        image = style.show_image(
+            ax, values, style.POSITIVE, 0, bound, f"{name} 2×2 max-pool: {shape}"
+        )
     figure.colorbar(image, ax=list(axes), label="activation")
     return figure
 
 
-def network(image: Array, activations: Mapping[str, Array], title: str) -> Figure:
+def network(image: style.Array, activations: Mapping[str, style.Array], title: str) -> Figure:
     """One image through the whole network: every feature map, fc1's units, the prediction."""
     figure = Figure(figsize=(13, 17), layout="constrained")
     figure.suptitle(title)
@@ -186,8 +202,10 @@ def network(image: Array, activations: Mapping[str, Array], title: str) -> Figur
         6, 1, height_ratios=[1.3, 1.1, 1.1, 0.9, 0.9, 0.9]
     )
     digit_ax, bar_ax = top.subplots(1, 2, width_ratios=[1, 2.5])
-    show_image(digit_ax, to_numpy(image).squeeze(), DIGIT, None, None, "input 1×28×28")
-    probabilities = torch.as_tensor(to_numpy(activations["logits"])).softmax(dim=-1).numpy()
+    style.show_image(
+        digit_ax, style.to_numpy(image).squeeze(), style.DIGIT, None, None, "input 1×28×28"
+    )
+    probabilities = torch.as_tensor(style.to_numpy(activations["logits"])).softmax(dim=-1).numpy()
     bar_ax.bar(range(10), probabilities, color="tab:green")
     bar_ax.set_xticks(range(10))
     bar_ax.set_ylim(0, 1)
@@ -199,9 +217,15 @@ def network(image: Array, activations: Mapping[str, Array], title: str) -> Figur
     ):
         maps = activations[name]
         shape = "×".join(map(str, maps.shape))
-        maps_row(subfigure, maps, name in SIGNED_LAYERS, f"{name}: {shape}")
+        style.maps_row(subfigure, maps, name in style.SIGNED_LAYERS, f"{name}: {shape}")
     ax = fc1.subplots()
-    units = show_image(ax, as_grid(activations["fc1"]), POSITIVE, 0, abs_limit(activations["fc1"]))
+    units = style.show_image(
+        ax,
+        style.as_grid(activations["fc1"]),
+        style.POSITIVE,
+        0,
+        style.abs_limit(activations["fc1"]),
+    )
     fc1.colorbar(units, ax=ax, label="activation")
     fc1.suptitle(f"fc1: {len(activations['fc1'])} units, drawn as a 4×32 grid")
     return figure
