@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -112,10 +114,14 @@ def wait_until(condition, what: str, timeout: float = 300) -> None:
 
 
 @pytest.fixture
-def long_run(tmp_path: Path):
+def long_run(tmp_path: Path, request: pytest.FixtureRequest):
     """run.py with a long training, in a session of its own (as a terminal's job), with its own
-    temporary folder; returns the process, once its kernels run, and its output folder."""
-    (tmp_path / "tmp").mkdir()
+    temporary folder; returns the process, once its kernels run, and its output folder. The
+    folder has a short path (tmp_path/tmp links to it): a kernel's Unix socket path must fit in
+    107 bytes, and pytest's folders can be longer than that."""
+    short = Path(tempfile.mkdtemp(prefix="cnnlib-test-"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    (tmp_path / "tmp").symlink_to(short)
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
@@ -124,7 +130,7 @@ def long_run(tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+        env={**os.environ, "TMPDIR": str(short)},
     )
 
     def kernels_run() -> bool:  # 02's, and 03's and 04's, which wait for 02's artifacts
