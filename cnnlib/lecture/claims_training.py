@@ -145,7 +145,7 @@ def fc_steady(fc1: Sequence[float]) -> Verdict:
     return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {_rounded(fc1, 1)}")
 
 
-@claim("frozen-worse")
+@claim("frozen-worse", general=False)  # seeds 1 and 4: within noise
 def frozen_worse(ablation: Mapping[str, float]) -> Verdict:
     trained, frozen = ablation[TRAINED], ablation[FROZEN]
     margin = 2 * standard_error(trained, TEST_IMAGES)
