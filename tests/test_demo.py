@@ -31,6 +31,7 @@ import torch
 from cnnlib.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
+from cnnlib.lecture.plots import style
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from tests.conftest import load_script, run_es_module
 
@@ -1165,6 +1166,14 @@ console.log(JSON.stringify({
     )  # every negative darker than 0, positive lighter
     for colour in result["lines"]:
         assert contrast(colour, "#ffffff") >= 4.5, colour
+
+
+def test_the_notebooks_draw_maps_on_the_demos_colour_scales(node: str):
+    """One colour convention for the lecture: the notebooks' two colour maps are the page's."""
+    result = run_demo_module(node, "views", "console.log(JSON.stringify(views.SCALES));")
+    python = {"twoSided": style.SIGNED_STOPS, "oneSided": style.POSITIVE_STOPS}
+    for name, stops in python.items():
+        assert [[t, list(rgb)] for t, rgb in stops] == result[name], name
 
 
 def relative_luminance(colour: str) -> float:

@@ -118,11 +118,32 @@ def test_feature_map_columns_sit_at_the_same_x_in_every_row() -> None:
     assert np.abs(x0 - x0[0]).max() < 0.5
 
 
-def test_post_relu_maps_are_white_to_red_and_signed_maps_blue_white_red() -> None:
-    assert style.POSITIVE == "Reds" and style.SIGNED == "RdBu_r"
+def test_post_relu_maps_are_one_sided_and_signed_maps_centred_on_zero() -> None:
     figure = plots.feature_maps({0: torch.rand(4, 13, 13)}, "pool1", SQUARE)
     tile = next(ax for ax in figure.axes if ax.get_title() == "#0")
-    assert tile.images[0].get_cmap().name == "Reds" and tile.images[0].get_clim()[0] == 0
+    assert tile.images[0].get_cmap().name == style.POSITIVE and tile.images[0].get_clim()[0] == 0
+    figure = plots.feature_maps({0: torch.rand(4, 26, 26) - 0.5}, "conv1", SQUARE)
+    tile = next(ax for ax in figure.axes if ax.get_title() == "#0")
+    low, high = tile.images[0].get_clim()
+    assert tile.images[0].get_cmap().name == style.SIGNED and low == -high
+
+
+@pytest.mark.parametrize("name", [style.SIGNED, style.POSITIVE])
+def test_both_colour_maps_grow_lighter_with_the_value_so_grayscale_keeps_the_order(name) -> None:
+    """Dark blue, gray 0, light orange; black 0 to light orange: greyscale-safe, and the stops
+    are where the demo puts them (tests/test_demo.py compares them with demo/views.mjs)."""
+    rgb = mpl.colormaps[name](np.linspace(0, 1, 41))[:, :3]
+    lightness = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    assert (np.diff(lightness) > 0.005).all()
+    stops = style.SIGNED_STOPS if name == style.SIGNED else style.POSITIVE_STOPS
+    ends = np.round(mpl.colormaps[name]([0.0, 1.0])[:, :3] * 255)
+    assert ends.tolist() == [list(stops[0][1]), list(stops[-1][1])]
+
+
+def test_a_blue_white_red_map_is_not_grayscale_safe() -> None:
+    """The lightness check above can fail: RdBu_r, white at zero, is lighter at 0 than at +1."""
+    lightness = mpl.colormaps["RdBu_r"](np.linspace(0, 1, 41))[:, :3] @ [0.2126, 0.7152, 0.0722]
+    assert not (np.diff(lightness) > 0.005).all()
 
 
 def test_weight_change_lines_differ_by_marker_and_dash() -> None:

@@ -135,12 +135,12 @@ def translation(
         )
         axes[map_name].axvline(first_column, color="green", lw=2, ls="--")
     difference = np.ma.masked_invalid(style.to_numpy(difference))
-    cmap = mpl.colormaps[style.SIGNED].with_extremes(bad="0.6")
+    cmap = mpl.colormaps[style.SIGNED].with_extremes(bad="white")
     shown = style.show_image(
         axes["difference"], difference, cmap, -bound, bound, "moved map − map moved"
     )
     largest = style.number_text(float(np.abs(difference).max()), "{:.2g}")
-    axes["difference"].set_xlabel(f"largest |difference|: {largest}\ngray: not comparable")
+    axes["difference"].set_xlabel(f"largest |difference|: {largest}\nblank: not comparable")
     signed = [axes["map"], axes["moved map"], axes["difference"]]
     figure.colorbar(shown, ax=signed, label="filter response", shrink=0.6)
     figure.suptitle("Shift the digit, the map shifts with it (dashed green: the same column)")

@@ -1,11 +1,13 @@
 """The lecture's tools: the style every figure shares (fonts for the back row, colour maps,
 retina PNGs) and the small drawing helpers the figure modules use.
 
-The colour convention, the same in the notebooks and in the demo page:
+The colour convention, the same in the notebooks and in the demo page (demo/views.mjs's SCALES
+holds the same stops; a test compares them): both scales get lighter as values grow, so that they
+still read on a projector that washes colours out, or printed in grayscale.
 * values of both signs (conv1 and conv2, drawn before their ReLU; kernels; weights; r) on a
-  diverging blue-white-red scale centred on zero (`SIGNED`): blue negative, white 0, red positive;
-* values after a ReLU (pool1, pool2, fc1), never negative, on a one-sided white-to-red scale
-  (`POSITIVE`): white 0, red the largest, the positive half of the signed scale;
+  diverging scale centred on zero (`SIGNED`): dark blue negative, gray 0, light orange positive;
+* values after a ReLU (pool1, pool2, fc1), never negative, on a one-sided scale (`POSITIVE`):
+  black 0, as the digit's background, to light orange for the largest;
 * digits in gray, as MNIST stores them (`DIGIT`): black 0, white 255.
 Every figure also says right from wrong and one line from another by more than hue (a hatch, a
 marker, a dash or a word), for colour-blind readers and for grayscale printouts.
@@ -25,6 +27,7 @@ import PIL.Image
 import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.image import AxesImage
 from matplotlib.transforms import Bbox
@@ -38,10 +41,31 @@ LECTURE_STYLE = {
     "figure.dpi": 72,
 }
 DIGIT = "gray"  # MNIST as stored: white strokes on black
-SIGNED = "RdBu_r"  # values of both signs: red positive, blue negative, white zero
-POSITIVE = "Reds"  # values after ReLU, never negative: white 0, red the largest
+# Colour stops (t, (r, g, b)), t from -1 (or 0) to 1: the demo's SCALES, stop for stop.
+SIGNED_STOPS = (
+    (-1.0, (20, 40, 110)),
+    (-0.5, (70, 110, 175)),
+    (0.0, (140, 140, 140)),
+    (0.5, (215, 150, 80)),
+    (1.0, (255, 235, 180)),
+)
+POSITIVE_STOPS = ((0.0, (0, 0, 0)), (0.5, (175, 85, 40)), (1.0, (255, 235, 180)))
+SIGNED = "lecture_signed"  # values of both signs: dark blue negative, gray 0, light orange positive
+POSITIVE = "lecture_positive"  # values after ReLU, never negative: black 0 to light orange
 SIGNED_LAYERS = ("conv1", "conv2")  # drawn before their ReLU, as the demo draws them
 Array = torch.Tensor | np.ndarray
+
+
+def _register(name: str, stops: Sequence[tuple[float, tuple[int, int, int]]]) -> None:
+    """Make the colour map of `stops` known to matplotlib by `name` (cmap=name works anywhere)."""
+    low = stops[0][0]
+    colours = [((t - low) / (1 - low), np.array(rgb) / 255) for t, rgb in stops]
+    if name not in mpl.colormaps:
+        mpl.colormaps.register(LinearSegmentedColormap.from_list(name, colours))
+
+
+_register(SIGNED, SIGNED_STOPS)
+_register(POSITIVE, POSITIVE_STOPS)
 
 
 def use_lecture_style() -> None:
