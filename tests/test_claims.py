@@ -15,6 +15,7 @@ from cnnlib import lecture
 from cnnlib.lecture import claims
 from cnnlib.lecture.claims_training import FROZEN, RESET, TRAINED
 from cnnlib.lecture.features import Drift, FilterSummary
+from cnnlib.lecture.hyperparams import Cell
 from cnnlib.train import TrainConfig
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -40,6 +41,32 @@ def summary(stroke: float, vertical: float = 0.0) -> FilterSummary:
     return FilterSummary(channel=0, total=stroke, left_right=0.0, top_bottom=0.0, r=r)
 
 
+# The hyperparameter grid as measured (validation accuracy of each optimizer, lr, batch size).
+GRID = {
+    ("Adam", 1e-5, 64): 19.0,
+    ("Adam", 1e-4, 64): 79.0,
+    ("Adam", 1e-3, 64): 94.0,
+    ("Adam", 1e-2, 64): 95.1,
+    ("Adam", 1e-1, 64): 10.9,
+    ("SGD", 1e-5, 64): 12.3,
+    ("SGD", 1e-4, 64): 12.3,
+    ("SGD", 1e-3, 64): 12.5,
+    ("SGD", 1e-2, 64): 72.0,
+    ("SGD", 1e-1, 64): 92.6,
+    ("Adam", 1e-3, 16): 91.2,
+    ("Adam", 1e-3, 128): 94.6,
+}
+
+
+def grid(**changed: float) -> list[Cell]:
+    """The measured grid with some cells changed, named like adam_0_1_64 (Adam, lr 0.1, 64)."""
+    cells = []
+    for (optimizer, lr, batch), accuracy in GRID.items():
+        name = f"{optimizer}_{lr:g}_{batch}".lower().replace(".", "_").replace("-", "_")
+        cells.append(Cell(optimizer, lr, batch, 300, changed.get(name, accuracy), 0.5))
+    return cells
+
+
 # For every claim, numbers (a perturbed result, another run) that contradict its sentence.
 COUNTER_EXAMPLES: dict[str, dict] = {
     # 01
@@ -63,6 +90,10 @@ COUNTER_EXAMPLES: dict[str, dict] = {
     "fc-steady": {"fc1": [60.0, 20.0, 9.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 2.0]},
     "frozen-worse": {"ablation": ablation(97.97, 97.9, 92.1)},
     "reset-worse": {"ablation": ablation(97.97, 97.42, 97.0)},
+    "best-late": {"validation": [10.0, 90.0, 95.0, 97.0, 97.5, 97.2, 97.1, 97.0, 96.9]},
+    "grid-too-large": {"cells": grid(adam_0_1_64=60.0)},
+    "grid-sgd": {"cells": grid(sgd_0_001_64=85.0)},
+    "grid-batches": {"cells": grid(adam_0_001_16=95.0)},
     "fewer-mistakes": {"mistakes": {1: 1249, 20: 700}},
     "confused-pairs": {"top": {1: [(3, 5), (4, 9), (8, 9)], 20: [(2, 7), (3, 8), (4, 9)]}},
     "sure-mistakes": {"shown": [0.99, 0.95, 0.7], "sure": 46, "wrong": 199},
@@ -85,6 +116,8 @@ COUNTER_EXAMPLES: dict[str, dict] = {
     "shift-gap-grows": {"cnn": SHIFTS_CNN, "mlp": SHIFTS_MLP | {4: 50.0}},
     "shift-not-invariant": {"cnn": SHIFTS_CNN | {4: 90.0}},
     "settle-order": {"settled": {"conv1": [0.9, 1.0], "conv2": [0.9, 0.99], "fc1": [0.6, 0.9]}},
+    "patches-shared": {"distinct": [4, 2, 5, 2, 1, 3, 2, 6]},
+    "units-one-digit": {"shares": {3: 0.88, 17: 0.5, 40: 0.38, 77: 1.0, 90: 0.5, 101: 0.25}},
     "wobbles": {"probabilities": [0.43, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99]},
     # 04
     "mostly-weights": {
@@ -146,6 +179,12 @@ def test_a_counter_example_fails_the_claim_naming_its_sentence(id: str) -> None:
         lecture.check(id, **COUNTER_EXAMPLES[id])
     assert str(failure.value).startswith(f'the narration says "{sentence}", but this run disagrees')
     assert str(failure.value).split("disagrees: ", 1)[1].strip(), "the failure shows the numbers"
+
+
+def test_the_measured_grid_holds_every_sentence_about_it() -> None:
+    """The counter-examples above are one cell away from the grid measured on this machine."""
+    for id in ("grid-too-large", "grid-sgd", "grid-batches"):
+        lecture.check(id, cells=grid())
 
 
 def test_every_marked_sentence_is_checked_once_and_every_check_has_a_sentence() -> None:

@@ -163,3 +163,25 @@ def wobbles(probabilities: Sequence[float]) -> Verdict:
         len(falls) >= 3 and max(falls) > 0.1,
         f"{len(falls)} falls, the largest {max(falls, default=0):.0%}",
     )
+
+
+@claim("patches-shared")
+def patches_shared(distinct: Sequence[int]) -> Verdict:
+    """`distinct`: for each conv2 channel, how many different digits its strongest patches
+    come from."""
+    several = sum(count >= 3 for count in distinct)
+    return Verdict(
+        several >= 0.75 * len(distinct),
+        f"{several} of {len(distinct)} channels have patches from 3 or more different digits "
+        f"({list(distinct)})",
+    )
+
+
+@claim("units-one-digit")
+def units_one_digit(shares: Mapping[int, float]) -> Verdict:
+    """`shares`: for each fc1 unit shown, the share of its top digits that carry one label."""
+    mostly = sum(share > 0.5 for share in shares.values())
+    return Verdict(
+        mostly >= 3,
+        f"{mostly} of {len(shares)} units: mostly one digit ({_rounded(list(shares.values()))})",
+    )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from cnnlib.lecture.claims import Verdict, claim
 from cnnlib.lecture.experiments import standard_error
+from cnnlib.lecture.hyperparams import Cell, find
 
 TEST_IMAGES = 10_000
 # The rows of notebook 02's ablation table.
@@ -153,6 +154,49 @@ def frozen_worse(ablation: Mapping[str, float]) -> Verdict:
         trained - frozen > margin,
         f"trained {trained:.2f}%, conv1 frozen {frozen:.2f}% (two standard errors: "
         f"{margin:.2f} points)",
+    )
+
+
+@claim("best-late")
+def best_late(validation: Sequence[float]) -> Verdict:
+    """`validation`: the validation accuracy after each epoch, epoch 0 first."""
+    best = max(range(1, len(validation)), key=validation.__getitem__, default=0)
+    return Verdict(
+        best >= len(validation) - 4,
+        f"best validation accuracy after epoch {best} of {len(validation) - 1}",
+    )
+
+
+@claim("grid-too-large")
+def grid_too_large(cells: Sequence[Cell]) -> Verdict:
+    cell = find(cells, "Adam", 0.1)
+    return Verdict(
+        cell.validation_accuracy < 15, f"Adam at 0.1: {cell.validation_accuracy:.1f}% (chance 10%)"
+    )
+
+
+@claim("grid-sgd")
+def grid_sgd(cells: Sequence[Cell]) -> Verdict:
+    adam, sgd = find(cells, "Adam", 1e-3), find(cells, "SGD", 1e-3)
+    fast = max(find(cells, "SGD", lr).validation_accuracy for lr in (1e-2, 1e-1))
+    return Verdict(
+        adam.validation_accuracy > 90 and sgd.validation_accuracy < 20 and fast > 70,
+        f"at 1e-3 Adam {adam.validation_accuracy:.1f}%, SGD {sgd.validation_accuracy:.1f}%; "
+        f"SGD at 1e-2 or 1e-1 up to {fast:.1f}%",
+    )
+
+
+@claim("grid-batches")
+def grid_batches(cells: Sequence[Cell]) -> Verdict:
+    scores = {
+        cell.batch_size: cell.validation_accuracy
+        for cell in cells
+        if (cell.optimizer, cell.lr) == ("Adam", 1e-3)
+    }
+    ordered = [scores[size] for size in sorted(scores)]
+    return Verdict(
+        len(ordered) > 1 and all(a < b for a, b in zip(ordered, ordered[1:], strict=False)),
+        f"validation accuracy by batch size: {dict(sorted(scores.items()))}",
     )
 
 
