@@ -25,6 +25,7 @@ BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
 bench = load_script(BENCH_DIR / "run.py", "bench_run")
 seed = load_script(BENCH_DIR / "seed_baseline.py", "bench_seed_baseline")
+lecture_size = load_script(BENCH_DIR / "lecture_size.py", "bench_lecture_size")
 
 
 def test_seed_baseline_writes_the_contract_keys(tmp_path: Path) -> None:
@@ -166,3 +167,14 @@ def test_cores_busy_prints_a_line_a_second_then_the_output_and_passes_the_exit_s
     for number, line in enumerate(seconds, start=1):
         second, busy = re.fullmatch(r" *(\d+) s  (\d+\.\d\d) cores busy", line).groups()
         assert int(second) == number and 0 <= float(busy) <= os.cpu_count()
+
+
+def test_lecture_words_leave_out_code_tags_and_symbols_and_split_off_the_exercises() -> None:
+    cell = (
+        '## Shapes\n\nA <span id="claim-x">3 × 3 kernel</span> → 26.\n\n'
+        "## Exercises\n\n1. Try it:\n   ```python\n   print(1 + 2)\n   ```\n\n"
+        "## Key takeaways\n\n* Small kernels."
+    )
+    narration, exercises = lecture_size.split_exercises(cell)
+    assert lecture_size.words(narration) == 10  # Shapes A 3 3 kernel 26 Key takeaways Small kernels
+    assert lecture_size.words(exercises) == 4  # Exercises 1. Try it:
