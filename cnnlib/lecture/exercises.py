@@ -18,7 +18,7 @@ def check_output_size(answer: int) -> str:
     size = output_size(28, kernel=5, padding=2, stride=2)
     return _verdict(
         answer == size,
-        f"(28 + 2·2 − 5) / 2 + 1 = 13.5, rounded down: {size} × {size}"
+        f"(28 + 2·2 − 5) / 2 = 13.5, rounded down to 13, plus 1: {size} × {size}"
         " (PyTorch drops a last window that does not fit).",
     )
 
