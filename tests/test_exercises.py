@@ -1,9 +1,11 @@
 """cnnlib.lecture.exercises: each checker passes the reference answer and fails a typical wrong one,
-with one sentence of why."""
+with one sentence of why; and every exercise of the notebooks has a checker or a worked answer."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,10 @@ import cnnlib
 from cnnlib.data import Mnist
 from cnnlib.export import weights_by_layer
 from cnnlib.lecture import exercises
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+CHECKER = "exercises.check_"
+ANSWER = "<details><summary>Answer</summary>"
 
 # checker: (the reference answer, a typical wrong one, what the sentence must say)
 CASES = {
@@ -79,3 +85,48 @@ def test_rounded_weights_are_checked_against_the_payload(mnist: Mnist) -> None:
     left = exercises.check_rounded_weights(0, json_bytes(small), payload)  # the bytes left
     assert left == right.replace("Right", "Not yet")
     assert exercises.check_rounded_weights(1, saved, payload).startswith("Not yet: ")
+
+
+def exercise_items(markdown: str) -> list[str]:
+    """The numbered items of an "## Exercises" cell, up to its next heading."""
+    exercises_part = re.split(r"^## (?!Exercises)", markdown, flags=re.MULTILINE)[0]
+    return re.split(r"^\d+\. ", exercises_part, flags=re.MULTILINE)[1:]
+
+
+def unanswered(markdown: str) -> list[int]:
+    """The numbers of the exercises with neither a checker call nor a worked answer."""
+    items = exercise_items(markdown)
+    return [n for n, item in enumerate(items, 1) if CHECKER not in item and ANSWER not in item]
+
+
+def exercises_cell(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    (cell,) = [c for c in cells if "".join(c["source"]).startswith("## Exercises")]
+    return "".join(cell["source"])
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_every_exercise_has_a_checker_or_a_worked_answer(path: Path) -> None:
+    markdown = exercises_cell(path)
+    assert len(exercise_items(markdown)) >= 4
+    assert unanswered(markdown) == []
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_the_checkers_an_exercise_names_exist(path: Path) -> None:
+    for name in re.findall(r"exercises\.(check_\w+)\(", exercises_cell(path)):
+        assert callable(getattr(exercises, name, None)), name
+
+
+def test_an_exercise_with_neither_is_flagged() -> None:
+    markdown = (
+        "## Exercises\n\n"
+        "1. **Checked.** Check with `exercises.check_output_size(your_answer)`.\n\n"
+        "2. **Answered.** Why?\n   <details><summary>Answer</summary>\n\n   So.\n   </details>\n\n"
+        "3. **Hinted only.** How?\n   <details><summary>Hint</summary>\n\n   Look.\n"
+        "   </details>\n\n"
+        "## Key takeaways\n\n* `exercises.check_` and <details><summary>Answer</summary> here"
+        " answer nothing.\n"
+    )
+    assert len(exercise_items(markdown)) == 3
+    assert unanswered(markdown) == [3]
