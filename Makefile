@@ -51,7 +51,7 @@ data: setup
 # Re-execute the committed notebooks with default parameters, strip timings, check them.
 notebooks: setup
 	$(PY) notebooks/refresh.py
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_notebooks.py -k committed
+	$(PY) -m pytest -q tests/test_notebooks.py -k committed
 
 regenerate: setup
 	$(PY) -m cnnlib regenerate

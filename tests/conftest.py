@@ -21,9 +21,31 @@ from cnnlib.pipeline import ensure_artifacts, write_artifacts
 from cnnlib.store import locked, prepare_output, publish, stage_artifacts
 from cnnlib.train import EpochResult, TrainConfig, train
 
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+DATA_DIR = ROOT / "data"  # where the notebooks, run as tests, write the lecture's artifacts
+
 
 def is_notebook_cell(nodeid: str) -> bool:
     return nodeid.startswith("notebooks/")
+
+
+def runs_notebooks(config: pytest.Config) -> bool:
+    """Does this run collect the notebooks (`pytest` alone, or a path that holds them)?"""
+    here = config.invocation_params.dir
+    paths = [Path(here, arg.split("::")[0]).resolve() for arg in config.args]
+    return any(NOTEBOOKS_DIR.is_relative_to(p) or p.is_relative_to(NOTEBOOKS_DIR) for p in paths)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The notebooks write data/: where it cannot be written (a read-only clone, another user),
+    stop at once with one line instead of a failure in every cell after notebook 02's."""
+    if runs_notebooks(config) and not os.access(DATA_DIR, os.W_OK):
+        raise pytest.UsageError(
+            f"{DATA_DIR} cannot be written, and the notebooks write the lecture's artifacts "
+            "there; run the tests in a writable clone, or all but the notebooks: "
+            "python -m pytest tests"
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -33,11 +33,12 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
-    """A private copy of the vendored .gz files, as a fresh clone has them."""
+    """A private copy of the vendored .gz files, as a fresh clone has them (writable, even when
+    the clone's own are not)."""
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in RAW_FILES:
-        shutil.copy(RAW / f"{name}.gz", raw / f"{name}.gz")
+        shutil.copyfile(RAW / f"{name}.gz", raw / f"{name}.gz")
     return tmp_path
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import stat
@@ -165,6 +167,85 @@ def test_a_stop_ends_every_kernel_with_one_line_and_leaves_nothing_behind(long_r
     wait_until(lambda: not any(alive(pid) for pid in kernels), "the kernels are gone", 30)
     temporary = out.parent / "tmp"
     assert list(temporary.iterdir()) == []  # no socket folder, no connection file
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: for make, its shell, run.py and run.py's kernels."""
+    found, parents = [], [pid]
+    while parents:
+        children = children_of(parents.pop())
+        found += children
+        parents += children
+    return found
+
+
+def kernels_below(pid: int) -> list[int]:
+    kernels = []
+    for child in descendants(pid):
+        with suppress(OSError):
+            if b"ipykernel_launcher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                kernels.append(child)
+    return kernels
+
+
+def this_environment(folder: Path) -> Path:
+    """A VENV for make that is the environment running the tests: its bin/python runs this
+    interpreter, and its stamp, newer than pyproject.toml, tells make to install nothing."""
+    (folder / "bin").mkdir(parents=True)
+    python = folder / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    (folder / ".installed").touch()
+    return folder
+
+
+def test_one_ctrl_c_stops_make_data_within_seconds_with_one_line(
+    fresh_run: Path, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """Ctrl-C in the terminal: SIGINT to make's whole process group, once the kernels run."""
+    short = Path(tempfile.mkdtemp(prefix="cnnlib-test-"))  # (a socket path fits 107 bytes)
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    runtime = tmp_path / "runtime"  # Jupyter's folder of connection files
+    runtime.mkdir()
+    before = {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()}
+    environment = {name: value for name, value in os.environ.items() if "MAKE" not in name}
+    environment |= {"TMPDIR": str(short), "JUPYTER_RUNTIME_DIR": str(runtime), "LC_ALL": "C"}
+    process = subprocess.Popen(
+        ["make", "data", f"VENV={this_environment(tmp_path / 'venv')}"]
+        + [f"OUTPUT_DIR={fresh_run}", f"EXECUTED_DIR={tmp_path / 'executed'}"]
+        + ["PARAMS=-p epochs 1 -p batches_per_epoch 5"],
+        cwd=NOTEBOOKS_DIR.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a terminal's job: make leads its process group
+        env=environment,
+    )
+
+    def kernels_run() -> bool:  # 02's, and the first others, still warming up
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        return len(kernels_below(process.pid)) >= 3
+
+    try:
+        wait_until(kernels_run, "the kernels run", timeout=600)  # a loaded machine: minutes
+        processes = descendants(process.pid)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+        wait_until(lambda: not any(alive(pid) for pid in processes), "all have ended", 10)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGINT  # make stopped by the signal, as it should
+    assert "Traceback" not in stdout + stderr
+    run_py_line, make_line = stderr.splitlines()  # run.py's line, then make's own
+    assert run_py_line == (
+        f"run.py: stopped by SIGINT; every kernel ended, {fresh_run} was left as it was"
+    )
+    assert re.fullmatch(r"make: \*\*\* \[Makefile:\d+: data\] Interrupt", make_line)
+    assert list(short.iterdir()) == []  # no socket folder, no connection file
+    assert list(runtime.iterdir()) == []
+    assert {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()} == before
 
 
 def test_the_kernels_die_with_a_killed_run_py_and_publish_nothing(long_run):

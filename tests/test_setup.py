@@ -1,7 +1,9 @@
 """The set-up a newcomer relies on: pyproject, environment.yml, Makefile, README and CI agree."""
 
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tomllib
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from cnnlib.browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -156,3 +160,63 @@ def test_make_data_refuses_an_empty_output_dir_in_one_line(make_data):
     assert done.stderr.endswith(
         ": *** OUTPUT_DIR is empty; name a folder, e.g. OUTPUT_DIR=data.  Stop.\n"
     )
+
+
+# Two browser tests that need nothing but the browser.
+BROWSER_TESTS = [
+    "tests/test_demo.py::test_opened_as_a_file_it_says_what_to_run",
+    "tests/test_demo.py::test_served_with_demo_as_the_root_it_says_what_to_run",
+]
+SKIPPED_LINE = (
+    "2 browser tests skipped: no Chromium at /usr/bin/chromium; "
+    "`sudo bash .ci/install-tools` installs it (`make test` runs it when root)"
+)
+
+
+def browser_tests(tmp_path: Path, without_chromium: bool) -> subprocess.CompletedProcess:
+    """Run BROWSER_TESTS outside CI; `without_chromium`: in a mount namespace whose /usr/bin
+    lacks it (an overlay with a whiteout in its place), as on a machine without Chromium."""
+    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", *BROWSER_TESTS]
+    if without_chromium:
+        whiteout = tmp_path / "whiteout"
+        whiteout.mkdir()
+        os.mknod(whiteout / CHROMIUM.name, stat.S_IFCHR, os.makedev(0, 0))
+        folder = CHROMIUM.parent
+        hide = f'mount -t overlay overlay -o lowerdir={whiteout}:{folder} {folder} && exec "$@"'
+        command = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            hide,
+            "sh",
+            *command,
+        ]
+    environment = {name: value for name, value in os.environ.items() if name != "CI"}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=environment
+    )
+
+
+def test_without_chromium_the_run_ends_naming_the_skipped_browser_tests_and_the_fix(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("hiding Chromium in a mount namespace needs root")
+    done = browser_tests(tmp_path, without_chromium=True)
+    if "mount" in done.stderr:
+        pytest.skip(f"the kernel refused the overlay: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stdout[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines.count(SKIPPED_LINE) == 1
+    assert re.fullmatch(r"2 skipped in [0-9.]+s", lines[-1])
+
+
+def test_with_chromium_no_browser_test_skips_and_nothing_is_said(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    done = browser_tests(tmp_path, without_chromium=False)
+    assert done.returncode == 0, done.stdout[-2000:]
+    lines = done.stdout.splitlines()
+    assert "browser tests skipped" not in done.stdout
+    assert re.fullmatch(r"2 passed in [0-9.]+s", lines[-1])

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from cnnlib.__main__ import main
-from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, raw_file
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import regenerate
 from cnnlib.reading import MAX_PTH_BYTES
@@ -348,8 +348,8 @@ def test_a_nonsense_threshold_fails_the_accuracy_line(short_run: Path, threshold
 def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_path: Path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in RAW_FILES:
-        os.symlink(DEFAULT_DATA_DIR / "MNIST" / "raw" / name, raw / name)
+    for name in RAW_FILES:  # (a read-only clone's data/ holds no extracted files to link to)
+        (raw / name).write_bytes(raw_file(DEFAULT_DATA_DIR, name))
     broken = raw / "t10k-images-idx3-ubyte"
     broken.unlink()
     gz = (DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{broken.name}.gz").read_bytes()
