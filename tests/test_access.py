@@ -104,6 +104,30 @@ def test_another_user_writing_into_a_read_only_clone_gets_one_line(read_only_clo
     assert (read_only_clone / JSON_NAME).is_file()
 
 
+SETUP = """
+from cnnlib import lecture
+from cnnlib.store import OutputError
+arguments = (OUT, 1, 5, 64, 1e-3, 42, "cpu")
+lecture.setup(*arguments)  # 01, 03 and 04 only read the set: no write access needed
+try:
+    lecture.setup(*arguments, writes=True)  # 02 writes it: told in its first cell
+except OutputError as error:
+    print(error)
+"""
+
+
+def test_notebook_02_stops_in_its_first_cell_where_it_cannot_write(read_only_clone: Path):
+    before = listing(read_only_clone)
+    done = as_student(sys.executable, "-c", SETUP.replace("OUT", repr(str(read_only_clone))))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (  # the first refusal the kernel gives: not the owner
+        f"output_dir {read_only_clone} cannot be written (Permission denied): this notebook "
+        "writes the lecture's artifacts there; choose a writable folder "
+        "(make data OUTPUT_DIR=...)\n"
+    )
+    assert listing(read_only_clone) == before
+
+
 def test_make_data_in_a_read_only_clone_names_the_folder_and_the_fix(read_only_clone: Path):
     executed = read_only_clone.parent / "notebooks" / "executed"
     done = as_student(

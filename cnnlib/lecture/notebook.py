@@ -10,7 +10,7 @@ from IPython.display import Markdown
 
 from cnnlib.lecture import claims
 from cnnlib.lecture.plots import use_lecture_style
-from cnnlib.store import check_writable
+from cnnlib.store import OutputError, check_writable, prepare_output
 from cnnlib.train import TrainConfig
 
 
@@ -22,8 +22,10 @@ def setup(
     lr: float,
     seed: int,
     device: str,
+    writes: bool = False,
 ) -> tuple[TrainConfig, Path]:
-    """Check the parameters (a wrong one stops here, with one line) and the output folder;
+    """Check the parameters (a wrong one stops here, with one line) and the output folder (that
+    it can be written, too, for the notebook that `writes` the set there: before any training);
     large fonts for the figures. Returns the training configuration and the output folder."""
     config = TrainConfig(
         epochs=epochs,
@@ -34,10 +36,25 @@ def setup(
         device=device,
     )
     output_dir = Path(output_dir)
-    check_writable(output_dir)
+    if writes:
+        ready_to_write(output_dir)
+    else:
+        check_writable(output_dir)
     use_lecture_style()
     claims.describe_run(config)
     return config, output_dir
+
+
+def ready_to_write(output_dir: Path) -> None:
+    """Prepare `output_dir` for a new set; where it cannot be written, one line that says so."""
+    try:
+        prepare_output(output_dir)
+    except OSError as error:
+        raise OutputError(
+            f"output_dir {output_dir} cannot be written ({error.strerror or error}): this "
+            "notebook writes the lecture's artifacts there; choose a writable folder "
+            "(make data OUTPUT_DIR=...)"
+        ) from None
 
 
 def show_source(obj: object) -> Markdown:
