@@ -27,6 +27,9 @@ LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 setup: $(STAMP) $(LAB_OVERRIDES)
 
 $(STAMP): pyproject.toml
+	@mkdir -p "$(VENV)" 2>/dev/null && [ -w "$(VENV)" ] || { echo "make: cannot create the \
+	environment $(VENV) here (not writable for $$(id -un)); name a writable folder: \
+	make $(or $(MAKECMDGOALS),setup) VENV=/tmp/cnn-venv" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)

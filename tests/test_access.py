@@ -180,3 +180,11 @@ def test_another_user_runs_the_tests_in_a_read_only_clone(student: str, tmp_path
         "python -m pytest tests"
     )
     assert listing(clone) == before
+    # make test would first create .venv in the clone: it says it cannot, and where to instead.
+    make = as_student("make", "test", project=clone)
+    assert make.returncode == 2
+    assert make.stderr.splitlines()[0] == (
+        "make: cannot create the environment .venv here (not writable for student); name a "
+        "writable folder: make test VENV=/tmp/cnn-venv"
+    )
+    assert listing(clone) == before
