@@ -171,7 +171,7 @@ def patches_shared(distinct: Sequence[int]) -> Verdict:
     come from."""
     several = sum(count >= 3 for count in distinct)
     return Verdict(
-        several >= 0.75 * len(distinct),
+        several > len(distinct) / 2,
         f"{several} of {len(distinct)} channels have patches from 3 or more different digits "
         f"({list(distinct)})",
     )
