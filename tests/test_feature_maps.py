@@ -84,8 +84,8 @@ def test_numbers_in_cells_are_readable_and_never_minus_zero() -> None:
     figure = plots.conv1_filters({0: kernels})
     texts = {text.get_text(): text.get_color() for text in figure.axes[0].texts}
     assert "-0.00" not in texts and "0.00" in texts
-    assert texts["-1.00"] == texts["1.00"] == "white"  # on the darkest blue and red
-    assert texts["0.20"] == "black"  # on a pale cell
+    assert texts["-1.00"] == "white"  # on the darkest blue
+    assert texts["1.00"] == texts["0.20"] == "black"  # on the lightest orange, on a gray-orange
 
 
 def epochs_of_activations(epochs: int) -> dict[int, dict[str, torch.Tensor]]:
