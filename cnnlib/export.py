@@ -114,6 +114,11 @@ def _widened(value: object) -> object:
     return value
 
 
+def json_bytes(value: object) -> int:
+    """Bytes a parsed JSON value takes written compactly (no spaces): its share of a file."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
 def dumps_float64(value: object) -> str:
     """Compact JSON of parsed JSON `value`, every float written as the float64 its float32 widens
     to, as `json.dumps(tensor.tolist())` writes weights: 0.41788855 becomes 0.4178885519504547.

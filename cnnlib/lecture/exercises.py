@@ -4,7 +4,6 @@ right or wrong, with one sentence of why."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from cnnlib import reference
+from cnnlib.export import json_bytes
 from cnnlib.lecture.convolution import receptive_field
 from cnnlib.model import CNN
 
@@ -73,10 +73,6 @@ def check_learning_rates(accuracy_at_lr_0_1: float, accuracy_at_lr_1e_5: float) 
     )
 
 
-def _json_bytes(value: object) -> int:
-    return len(json.dumps(value, separators=(",", ":")))
-
-
 def _rounded(value: object, digits: int) -> object:
     """A copy of a parsed JSON value with every float rounded to `digits` significant digits."""
     if isinstance(value, dict):
@@ -109,10 +105,10 @@ def check_rounded_weights(changed: int, bytes_saved: int, payload: Mapping[str, 
     before = reference.forward(weights, pixels)["logits"]
     after = reference.forward(rounded, pixels)["logits"]
     flipped = int((before.argmax(axis=1) != after.argmax(axis=1)).sum())
-    saved = _json_bytes(weights) - _json_bytes(rounded)
+    saved = json_bytes(weights) - json_bytes(rounded)
     return _verdict(
         changed == flipped and math.isclose(bytes_saved, saved, rel_tol=0.01),
         f"{flipped} of the {len(pixels)} predictions change (no logit moves by more than"
         f" {np.abs(after - before).max():.3f}) and `final_weights` shrinks by {saved:,} bytes,"
-        f" {saved / _json_bytes(weights):.0%} of its text.",
+        f" {saved / json_bytes(weights):.0%} of its text.",
     )
