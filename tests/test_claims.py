@@ -71,7 +71,8 @@ def grid(**changed: float) -> list[Cell]:
 COUNTER_EXAMPLES: dict[str, dict] = {
     # 01
     "untrained-copies": {"r": [0.93, 0.9, 0.8, -0.1]},  # three copies, none flipped
-    "untrained-sign": {"r": [0.93, -0.2, -0.79, 0.1], "sums": [1.1, 0.8, -0.7, 0.0]},
+    "init-shrinks": {"scales": {"input": 0.97, "conv1": 1.1, "conv2": 0.9, "fc1": 0.8}},  # He
+    "untrained-sign": {"clear_share": 0.6, "clear": 0.91, "cancel": 0.5},  # no sum effect
     "untrained-guess": {"probabilities": [0.55] + [0.05] * 9},
     # 02
     "step-helps": {"before": 2.32, "after": 2.41},

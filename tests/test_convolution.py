@@ -6,7 +6,13 @@ import pytest
 import torch
 
 import cnnlib
-from cnnlib.lecture.convolution import SPATIAL_LAYERS, receptive_field, shift
+from cnnlib.lecture.convolution import (
+    SPATIAL_LAYERS,
+    kernel_correlations,
+    random_kernel_copies,
+    receptive_field,
+    shift,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +98,36 @@ def test_conv1_maps_shift_with_the_digit_by_the_same_two_pixels(model) -> None:
     inside = ~expected.isnan()
     assert inside.sum() == 4 * 26 * 24
     assert torch.allclose(moved_maps[inside], expected[inside], atol=1e-6, rtol=0)
+
+
+def test_kernel_correlations_are_those_of_the_maps_with_the_centre_pixels() -> None:
+    generator = torch.Generator().manual_seed(2)
+    images, kernels = torch.randn(3, 1, 9, 8, generator=generator), torch.randn(5, 1, 3, 3)
+    maps = torch.nn.functional.conv2d(images, kernels, bias=torch.randn(5))  # a bias moves r not
+    centre = images[:, 0, 1:-1, 1:-1].flatten(start_dim=1)
+    direct = torch.tensor(
+        [
+            [
+                float(torch.corrcoef(torch.stack([maps[n, k].flatten(), centre[n]]))[0, 1])
+                for k in range(5)
+            ]
+            for n in range(3)
+        ]
+    )
+    assert torch.allclose(kernel_correlations(images, kernels), direct, atol=1e-5)
+    copy, negative = torch.zeros(2, 1, 3, 3), torch.zeros(1, 1, 3, 3)
+    copy[:, 0, 1, 1], negative[0, 0, 1, 1] = torch.tensor([1.0, 3.0]), -1.0
+    assert torch.allclose(
+        kernel_correlations(images, torch.cat([copy, negative])),
+        torch.tensor([[1.0, 1.0, -1.0]] * 3),
+    )
+
+
+def test_random_kernel_copies_are_drawn_from_the_seed_and_counted_as_shares(mnist) -> None:
+    images = mnist.test_images[:50]
+    first = random_kernel_copies(images, kernels=200, seed=1)
+    assert first == random_kernel_copies(images, kernels=200, seed=1)
+    assert first != random_kernel_copies(images, kernels=200, seed=2)
+    assert set(first) == {"clear_share", "clear", "cancel"}
+    assert all(0 <= share <= 1 for share in first.values())
+    assert first["clear"] > first["cancel"] + 0.5  # the kernel's sum is what makes a copy

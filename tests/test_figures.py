@@ -62,6 +62,14 @@ def network_figure(mnist) -> Figure:
     return plots.network(image, activations, "untrained network")
 
 
+def bar_strip(figure: Figure, bar: Axes, pixels: np.ndarray) -> np.ndarray:
+    """The colours along a colour bar in the PNG, from its smallest value to its largest."""
+    rows, columns = png_box(figure, bar, inset=3)
+    if rows.stop - rows.start > columns.stop - columns.start:  # upright: largest at the top
+        return pixels[rows, (columns.start + columns.stop) // 2][::-1]
+    return pixels[(rows.start + rows.stop) // 2, columns]
+
+
 def test_a_gray_digit_has_no_tinted_pixel_in_the_png(network_figure: Figure) -> None:
     figure = network_figure
     digit_ax = figure.axes[0]
@@ -79,10 +87,9 @@ def test_colour_bars_follow_their_colour_map_without_steps(network_figure: Figur
     assert len(bars) == 5  # conv1, pool1, conv2, pool2, fc1
     pixels = png_pixels(figure)
     for bar, cmap in zip(bars[:2], (style.SIGNED, style.POSITIVE), strict=True):
-        rows, columns = png_box(figure, bar, inset=3)
-        strip = pixels[rows, (columns.start + columns.stop) // 2]
-        expected = mpl.colormaps[cmap](np.linspace(1, 0, len(strip)))[:, :3] * 255
-        assert np.abs(strip - expected).max() <= 12  # the right colours, top (largest) down
+        strip = bar_strip(figure, bar, pixels)
+        expected = mpl.colormaps[cmap](np.linspace(0, 1, len(strip)))[:, :3] * 255
+        assert np.abs(strip - expected).max() <= 12  # the right colours, smallest first
         changes = np.flatnonzero(np.abs(np.diff(strip, axis=0)).sum(axis=1) > 0)
         longest_run = np.diff(np.concatenate([[0], changes, [len(strip)]])).max()
         assert longest_run <= len(strip) / 256 + 2  # no steps beyond the map's own 256 entries
@@ -98,8 +105,7 @@ def test_a_quantized_png_would_fail_both_checks(network_figure: Figure) -> None:
     panel = pixels[rows, columns]
     assert ((panel.max(axis=-1) - panel.min(axis=-1)) > 0).sum() > 100
     bar = next(ax for ax in figure.axes if ax.get_label() == "<colorbar>")
-    rows, columns = png_box(figure, bar, inset=3)
-    strip = pixels[rows, (columns.start + columns.stop) // 2]
+    strip = bar_strip(figure, bar, pixels)
     changes = np.flatnonzero(np.abs(np.diff(strip, axis=0)).sum(axis=1) > 0)
     assert np.diff(np.concatenate([[0], changes, [len(strip)]])).max() > len(strip) / 256 + 2
 

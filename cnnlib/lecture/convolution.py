@@ -1,9 +1,11 @@
 """The lecture's tools, why convolution: which input pixels one unit of a layer sees (its receptive
-field), and images moved by whole pixels, to show that a convolution's maps move with its input."""
+field), images moved by whole pixels (a convolution's maps move with its input), and what random
+3x3 kernels, drawn as PyTorch draws conv1's, make of digits."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnlib.model import CNN
@@ -65,3 +67,37 @@ def shift(images: torch.Tensor, rows: int, columns: int, fill: float) -> torch.T
     moved = torch.full_like(images, fill)
     moved[..., target_rows, target_columns] = images[..., source_rows, source_columns]
     return moved
+
+
+def kernel_correlations(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """r between each 3x3 kernel's map on each image [N, 1, H, W] and the pixels under the
+    kernel's centre: +1 for a copy of the digit, -1 for a negative copy; [N, K] for kernels
+    [K, 1, 3, 3]. A map is a weighted sum of the 9 pixels under the kernel, so r follows from
+    their covariances, without computing the maps (a bias moves a map, and leaves r alone)."""
+    patches = F.unfold(images, kernel_size=3)  # [N, 9, positions]: the pixels under the kernel
+    patches = patches - patches.mean(dim=2, keepdim=True)
+    covariance = patches @ patches.transpose(1, 2)  # [N, 9, 9]
+    weights = kernels.flatten(start_dim=1)  # [K, 9]
+    with_centre = weights @ covariance[:, :, 4].T  # [K, N]: each map's covariance with the centre
+    spread = torch.einsum("ki,nij,kj->kn", weights, covariance, weights).sqrt()
+    return (with_centre / (spread * covariance[:, 4, 4].sqrt())).T
+
+
+def random_kernel_copies(
+    images: torch.Tensor, kernels: int, seed: int, clear: float = 0.3, cancel: float = 0.1
+) -> dict[str, float]:
+    """Random 3x3 kernels, uniform in +-1/3 as PyTorch draws conv1's, on every image
+    [N, 1, 28, 28]: the share of kernels whose weights sum to `clear` or more in size, and the
+    share of (kernel, digit) pairs whose map is a copy of the digit (|r| > 0.5) of the sum's sign,
+    among those kernels ("clear"), and of either sign among the kernels whose sum is below
+    `cancel` ("cancel")."""
+    generator = torch.Generator().manual_seed(seed)
+    weights = (torch.rand(kernels, 1, 3, 3, generator=generator) * 2 - 1) / 3  # 1/sqrt(fan_in)
+    sums = weights.sum(dim=(1, 2, 3))
+    r = kernel_correlations(images, weights)
+    clear_kernels, cancelling = sums.abs() >= clear, sums.abs() < cancel
+    return {
+        "clear_share": float(clear_kernels.float().mean()),
+        "clear": float((r * sums.sign() > 0.5)[:, clear_kernels].float().mean()),
+        "cancel": float((r.abs() > 0.5)[:, cancelling].float().mean()),
+    }

@@ -4,7 +4,7 @@ training (02), feature maps, the epoch explorer, shifted digits and the feature 
 the export (04); `style` is shared."""
 
 from cnnlib.lecture.plots.explorer import EpochExplorer, show_epoch_explorer, slider_width
-from cnnlib.lecture.plots.export import json_sizes, logits_agreement
+from cnnlib.lecture.plots.export import json_sizes, logits_agreement, sample_predictions
 from cnnlib.lecture.plots.feature_maps import (
     conv1_filters,
     conv2_filters,
@@ -63,6 +63,7 @@ __all__ = [
     "predictions",
     "receptive_fields",
     "retina_png",
+    "sample_predictions",
     "shifted_accuracies",
     "show_epoch_explorer",
     "slider_width",

@@ -1,17 +1,15 @@
 """The lecture's tools: figures of notebook 04, the export (where the JSON's bytes go, PyTorch
-against the JSON's own forward pass)."""
+against the JSON's own forward pass, what the JSON's network reads in each sample)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from cnnlib.lecture.plots.style import (
-    Array,
-    to_numpy,
-)
+from cnnlib.lecture.plots.style import DIGIT, Array, show_image, to_numpy
 
 
 def _size_text(size: int) -> str:
@@ -51,4 +49,26 @@ def logits_agreement(pytorch: Array, from_json: Array) -> Figure:
     ax.set_ylabel("logit, NumPy (JSON weights)")
     ax.set_title(f"{len(pytorch):,} logits; largest gap {np.abs(pytorch - from_json).max():.1e}")
     ax.legend()
+    return figure
+
+
+def sample_predictions(pixels: Array, predicted: Array, labels: Array) -> Figure:
+    """The sample digits [N, 28, 28] in rows of 10, each titled with the digit the JSON's
+    network reads; a mistake framed in thick red, its title "read 5, is 3" in bold."""
+    pixels, predicted, labels = to_numpy(pixels), to_numpy(predicted), to_numpy(labels)
+    rows = math.ceil(len(pixels) / 10)
+    figure = Figure(figsize=(12, rows * 1.45 + 0.9), layout="constrained")
+    wrong = int((predicted != labels).sum())
+    figure.suptitle(
+        f"{len(pixels) - wrong} of {len(pixels)} read right; "
+        f"{'the mistake is' if wrong == 1 else 'mistakes are'} framed in red"
+    )
+    for ax, digit, guess, label in zip(
+        figure.subplots(rows, 10).flat, pixels, predicted, labels, strict=False
+    ):
+        show_image(ax, digit, DIGIT, None, None, f"{guess}")
+        if guess != label:
+            ax.set_title(f"read {guess}, is {label}", color="red", fontweight="bold")
+            for spine in ax.spines.values():
+                spine.set(color="red", linewidth=5)
     return figure

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import matplotlib as mpl
 import numpy as np
 import torch
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 
 from cnnlib.lecture.plots import style
@@ -114,45 +113,53 @@ def translation(
     difference: style.Array,
     columns: int,
 ) -> Figure:
-    """A digit and the same digit moved right, each with one conv1 map, and the difference between
-    the moved digit's map and the original map moved by the same number of pixels."""
-    figure = Figure(figsize=(15, 9.5), layout="constrained")
-    axes = figure.subplot_mosaic([["digit", "map", "."], ["moved", "moved map", "difference"]])
-    bound = max(style.abs_limit(values) for values in maps)
-    names = (("digit", "map", "original"), ("moved", "moved map", f"moved {columns} pixels right"))
-    first_column = int(np.flatnonzero(np.abs(style.to_numpy(maps[0])).max(axis=0) > 0.5 * bound)[0])
-    for (digit_name, map_name, title), pixels, values in zip(names, images, maps, strict=True):
-        style.show_image(
-            axes[digit_name],
-            style.to_numpy(pixels).squeeze(),
-            style.DIGIT,
-            None,
-            None,
-            f"input: {title}",
-        )
-        style.show_image(
-            axes[map_name], values, style.SIGNED, -bound, bound, f"conv1 map #0: {title}"
-        )
-        axes[map_name].axvline(first_column, color="green", lw=2, ls="--")
-    difference = np.ma.masked_invalid(style.to_numpy(difference))
-    cmap = mpl.colormaps[style.SIGNED].with_extremes(bad="white")
-    shown = style.show_image(
-        axes["difference"], difference, cmap, -bound, bound, "moved map − map moved"
+    """A digit and the same digit moved right, each with one conv1 map; on the right, one row of
+    both maps, with the original map's values moved by the same number of pixels on top of the
+    moved map's: they coincide wherever both are known."""
+    figure = Figure(figsize=(16, 8.4), layout="constrained")
+    axes = figure.subplot_mosaic(
+        [["digit", "map", "row"], ["moved", "moved map", "row"]], width_ratios=[1, 1, 1.5]
     )
-    largest = style.number_text(float(np.abs(difference).max()), "{:.2g}")
-    axes["difference"].set_xlabel(f"largest |difference|: {largest}\nblank: not comparable")
-    signed = [axes["map"], axes["moved map"], axes["difference"]]
-    figure.colorbar(shown, ax=signed, label="filter response", shrink=0.6)
-    figure.suptitle("Shift the digit, the map shifts with it (dashed green: the same column)")
+    original, moved = (style.to_numpy(values) for values in maps)
+    bound = max(style.abs_limit(values) for values in maps)
+    row = int(np.abs(original).sum(axis=1).argmax())  # the row with the strongest responses
+    titles = (("input", "conv1 map #0"), (f"input moved {columns} right", "its conv1 map #0"))
+    for (digit_name, map_name), pixels, values, (digit_title, map_title) in zip(
+        (("digit", "map"), ("moved", "moved map")), images, (original, moved), titles, strict=True
+    ):
+        pixels = style.to_numpy(pixels).squeeze()
+        style.show_image(axes[digit_name], pixels, style.DIGIT, None, None, digit_title)
+        shown = style.show_image(axes[map_name], values, style.SIGNED, -bound, bound, map_title)
+        axes[map_name].axhline(row, color="lime", lw=2, ls="--")
+    figure.colorbar(shown, ax=[axes["map"], axes["moved map"]])
+    ax = axes["row"]
+    positions = np.arange(len(moved[row]))
+    ax.plot(positions, original[row], color="gray", lw=1.5, label="original map")
+    ax.plot(positions, moved[row], color="tab:orange", lw=5, alpha=0.6, label="moved map")
+    ax.plot(
+        positions + columns, original[row], "k.", ms=9, label=f"original, {columns} columns right"
+    )
+    ax.set_xlim(-0.5, len(positions) - 0.5)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.45 * (high - low))  # room for the legend above the curves
+    ax.set_ylabel("filter response")
+    ax.set_title(f"row {row} of both maps (dashed green line)")
+    ax.legend(loc="upper left")
+    largest = style.number_text(float(np.nanmax(np.abs(style.to_numpy(difference)))), "{:.2g}")
+    ax.set_xlabel(f"column\nlargest |difference| where both are known, all 4 maps: {largest}")
+    figure.suptitle("Shift the digit, the map shifts with it")
     return figure
 
 
 def convolution(
     image: style.Array, kernel: style.Array, output: style.Array, row: int, column: int
 ) -> Figure:
-    """A 3x3 kernel slid over the image: one window, the kernel, and where its result lands."""
+    """A 3x3 kernel slid over the image: one window, the kernel, and where its result lands. The
+    output is drawn at its real size, each value under the centre of its window, so that it
+    lines up with the input: one pixel narrower on every side."""
     figure = Figure(figsize=(16, 4.8), layout="constrained")
     left, middle, right = figure.subplots(1, 3, width_ratios=[1, 0.8, 1])
+    image = style.to_numpy(image)
     shape = "×".join(map(str, image.shape))
     shown = style.show_image(left, image, style.DIGIT, None, None, f"input {shape}")
     left.add_patch(Rectangle((column - 0.5, row - 0.5), 3, 3, fill=False, ec="lime", lw=3))
@@ -171,11 +178,17 @@ def convolution(
     figure.colorbar(shown, ax=middle, label="weight")
 
     output = style.to_numpy(output)
-    title = f"output {'×'.join(map(str, output.shape))}, green box: {output[row, column]:.2f}"
+    height, width = output.shape
+    title = f"output {height}×{width}, green: {output[row, column]:.2f}"
     shown = style.show_image(
         right, output, style.SIGNED, -style.abs_limit(output), style.abs_limit(output), title
     )
-    right.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, ec="lime", lw=3))
+    shown.set_extent((0.5, width + 0.5, height + 0.5, 0.5))  # under the windows' centres
+    right.set_xlim(left.get_xlim())
+    right.set_ylim(left.get_ylim())
+    right.set_facecolor("white")  # the input's border row and column: no window is centred there
+    right.add_patch(Rectangle((column + 0.5, row + 0.5), 1, 1, fill=False, ec="lime", lw=3))
+    right.set_xlabel("white border: no 3×3 window is centred there")
     figure.colorbar(shown, ax=right, label="filter response")
     return figure
 
@@ -194,38 +207,55 @@ def max_pool(before: style.Array, after: style.Array) -> Figure:
     return figure
 
 
+def _maps_column(
+    subfigure: SubFigure, maps: style.Array, signed: bool, title: str, columns: int
+) -> None:
+    """Channels [C, H, W] in a grid of `columns` columns, on one colour scale, with a horizontal
+    colour bar below: one stage of the network, read top to bottom."""
+    maps = style.to_numpy(maps)
+    axes = subfigure.subplots(len(maps) // columns, columns, squeeze=False)
+    limit = style.abs_limit(maps)
+    vmin, cmap = (-limit, style.SIGNED) if signed else (0.0, style.POSITIVE)
+    for channel, (ax, values) in enumerate(zip(axes.flat, maps, strict=True)):
+        shown = style.show_image(ax, values, cmap, vmin, limit, f"#{channel}")
+    subfigure.colorbar(shown, ax=axes.ravel().tolist(), location="bottom", shrink=0.9)
+    subfigure.suptitle(title)
+
+
 def network(image: style.Array, activations: Mapping[str, style.Array], title: str) -> Figure:
-    """One image through the whole network: every feature map, fc1's units, the prediction."""
-    figure = Figure(figsize=(13, 17), layout="constrained")
+    """One image through the whole network, left to right as the data flows, sized for a
+    projector screen (16:9): the digit, every feature map, fc1's 128 units as one column, and the
+    prediction; each stage with its colour bar below it."""
+    figure = Figure(figsize=(17, 9.2), layout="constrained")
     figure.suptitle(title)
-    top, conv1, pool1, conv2, pool2, fc1 = figure.subfigures(
-        6, 1, height_ratios=[1.3, 1.1, 1.1, 0.9, 0.9, 0.9]
-    )
-    digit_ax, bar_ax = top.subplots(1, 2, width_ratios=[1, 2.5])
+    stages = figure.subfigures(1, 7, width_ratios=[2.2, 2.1, 2.1, 3.3, 3.3, 1.3, 2.4])
+    digit_ax = stages[0].subplots()
     style.show_image(
         digit_ax, style.to_numpy(image).squeeze(), style.DIGIT, None, None, "input 1×28×28"
     )
-    probabilities = torch.as_tensor(style.to_numpy(activations["logits"])).softmax(dim=-1).numpy()
-    bar_ax.bar(range(10), probabilities, color="tab:green")
-    bar_ax.set_xticks(range(10))
-    bar_ax.set_ylim(0, 1)
-    bar_ax.set_xlabel("digit")
-    bar_ax.set_ylabel("probability")
-    bar_ax.set_title(f"output: predicts {probabilities.argmax()} ({probabilities.max():.0%})")
-    for subfigure, name in zip(
-        (conv1, pool1, conv2, pool2), ("conv1", "pool1", "conv2", "pool2"), strict=True
+    for stage, name, columns in zip(
+        stages[1:5], ("conv1", "pool1", "conv2", "pool2"), (1, 1, 2, 2), strict=True
     ):
         maps = activations[name]
         shape = "×".join(map(str, maps.shape))
-        style.maps_row(subfigure, maps, name in style.SIGNED_LAYERS, f"{name}: {shape}")
-    ax = fc1.subplots()
-    units = style.show_image(
-        ax,
-        style.as_grid(activations["fc1"]),
-        style.POSITIVE,
-        0,
-        style.abs_limit(activations["fc1"]),
+        _maps_column(stage, maps, name in style.SIGNED_LAYERS, f"{name}\n{shape}", columns)
+    units = style.to_numpy(activations["fc1"])
+    ax = stages[5].subplots()
+    shown = ax.imshow(
+        units[:, None], cmap=style.POSITIVE, vmin=0, vmax=style.abs_limit(units), aspect="auto"
     )
-    fc1.colorbar(units, ax=ax, label="activation")
-    fc1.suptitle(f"fc1: {len(activations['fc1'])} units, drawn as a 4×32 grid")
+    ax.set_xticks([])
+    ax.set_yticks([0, len(units) - 1])
+    bar = stages[5].colorbar(shown, ax=ax, location="bottom")
+    bar.set_ticks([0, style.abs_limit(units)], labels=["0", f"{style.abs_limit(units):.1f}"])
+    stages[5].suptitle(f"fc1\n{len(units)} units")
+    probabilities = torch.as_tensor(style.to_numpy(activations["logits"])).softmax(dim=-1).numpy()
+    bar_ax = stages[6].subplots()
+    bar_ax.barh(range(10), probabilities, color="tab:green")
+    bar_ax.set_yticks(range(10))
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlim(0, 1)
+    bar_ax.set_ylabel("digit")
+    bar_ax.set_xlabel("probability (softmax)")
+    stages[6].suptitle(f"output\npredicts {probabilities.argmax()} ({probabilities.max():.0%})")
     return figure
