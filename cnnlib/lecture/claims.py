@@ -24,7 +24,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,11 @@ class Verdict:
 
     holds: bool
     evidence: str
+
+
+def rounded(values: Sequence[float], digits: int = 2) -> list[float]:
+    """Numbers rounded for a verdict's evidence."""
+    return [round(value, digits) for value in values]
 
 
 @dataclass(frozen=True)
