@@ -76,6 +76,14 @@ def test_drift_separates_a_change_of_scale_from_a_change_of_pattern() -> None:
     assert turned.change == pytest.approx(2**0.5)
 
 
+def test_drift_of_a_rescaled_or_flipped_random_pattern() -> None:
+    pattern = torch.randn(4, 3)
+    assert features.drift(pattern, 3 * pattern) == features.Drift(
+        change=pytest.approx(2.0), cosine=pytest.approx(1.0), scale=pytest.approx(3.0)
+    )
+    assert features.drift(pattern, -pattern).cosine == pytest.approx(-1.0)
+
+
 # --- the figures ------------------------------------------------------------------------------
 
 
