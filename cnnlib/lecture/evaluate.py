@@ -1,7 +1,6 @@
 """The lecture's tools, looking back at a training run: how much each epoch moved each layer's
-weights, and
-what the network still gets wrong on the test set (confusion matrix, most confused pairs, most
-confident mistakes), and how precise an accuracy measured on a set of images is."""
+weights, what the network still gets wrong on the test set (confusion matrix, most confused
+pairs, most confident mistakes), and how precise an accuracy measured on a set of images is."""
 
 from __future__ import annotations
 
