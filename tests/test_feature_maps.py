@@ -1,4 +1,4 @@
-"""cnnlib.features (what conv1's filters do, in numbers); notebook 03's figures (the epoch
+"""cnnlib.lecture.features (what conv1's filters do, in numbers); notebook 03's figures (the epoch
 explorer's slider and its in-place redraw, the static figure that stands in for it); and 03
 stopping at a sentence that its own run contradicts."""
 
