@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cnnlib.lecture.claims import Verdict, claim
+from cnnlib.lecture.claims import Verdict, claim, rounded
 
 COPY = 0.75  # |r| above this: a map is a close copy of the digit (or of its negative)
-
-
-def _rounded(values: Sequence[float]) -> list[float]:
-    return [round(value, 2) for value in values]
 
 
 @claim("init-shrinks")
@@ -21,14 +17,14 @@ def init_shrinks(scales: Mapping[str, float]) -> Verdict:
     steps = [after / before for before, after in zip(values, values[1:], strict=False)]
     return Verdict(
         all(step < 0.9 for step in steps) and values[-1] < 0.2 * values[0],
-        f"scales {dict(zip(scales, _rounded(values), strict=True))}",
+        f"scales {dict(zip(scales, rounded(values), strict=True))}",
     )
 
 
 @claim("untrained-copies", general=False)
 def untrained_copies(r: Sequence[float]) -> Verdict:
     close = [value for value in r if abs(value) > COPY]
-    return Verdict(len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {_rounded(r)}")
+    return Verdict(len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {rounded(r)}")
 
 
 @claim("untrained-sign")

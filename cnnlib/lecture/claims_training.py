@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from cnnlib.lecture.claims import Verdict, claim
-from cnnlib.lecture.experiments import standard_error
+from cnnlib.lecture.claims import Verdict, claim, rounded
+from cnnlib.lecture.evaluate import standard_error
 from cnnlib.lecture.hyperparams import Cell, find
 
 TEST_IMAGES = 10_000
@@ -16,10 +16,6 @@ TRAINED, FROZEN, RESET = (
     "conv1 frozen at its start",
     "trained, then conv1 set back to its start",
 )
-
-
-def _rounded(values: Sequence[float], digits: int = 2) -> list[float]:
-    return [round(value, digits) for value in values]
 
 
 @claim("step-helps")
@@ -54,7 +50,7 @@ def first_epoch(test_losses: Sequence[float]) -> Verdict:
     drops = [a - b for a, b in zip(test_losses, test_losses[1:], strict=False)]
     return Verdict(
         len(drops) > 1 and drops[0] > 2 * max(drops[1:]),
-        f"test loss drops per epoch {_rounded(drops[:4], 3)} ...",
+        f"test loss drops per epoch {rounded(drops[:4], 3)} ...",
     )
 
 
@@ -137,13 +133,13 @@ def conv_settle(periods: Mapping[str, Sequence[float]]) -> Verdict:
     return Verdict(
         all(periods[layer][2] < periods[layer][1] for layer in ("conv1", "conv2")),
         f"mean change in epochs 6-8 and the last 3: "
-        f"{ {layer: _rounded(values[1:], 1) for layer, values in periods.items()} }",
+        f"{ {layer: rounded(values[1:], 1) for layer, values in periods.items()} }",
     )
 
 
 @claim("fc-steady")
 def fc_steady(fc1: Sequence[float]) -> Verdict:
-    return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {_rounded(fc1, 1)}")
+    return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {rounded(fc1, 1)}")
 
 
 @claim("frozen-worse", general=False)  # seeds 1 and 4: within noise
