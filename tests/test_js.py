@@ -296,9 +296,10 @@ DAMAGED = {
         lambda payload: '{"samples":' + "[" * 100_000 + "]" * 100_000 + "}",
         "nests lists and objects over 16 deep (a valid file: 9)",
     ),
-    "a list of 10,001 objects": (
-        lambda payload: '{"samples":[' + "{}," * 10_000 + "{}]}",
-        "holds a list of more than 10,000 items; no list in a valid file is longer",
+    "a million objects": (
+        lambda payload: '{"samples":[' + "{}," * 1_000_000 + "{}]}",
+        "holds more than 1,000,000 lists and objects; a valid file of 200 epochs holds about "
+        "200,000",
     ),
     "a list, not an object": (
         lambda payload: "[" + "{}," * 10_000 + "{}]",
