@@ -21,7 +21,8 @@ from cnnlib.data import MEAN, STD, Mnist, feature_map_index, sample_indices
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.train import EpochResult, TrainConfig, resolve_device
 
-SCHEMA_VERSION = 2  # 2: every epoch also has validation_loss and validation_accuracy
+SCHEMA_VERSION = 3  # 2: validation_loss and validation_accuracy; 3: mistakes, mistake_samples
+MAX_MISTAKES = 10  # each epoch's most confident mistakes on the test set, for the demo's gallery
 JSON_NAME = "pretrained_cnn_data.json"
 FINAL_WEIGHTS_NAME = "final_model_weights.pth"
 EPOCH_WEIGHTS_DIR = "epoch_weights"
@@ -213,16 +214,46 @@ def versions() -> dict[str, str]:
     }
 
 
-def samples(data: Mnist) -> list[dict[str, object]]:
-    """The demo's 100 test images: the first ten of each digit, original pixels, with labels."""
+def test_images(data: Mnist, indices: Iterable[int]) -> list[dict[str, object]]:
+    """Test-set images by index: original pixels, with labels."""
     return [
         {"image": data.test_pixels[index], "label": int(data.test_labels[index]), "index": index}
-        for index in sample_indices(data.test_labels)
+        for index in indices
     ]
 
 
-def epoch_entry(result: EpochResult, image: torch.Tensor) -> dict[str, object]:
-    """One element of `training_epochs`: the metrics, feature maps and weights of one epoch."""
+def samples(data: Mnist) -> list[dict[str, object]]:
+    """The demo's 100 test images: the first ten of each digit."""
+    return test_images(data, sample_indices(data.test_labels))
+
+
+def mistakes(
+    state_dict: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor
+) -> list[dict[str, object]]:
+    """The MAX_MISTAKES test images the weights get wrong with the highest probability, highest
+    first: one batched forward pass over the whole test set."""
+    model = CNN().eval()
+    model.load_state_dict(state_dict)
+    with torch.inference_mode():
+        probability, prediction = model(images).softmax(dim=1).max(dim=1)
+    wrong = (prediction != labels).nonzero()[:, 0]
+    worst = wrong[probability[wrong].sort(descending=True, stable=True).indices[:MAX_MISTAKES]]
+    return [
+        {
+            "index": index,
+            "label": int(labels[index]),
+            "prediction": int(prediction[index]),
+            "probability": probability[index],
+        }
+        for index in worst.tolist()
+    ]
+
+
+def epoch_entry(
+    result: EpochResult, image: torch.Tensor, data: Mnist, images: torch.Tensor
+) -> dict[str, object]:
+    """One element of `training_epochs`: the metrics, feature maps, most confident mistakes
+    (on the normalized test `images`) and weights of one epoch."""
     return {
         "epoch": result.epoch,
         "loss": result.loss,
@@ -232,14 +263,19 @@ def epoch_entry(result: EpochResult, image: torch.Tensor) -> dict[str, object]:
         "validation_accuracy": result.validation_accuracy,
         "validation_loss": result.validation_loss,
         "feature_maps": feature_maps(result.state_dict, image),
+        "mistakes": mistakes(result.state_dict, images, data.test_labels),
         "weights": weights_by_layer(result.state_dict),
     }
 
 
-def payload_end(last: EpochResult, data: Mnist, config: TrainConfig) -> dict[str, object]:
-    """What follows `training_epochs` in the JSON."""
+def payload_end(
+    last: EpochResult, data: Mnist, config: TrainConfig, mistaken: Iterable[int]
+) -> dict[str, object]:
+    """What follows `training_epochs` in the JSON; `mistaken`: the test images that the epochs'
+    mistakes name."""
     image_index = feature_map_index(data.test_labels)
     return {
+        "mistake_samples": test_images(data, sorted(mistaken)),
         "architecture": architecture(CNN()),
         "model_architecture": model_architecture(CNN()),
         "final_weights": weights_by_layer(last.state_dict),
@@ -270,13 +306,16 @@ def json_pieces(
 ) -> Iterator[str]:
     """`pretrained_cnn_data.json`, piece by piece, as the epochs arrive (memory does not grow with
     their number); `on_epoch(result)` is called for each epoch after its piece."""
-    image = data.test_images[feature_map_index(data.test_labels)]
+    images = data.test_images
+    image = images[feature_map_index(data.test_labels)]
     yield '{"samples":' + dumps_float32(samples(data), f"{JSON_NAME}.samples")
     yield ',"training_epochs":['
-    last = None
+    last, mistaken = None, set()
     for result in results:
         where = f"{JSON_NAME}.training_epochs[{result.epoch}]"
-        yield ("," if last else "") + dumps_float32(epoch_entry(result, image), where)
+        entry = epoch_entry(result, image, data, images)
+        mistaken.update(mistake["index"] for mistake in entry["mistakes"])
+        yield ("," if last else "") + dumps_float32(entry, where)
         on_epoch(result)
         last = result
-    yield "]," + dumps_float32(payload_end(last, data, config))[1:]
+    yield "]," + dumps_float32(payload_end(last, data, config, mistaken))[1:]

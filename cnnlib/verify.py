@@ -6,11 +6,13 @@ per check (the files are read by `cnnlib.reading`).
     manifest             every artifact has the size and sha-256 that manifest.json records
     weight files         epochs 0..N and the final file: intact, load with weights_only=True,
                          exactly the model's keys, shapes and dtype; final = epoch N
-    JSON schema          pretrained_cnn_data.json parses strictly and fits cnnlib/schema.json
+    JSON schema          pretrained_cnn_data.json parses strictly and fits cnnlib/schema.json;
+                         its architecture is the model's (the page derives every shape from it)
     JSON epochs          epochs 0..N, in order
     JSON weights = .pth  every JSON weight equals its .pth tensor bit for bit, as float32
     samples              the 100 samples are the exact MNIST test pixels, as the vendored
-                         archives data/MNIST/raw/*.gz hold them (never a run's cache)
+                         archives data/MNIST/raw/*.gz hold them (never a run's cache); so are
+                         mistake_samples, and each epoch's mistakes are its weights' answers
     feature maps         a plain-NumPy forward pass (cnnlib.reference) reproduces them
     predictions          ... and PyTorch's logits on the 100 samples, within 1e-4 (relative
                          to the largest value when that is above 1)
@@ -43,6 +45,7 @@ from cnnlib.export import (
     JSON_NAME,
     MANIFEST_NAME,
     SCHEMA_VERSION,
+    architecture,
     epoch_weights_name,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
@@ -170,7 +173,8 @@ def weight_files(artifacts: SetReader) -> str:
 
 
 def json_schema(artifacts: SetReader) -> str:
-    artifacts.payload()
+    if artifacts.payload()["architecture"] != architecture(CNN()):
+        raise VerifyError(f"{JSON_NAME}: architecture is not that of cnnlib.model.CNN")
     size = len(artifacts.read(JSON_NAME, MAX_JSON_BYTES))
     return f"strict JSON, valid against the schema, {size / 1e6:.2f} MB"
 
@@ -223,7 +227,47 @@ def samples_are_mnist(artifacts: SetReader) -> str:
     image = artifacts.payload()["feature_map_image"]
     if image["index"] != feature_map_index(labels):
         raise VerifyError(f"{JSON_NAME}: feature_map_image.index is not the first test-set 3")
+    fail_if_any(mistake_problems(artifacts.payload(), pixels, labels))
     return f"{len(samples)} samples are the exact MNIST test pixels (10 per digit)"
+
+
+def mistake_problems(payload: dict, pixels: torch.Tensor, labels: torch.Tensor) -> list[str]:
+    """What is wrong with the epochs' `mistakes` and `mistake_samples`: each mistake must be a
+    distinct test image that the epoch's weights answer wrongly with the stated probability,
+    highest first; mistake_samples, the exact MNIST images they name, by increasing index."""
+    problems, named = [], set()
+    for entry in payload["training_epochs"]:
+        listed = entry["mistakes"]
+        indices = [mistake["index"] for mistake in listed]
+        named.update(indices)
+        stated = [mistake["probability"] for mistake in listed]
+        if stated != sorted(stated, reverse=True) or len(set(indices)) != len(indices):
+            problems.append(f"{JSON_NAME}: epoch {entry['epoch']} mistakes not distinct, sorted")
+        if not listed:
+            continue
+        logits = reference.forward(entry["weights"], pixels[indices].numpy())["logits"]
+        ours = reference.softmax(logits)
+        for mistake, probabilities in zip(listed, ours, strict=True):
+            said, probability = mistake["prediction"], probabilities[mistake["prediction"]]
+            if not (
+                mistake["label"] == int(labels[mistake["index"]]) != said
+                and abs(probability - mistake["probability"]) <= TOLERANCE
+                and probabilities.max() - probability <= TOLERANCE
+            ):
+                problems.append(
+                    f"{JSON_NAME}: epoch {entry['epoch']} test image {mistake['index']} is not "
+                    "a mistake of that epoch's weights as stated"
+                )
+    images = payload["mistake_samples"]
+    if [image["index"] for image in images] != sorted(named):
+        problems.append(f"{JSON_NAME}: mistake_samples are not the images the mistakes name")
+    elif any(
+        image["label"] != int(labels[image["index"]])
+        or not np.array_equal(np.asarray(image["image"]), pixels[image["index"]].numpy())
+        for image in images
+    ):
+        problems.append(f"{JSON_NAME}: mistake_samples are not the MNIST test images")
+    return problems
 
 
 def feature_maps_reproduce(artifacts: SetReader) -> str:

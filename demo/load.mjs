@@ -1,13 +1,13 @@
 /**
- * load.mjs: fetch `pretrained_cnn_data.json`, reporting progress, and check it with
- * js/validate.mjs, the same check as `node js/check.mjs`.
+ * load.mjs: fetch `pretrained_cnn_data.json`, reporting progress, and read and check its bytes
+ * with js/validate.mjs, the same check as `node js/check.mjs` (the same answer for every file).
  *
- * Each failure is a LoadError with one sentence a lecturer can act on: the file is missing, is
- * not JSON, or fails the check (naming the key and the epoch, e.g.
+ * Each failure is a LoadError with one sentence a lecturer can act on: the file is missing, too
+ * large, not strict JSON, or fails the check (naming the key and the epoch, e.g.
  * `training_epochs[3].weights.fc1.weight` (epoch 3) has 64 rows where the network has 128).
  */
 
-import { DataProblem, validate } from "../js/validate.mjs";
+import { DataProblem, MAX_BYTES, parse, tooLarge, validate } from "../js/validate.mjs";
 
 /** Where the page looks for the data, relative to demo/index.html; `?data=PATH` overrides it. */
 export const DEFAULT_DATA = "../data/pretrained_cnn_data.json";
@@ -20,9 +20,13 @@ export function dataUrl(pageUrl) {
   return new URL(asked ?? DEFAULT_DATA, pageUrl);
 }
 
-/** The body of `response` as text; `onProgress(received, total)` after each chunk (bytes). */
+/** The body of `response` as bytes; `onProgress(received, total)` after each chunk (bytes).
+ * Throws a DataProblem, and stops reading, when it is larger than validate.mjs's MAX_BYTES. */
 async function readWithProgress(response, onProgress) {
   const total = Number(response.headers.get("Content-Length")) || null;
+  if (total > MAX_BYTES) {
+    throw new DataProblem(tooLarge(total));
+  }
   const reader = response.body.getReader();
   const chunks = [];
   let received = 0;
@@ -33,6 +37,10 @@ async function readWithProgress(response, onProgress) {
     }
     chunks.push(value);
     received += value.length;
+    if (received > MAX_BYTES) {
+      await reader.cancel();
+      throw new DataProblem(tooLarge(received));
+    }
     onProgress(received, total);
   }
   const bytes = new Uint8Array(received);
@@ -41,12 +49,13 @@ async function readWithProgress(response, onProgress) {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return new TextDecoder().decode(bytes);
+  return bytes;
 }
 
 /**
  * The parsed JSON at `url` (called `name` in messages), checked by validate.mjs; `onProgress`
- * as in readWithProgress. Throws a LoadError.
+ * as in readWithProgress. Throws a LoadError, or the browser's error when the connection breaks
+ * during the download.
  */
 export async function loadData(url, name, onProgress) {
   let response;
@@ -63,13 +72,7 @@ export async function loadData(url, name, onProgress) {
   }
   let data;
   try {
-    data = JSON.parse(await readWithProgress(response, onProgress));
-  } catch (error) {
-    throw new LoadError(
-      `${name} is not valid JSON (${error.message}): run \`make data\` to write it again.`,
-    );
-  }
-  try {
+    data = parse(await readWithProgress(response, onProgress));
     validate(data);
   } catch (error) {
     if (error instanceof DataProblem) {

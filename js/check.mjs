@@ -3,18 +3,20 @@
  *
  *   node js/check.mjs data/pretrained_cnn_data.json
  *
- * It checks the file with validate.mjs, the check the demo page makes too: every key, shape and
- * number, epochs 0..N in order, and every stored feature map recomputed from its epoch's weights.
- * Then it prints, for every epoch, the largest absolute difference between each activation of the
- * feature-map image and the JSON's `feature_maps`, and the predicted digit and the logits of
- * each of the 100 samples; tests/test_js.py compares these with PyTorch. A file that is missing,
- * not strict JSON (a byte order mark, a number read as Infinity) or fails the check is refused
- * with one line naming it and the key at fault, exit status 1.
+ * It reads and checks the file with validate.mjs, the check the demo page makes too: its size
+ * first (before reading it), its encoding and strict JSON, every key, shape and number, epochs
+ * 0..N in order, every stored feature map recomputed from its epoch's weights, and each epoch's
+ * mistakes. Then it prints, for every epoch, the largest absolute difference between each
+ * activation of the feature-map image and the JSON's `feature_maps`, and the predicted digit
+ * and the logits of each of the 100 samples; tests/test_js.py compares these with PyTorch. A
+ * file that is missing, too large, not strict JSON or fails the check is refused with one line
+ * naming it and what is wrong, exit status 1; tests/test_agreement.py shows that cnnlib's
+ * verify refuses the same files.
  */
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { argmax, forward } from "./cnn.mjs";
-import { validate } from "./validate.mjs";
+import { MAX_BYTES, parse, tooLarge, validate } from "./validate.mjs";
 
 /** What tests/test_js.py compares with PyTorch: per epoch, the feature-map errors that
  * validate.mjs found within tolerance, and each sample's predicted digit and logits. */
@@ -32,38 +34,17 @@ function check(data) {
   return { samples: data.samples.length, epochs };
 }
 
-/** Parse the file as strictly as cnnlib's verify: UTF-8 without a byte order mark, every number
- * a finite double. Throws an Error naming what is wrong. */
-function readStrict(path) {
-  let bytes;
+/** The file's bytes, refused unread when it is larger than any valid file. */
+function readBytes(path) {
   try {
-    bytes = readFileSync(path);
+    const size = statSync(path).size;
+    if (size > MAX_BYTES) {
+      throw new Error(tooLarge(size));
+    }
+    return readFileSync(path);
   } catch (error) {
-    throw new Error(`cannot be read (${error.code ?? error.message})`);
+    throw error.code === undefined ? error : new Error(`cannot be read (${error.code})`);
   }
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-    throw new Error("starts with a UTF-8 byte order mark, which JSON does not allow");
-  }
-  let text;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error("is not valid UTF-8");
-  }
-  let data;
-  try {
-    data = JSON.parse(text, (key, value) => {
-      if (typeof value === "number" && !Number.isFinite(value)) {
-        throw new RangeError(
-          `holds a number too large for a double at "${key}" (read as Infinity)`,
-        );
-      }
-      return value;
-    });
-  } catch (error) {
-    throw error instanceof RangeError ? error : new Error(`not valid JSON (${error.message})`);
-  }
-  return data;
 }
 
 const path = process.argv[2];
@@ -72,7 +53,7 @@ if (path === undefined) {
   process.exit(2);
 }
 try {
-  process.stdout.write(JSON.stringify(check(readStrict(path))) + "\n");
+  process.stdout.write(JSON.stringify(check(parse(readBytes(path)))) + "\n");
 } catch (error) {
   process.stderr.write(`check.mjs: ${path}: ${error.message}\n`);
   process.exit(1);

@@ -94,11 +94,11 @@ DAMAGES = {
     ),
     "epoch_missing": (
         lambda p: epochs_of(p).pop(1),
-        "`training_epochs` holds epochs 0, 2; expected 0..2, each once, in order",
+        "`training_epochs[1].epoch` is 2 after epoch 0; expected 1 (0..2, each once, in order)",
     ),
     "epochs_swapped": (
         lambda p: epochs_of(p).insert(1, epochs_of(p).pop(2)),
-        "`training_epochs` holds epochs 0, 2, 1; expected 0..2, each once, in order",
+        "`training_epochs[1].epoch` is 2 after epoch 0; expected 1 (0..2, each once, in order)",
     ),
     "fc1_changed": (
         lambda p: epochs_of(p)[2]["weights"]["fc1"].update(
@@ -323,7 +323,7 @@ def test_a_short_run_loads_without_an_error(browser, server: str, short_run: Pat
     ("name", "message"),
     [
         ("nowhere", f"data/nowhere/{JSON_NAME} is missing: run `make data` first."),
-        ("truncated", f"data/truncated/{JSON_NAME} is not valid JSON ("),
+        ("truncated", f"data/truncated/{JSON_NAME}: is not valid JSON ("),
         *[
             (name, f"data/{name}/{JSON_NAME}: {sentence}")
             for name, (_, sentence) in DAMAGES.items()

@@ -109,7 +109,7 @@ def test_architecture_blocks_describe_the_model(payload):
 
 def test_metadata_records_versions_config_checksums_and_the_feature_map_image(payload, mnist):
     metadata = payload["metadata"]
-    assert metadata["schema_version"] == 2
+    assert metadata["schema_version"] == 3
     assert metadata["config"] == SHORT.as_dict()
     assert metadata["versions"]["torch"] == torch.__version__
     assert metadata["dataset"]["md5"] == mnist.checksums
