@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlib.browser import CHROMIUM, launch_chromium
+from tests.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import (
     JSON_NAME,
