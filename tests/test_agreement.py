@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import (
     JSON_NAME,
@@ -33,6 +32,7 @@ from cnnlib.export import (
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.verify import verify
+from tests.browser import CHROMIUM, launch_chromium
 from tests.test_js import DAMAGED
 
 # The damaged files all three must refuse: the ones issue 25 names, and the mistakes' data.
