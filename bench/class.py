@@ -211,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     for error, count in errors.most_common():
         print(f"  {count} x {error}")
     lines = [line for line in stderr.splitlines() if line]
-    print(f"server's CPU time: {used.ru_utime + used.ru_stime:.2f} s (its start included)")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"CPU time: the server {used.ru_utime + used.ru_stime:.2f} s (its start and gzip "
+        f"included), the students {own.ru_utime + own.ru_stime:.2f} s"
+    )
     print(f"server's stderr: {len(lines)} lines, {sum('Traceback' in x for x in lines)} tracebacks")
     print(f"{os.cpu_count()} cores; before the class: {before}; after: {after}")
     missed = errors or len(times) < args.students or max(times) > TARGET_S
