@@ -1,6 +1,6 @@
 """demo/serve.py holding a class, and `make site` served by a server that is not ours.
 
-The server's tests use a data folder of their own: an 8 MB pretrained_cnn_data.json of random
+The server's tests use a data folder of their own: a 16 MB pretrained_cnn_data.json of random
 hex digits (the server sends bytes; it does not read them), larger than the socket buffers, so
 that a reader that stops reading stalls the server's send. `make site` is loaded in Chromium on a
 short run's real JSON, served by Python's `http.server` under a sub-path.
@@ -34,7 +34,7 @@ from cnnlib.export import JSON_NAME
 from tests.conftest import load_script
 
 serve = load_script(REPO_DIR / "demo" / "serve.py", "demo_serve_class")
-BIG = 8_000_000  # bytes of JSON: more than the kernel buffers a stalled connection
+BIG = 16_000_000  # bytes of JSON: more than the kernel buffers for a stalled connection
 WAIT_S = 30.0  # the longest any step may take on a busy machine before the test fails
 
 
@@ -95,6 +95,13 @@ def get(port: int, path: str, **headers: str) -> http.client.HTTPResponse:
     response.body = response.read()
     connection.close()
     return response
+
+
+def answer(client: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the answer to the request sent on `client`."""
+    response = http.client.HTTPResponse(client)
+    response.begin()
+    return response.status, response.read()
 
 
 def small_window(port: int) -> socket.socket:
@@ -170,9 +177,7 @@ def test_200_connections_at_once_wait_in_the_queue_and_are_all_answered(big_data
             client.sendall(b"GET /demo/style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         css = (REPO_DIR / "demo" / "style.css").read_bytes()
         for client in clients:
-            response = http.client.HTTPResponse(client)
-            response.begin()
-            assert (response.status, response.read()) == (200, css)
+            assert answer(client) == (200, css)
     finally:
         for client in clients:
             client.close()
@@ -338,9 +343,7 @@ def test_threads_are_bounded_and_every_client_is_answered_in_turn(big_data: Path
             client.sendall(b"GET /demo/boot.js HTTP/1.1\r\nHost: x\r\n\r\n")
         boot = (REPO_DIR / "demo" / "boot.js").read_bytes()
         for client in idle:
-            response = http.client.HTTPResponse(client)
-            response.begin()
-            assert (response.status, response.read()) == (200, boot)
+            assert answer(client) == (200, boot)
             client.close()
         sampling.set()
         sampler.join()
