@@ -79,7 +79,8 @@ def inside(path: Path, folder: Path) -> Path | None:
 class Site:
     """What is served: demo/ and js/ of `repo`, and each data folder's JSON, data/JSON_NAME for
     the folder named "" and data/NAME/JSON_NAME for the others; data/SUB/JSON_NAME, for a SUB
-    that names no folder, is SUB/JSON_NAME inside the folder named ""."""
+    that names no folder, is SUB/JSON_NAME inside the folder named "". No hidden name (.git,
+    .cnnlib, ..) is served."""
 
     def __init__(self, repo: Path, data: dict[str, Path]):
         self.code = {"demo": repo / "demo", "js": repo / "js"}
@@ -88,14 +89,15 @@ class Site:
     def file(self, url_path: str) -> Path | None:
         """The file to send for a URL path, or None (not served)."""
         parts = unquote(url_path).split("/")[1:]
-        if parts[:1] == ["data"] and parts[-1:] == [JSON_NAME] and ".." not in parts:
+        hidden = any(part.startswith(".") for part in parts)  # also "..": no way up
+        if parts[:1] == ["data"] and parts[-1:] == [JSON_NAME] and not hidden:
             name = "/".join(parts[1:-1])
             if name in self.data:
                 return inside(self.data[name] / JSON_NAME, self.data[name])
             if "" in self.data:
                 return inside(self.data[""] / name / JSON_NAME, self.data[""])
             return None
-        if len(parts) == 2 and parts[0] in self.code and ".." not in parts:
+        if len(parts) == 2 and parts[0] in self.code and not hidden:
             name = parts[1] or "index.html"
             if Path(name).suffix in CONTENT_TYPES:
                 return inside(self.code[parts[0]] / name, self.code[parts[0]])
@@ -137,11 +139,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         """Requests on this connection until the client closes it, asks to, or stays idle for
-        `keep_alive` seconds; a full server closes each connection after its answer."""
+        `keep_alive` seconds."""
         self.close_connection = False
         while not self.close_connection and self.next_request_arrives():
             self.handle_one_request()
-            self.close_connection |= self.server.full()
+
+    def end_headers(self) -> None:
+        if self.server.full() and not self.close_connection:  # others wait for a thread
+            self.send_header("Connection", "close")
+        super().end_headers()
 
     def next_request_arrives(self) -> bool:
         """Wait up to `keep_alive` seconds for the first byte of a request."""

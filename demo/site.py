@@ -42,7 +42,7 @@ def page_files(repo: Path) -> dict[str, Path]:
     for folder in ("demo", "js"):
         for path in sorted((repo / folder).iterdir()):
             source = inside(path, repo / folder)
-            if path.suffix in CONTENT_TYPES and source is not None:
+            if path.suffix in CONTENT_TYPES and not path.name.startswith(".") and source:
                 files[f"{folder}/{path.name}"] = source
     return files
 

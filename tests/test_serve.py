@@ -372,13 +372,20 @@ def test_make_demo_serves_the_data_folder_it_is_given_and_its_subfolders(tmp_pat
     (tmp_path / JSON_NAME).write_text('{"run": "named"}')
     (tmp_path / "seed1" / JSON_NAME).write_text('{"run": "seed1"}')
     (tmp_path / "secret.txt").write_text("not for the class")
+    (tmp_path / ".cnnlib").mkdir()
+    (tmp_path / ".cnnlib" / JSON_NAME).write_text('{"run": "staged"}')
     port = free_port()
     server = make("demo", f"PORT={port}", f"DATA={tmp_path}")
     try:
         assert server.stdout.readline().startswith("The demo: open")
         assert get(port, f"/data/{JSON_NAME}").body == b'{"run": "named"}'
         assert get(port, f"/data/seed1/{JSON_NAME}").body == b'{"run": "seed1"}'
-        for path in ("/data/secret.txt", f"/data/seed2/{JSON_NAME}", f"/data/../{JSON_NAME}"):
+        for path in (
+            "/data/secret.txt",
+            f"/data/seed2/{JSON_NAME}",
+            f"/data/../{JSON_NAME}",
+            f"/data/.cnnlib/{JSON_NAME}",
+        ):
             assert get(port, path).status == 404, path
     finally:
         os.killpg(server.pid, signal.SIGTERM)
