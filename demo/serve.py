@@ -4,10 +4,11 @@
 
 It serves what the page needs and nothing else: the files of demo/ and js/ that a browser loads
 (.html, .mjs, .js, .css) and the data folder's pretrained_cnn_data.json as
-/data/pretrained_cnn_data.json (the same name in its subfolders as /data/SUB/..., for the page's
-`?data=`). A path that leads anywhere else, or a symbolic link whose target lies outside demo/,
-js/ or the data folder, is answered 404. The tests and bench/page.py use the same server, with
-other data folders under /data/NAME/.
+/data/pretrained_cnn_data.json (the same name in its subfolders as /data/SUB/..., and in the
+repository's folders, such as runs/NAME/, at their own path: the page's `?data=`). A path that
+leads anywhere else, a hidden name, or a symbolic link whose target lies outside demo/, js/, the
+data folder or the repository, is answered 404. The tests and bench/page.py use the same server,
+with other data folders under /data/NAME/.
 
 Made for a class of 200: a listen queue of 1024 and HTTP/1.1 keep-alive (one connection carries
 a student's files); at most MAX_CONNECTIONS threads, one per connection; each file gzipped once
@@ -79,28 +80,37 @@ def inside(path: Path, folder: Path) -> Path | None:
 class Site:
     """What is served: demo/ and js/ of `repo`, and each data folder's JSON, data/JSON_NAME for
     the folder named "" and data/NAME/JSON_NAME for the others; data/SUB/JSON_NAME, for a SUB
-    that names no folder, is SUB/JSON_NAME inside the folder named "". No hidden name (.git,
-    .cnnlib, ..) is served."""
+    that names no folder, is SUB/JSON_NAME inside the folder named ""; any other PATH/JSON_NAME
+    is that file of `repo` (a run in runs/, for `?data=../runs/NAME/JSON_NAME`). No hidden name
+    (.git, .cnnlib, ..) is served."""
 
     def __init__(self, repo: Path, data: dict[str, Path]):
+        self.repo = repo
         self.code = {"demo": repo / "demo", "js": repo / "js"}
         self.data = data
 
     def file(self, url_path: str) -> Path | None:
         """The file to send for a URL path, or None (not served)."""
         parts = unquote(url_path).split("/")[1:]
-        hidden = any(part.startswith(".") for part in parts)  # also "..": no way up
-        if parts[:1] == ["data"] and parts[-1:] == [JSON_NAME] and not hidden:
-            name = "/".join(parts[1:-1])
-            if name in self.data:
-                return inside(self.data[name] / JSON_NAME, self.data[name])
-            if "" in self.data:
-                return inside(self.data[""] / name / JSON_NAME, self.data[""])
+        if any(part.startswith(".") for part in parts):  # also "..": no way up
             return None
-        if len(parts) == 2 and parts[0] in self.code and not hidden:
+        if parts[-1:] == [JSON_NAME]:
+            return self.data_file(parts[:-1])
+        if len(parts) == 2 and parts[0] in self.code:
             name = parts[1] or "index.html"
             if Path(name).suffix in CONTENT_TYPES:
                 return inside(self.code[parts[0]] / name, self.code[parts[0]])
+        return None
+
+    def data_file(self, folders: list[str]) -> Path | None:
+        """The JSON in the folder that the URL's `folders` name, or None."""
+        if folders[:1] != ["data"]:
+            return inside(self.repo.joinpath(*folders, JSON_NAME), self.repo)
+        name = "/".join(folders[1:])
+        if name in self.data:
+            return inside(self.data[name] / JSON_NAME, self.data[name])
+        if "" in self.data:
+            return inside(self.data[""] / name / JSON_NAME, self.data[""])
         return None
 
 

@@ -47,9 +47,11 @@ def big_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def in_thread(data: Path, **options: float) -> Iterator[tuple[serve.ClassServer, str]]:
-    """serve.py's server for `data` in a thread of this process."""
-    httpd, base = serve.serve_in_thread(serve.Site(REPO_DIR, {"": data}), **options)
+def in_thread(
+    data: Path, repo: Path = REPO_DIR, **options: float
+) -> Iterator[tuple[serve.ClassServer, str]]:
+    """serve.py's server for `repo`'s page and `data` in a thread of this process."""
+    httpd, base = serve.serve_in_thread(serve.Site(repo, {"": data}), **options)
     try:
         yield httpd, base
     finally:
@@ -325,7 +327,7 @@ def test_a_silent_or_stalled_client_is_dropped_after_the_timeout(big_data: Path,
 def test_threads_are_bounded_and_every_client_is_answered_in_turn(big_data: Path):
     """At most max_connections threads; the other connections wait in the queue, and a full
     server closes each connection after its answer, so all are served."""
-    with in_thread(big_data, timeout=2, max_connections=3) as (httpd, base):
+    with in_thread(big_data, timeout=WAIT_S, max_connections=3) as (httpd, base):
         port = port_of(base)
         most = []
         sampling = threading.Event()
@@ -390,6 +392,21 @@ def test_make_demo_serves_the_data_folder_it_is_given_and_its_subfolders(tmp_pat
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=WAIT_S)
+
+
+def test_a_run_anywhere_in_the_repository_is_served_at_its_own_path(tmp_path: Path):
+    """`?data=../runs/ex1/pretrained_cnn_data.json` (an exercise's retrained run) finds it."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    for folder in (repo / "demo", repo / "js", repo / "runs" / "ex1", outside):
+        folder.mkdir(parents=True)
+    (repo / "runs" / "ex1" / JSON_NAME).write_text('{"run": "ex1"}')
+    (outside / JSON_NAME).write_text("not for the class")
+    (repo / "runs" / "away").symlink_to(outside)
+    with in_thread(repo / "data", repo) as (_, base):
+        port = port_of(base)
+        assert get(port, f"/runs/ex1/{JSON_NAME}").body == b'{"run": "ex1"}'
+        for path in (f"/runs/away/{JSON_NAME}", f"/runs/ex2/{JSON_NAME}", "/runs/ex1/x.json"):
+            assert get(port, path).status == 404, path
 
 
 def test_make_demo_without_data_says_so_after_its_url(tmp_path: Path):
