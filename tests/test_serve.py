@@ -341,6 +341,8 @@ def test_threads_are_bounded_and_every_client_is_answered_in_turn(big_data: Path
         sampler.start()
         idle = [small_window(port) for _ in range(6)]  # connected, no request yet
         wait_until(lambda: httpd.connections == 3, "three connections served")
+        time.sleep(0.2)
+        assert httpd.connections == 3  # the other three wait in the queue
         for client in idle:
             client.sendall(b"GET /demo/boot.js HTTP/1.1\r\nHost: x\r\n\r\n")
         boot = (REPO_DIR / "demo" / "boot.js").read_bytes()
@@ -349,7 +351,7 @@ def test_threads_are_bounded_and_every_client_is_answered_in_turn(big_data: Path
             client.close()
         sampling.set()
         sampler.join()
-    assert max(most) == 3
+    assert max(most) <= 3
 
 
 # ---------------------------------------------------------------------------------------------
