@@ -19,9 +19,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 PORT ?= 8000
 HOST ?= 127.0.0.1
 # The folder whose pretrained_cnn_data.json `make demo` and `make site` show (make data's
-# OUTPUT_DIR), e.g. `make demo DATA=runs/seed1`; SITE is the folder `make site` writes.
-DATA ?= data
-SITE ?= site
+# OUTPUT_DIR), e.g. `make demo DATA=runs/seed1`; SITE is the folder `make site` writes. Set on
+# the command line only (`=`, not `?=`): a DATA or SITE exported in the shell is not taken.
+DATA = data
+SITE = site
 # JupyterLab reads settings overrides from <environment>/share/jupyter/lab/settings/overrides.json:
 # widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
