@@ -18,11 +18,16 @@ NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 # HOST=0.0.0.0 serves a class on the local network (it prints the URL to give the students).
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# The folder whose pretrained_cnn_data.json `make demo` and `make site` show (make data's
+# OUTPUT_DIR), e.g. `make demo DATA=runs/seed1`; SITE is the folder `make site` writes. Set on
+# the command line only (`=`, not `?=`): a DATA or SITE exported in the shell is not taken.
+DATA = data
+SITE = site
 # JupyterLab reads settings overrides from <environment>/share/jupyter/lab/settings/overrides.json:
 # widget state saved with a notebook, no autosave, no news or update pop-ups (see the README).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: setup data notebooks regenerate test lint bench claims demo
+.PHONY: setup data notebooks regenerate test lint bench claims demo site
 
 setup: $(STAMP) $(LAB_OVERRIDES)
 
@@ -76,7 +81,11 @@ bench: setup
 claims: setup
 	$(PY) bench/claims.py
 
-# The demo page: demo/serve.py serves demo/, js/ and data/pretrained_cnn_data.json, nothing else.
-# Ctrl-C stops it.
+# The demo page: demo/serve.py serves demo/, js/ and $(DATA)/pretrained_cnn_data.json, nothing
+# else. Ctrl-C stops it.
 demo:
-	@$(PYTHON) demo/serve.py --host $(HOST) --port $(PORT)
+	@$(PYTHON) demo/serve.py --host $(HOST) --port $(PORT) --data "$(DATA)"
+
+# The demo as one static folder, $(SITE), for any web server and any path on it (demo/site.py).
+site:
+	@$(PYTHON) demo/site.py --data "$(DATA)" --out "$(SITE)"
