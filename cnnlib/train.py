@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -152,24 +152,75 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}  # SGD: plain, w -= lr * grad
+
+
+def start(
+    config: TrainConfig,
+    make_model: Callable[[], nn.Module] = CNN,
+    frozen: Sequence[str] = (),
+    optimizer: str = "Adam",
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A fresh model from the config's seed (the same seed, the same random start) on its device,
+    the layers named in `frozen` kept at their start, and the optimizer for the others."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    seed_everything(config.seed)
+    model = make_model().to(resolve_device(config.device))
+    for name in frozen:
+        model.get_submodule(name).requires_grad_(False)
+    trainable = [weight for weight in model.parameters() if weight.requires_grad]
+    # fused: one kernel updates each weight tensor, instead of a dozen small ops per tensor
+    options = {"fused": True} if optimizer == "Adam" else {}
+    return model, OPTIMIZERS[optimizer](trainable, lr=config.lr, **options)
+
+
+def training_images(images: int = TRAIN_SIZE) -> torch.Tensor:
+    """Indices into the 60,000 training images of the first `images` of the 55,000 that training
+    may use (the validation set left out)."""
+    if not 1 <= images <= TRAIN_SIZE:
+        raise ConfigError(f"images must be between 1 and {TRAIN_SIZE}, got {images!r}")
+    return validation_split(TRAIN_SIZE + VALIDATION_SIZE)[0][:images]
+
+
+def shuffles(config: TrainConfig, images: int = TRAIN_SIZE) -> Iterator[torch.Tensor]:
+    """For epochs 0..config.epochs, the positions (in `training_images(images)`) of the images
+    that epoch's batches use, in order: the first batches_per_epoch * batch_size of a fresh
+    shuffle. Epoch 0 only measures the untrained model, but its shuffle is drawn all the same."""
+    shuffler = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.epochs + 1):
+        order = torch.randperm(images, generator=shuffler)
+        yield order[: config.batches_per_epoch * config.batch_size]
+
+
+@dataclass
+class Epoch:
+    """One epoch of the training loop, as it ends."""
+
+    number: int  # 0 is the untrained model, measured without any step
+    loss: float  # mean training cross-entropy over the epoch's batches
+    accuracy: float  # percent right over the same images
+    drawn: torch.Tensor  # indices into the 60,000 training images of the images it used
+
+
 def run_epoch(
     model: nn.Module,
     pixels: torch.Tensor,
     labels: torch.Tensor,
     order: torch.Tensor,
-    config: TrainConfig,
+    batch_size: int,
     optimizer: torch.optim.Optimizer | None,
-    progress: tqdm,
 ) -> tuple[float, float]:
-    """One pass over `batches_per_epoch` batches of `pixels` (uint8) taken from `order`, each
-    normalized as it is drawn; no update if no optimizer.
+    """The images of `pixels` (uint8) that `order` lists, `batch_size` at a time, each batch
+    normalized as it is drawn: one optimizer step per batch; no step if no optimizer.
 
-    Returns the mean loss and the accuracy (percent) over those batches.
+    Returns the mean loss over the batches and the accuracy (percent) over the images.
     """
     model.train(optimizer is not None)
     total_loss = torch.zeros((), device=pixels.device)
     correct = torch.zeros((), dtype=torch.long, device=pixels.device)
-    for batch in order[: config.batches_per_epoch * config.batch_size].split(config.batch_size):
+    batches = order.split(batch_size)
+    for batch in batches:
         with torch.set_grad_enabled(optimizer is not None):
             logits = model(normalize(pixels[batch]))
             loss = F.cross_entropy(logits, labels[batch])
@@ -179,9 +230,36 @@ def run_epoch(
             optimizer.step()
         total_loss += loss.detach()
         correct += (logits.argmax(dim=1) == labels[batch]).sum()
-        progress.update()
-    seen = config.batches_per_epoch * config.batch_size
-    return total_loss.item() / config.batches_per_epoch, 100.0 * correct.item() / seen
+    return total_loss.item() / len(batches), 100.0 * correct.item() / len(order)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    data: Mnist,
+    images: int = TRAIN_SIZE,
+    measure_start: bool = False,
+) -> Iterator[Epoch]:
+    """The training loop: train `model` with `optimizer` on the first `images` training images,
+    config.epochs epochs of batches drawn by `shuffles`, and yield each epoch as it ends (epoch
+    0, the untrained model, only if `measure_start`). Between two epochs the caller may look at
+    the model; the loop measures nothing but the training loss and accuracy of its batches."""
+    trained_on = training_images(images)
+    device = next(model.parameters()).device
+    pixels, labels = (
+        data.train_pixels[trained_on].to(device),
+        data.train_labels[trained_on].to(device),
+    )
+    with single_threaded():
+        for number, order in enumerate(shuffles(config, images)):
+            if number == 0 and not measure_start:
+                continue
+            step = optimizer if number > 0 else None
+            loss, accuracy = run_epoch(
+                model, pixels, labels, order.to(device), config.batch_size, step
+            )
+            yield Epoch(number, loss, accuracy, trained_on[order])
 
 
 @torch.inference_mode()
@@ -247,15 +325,9 @@ def train_epochs(
     Epoch k's evaluation runs in a second thread while epoch k + 1 trains, so epoch k is yielded
     once epoch k + 1 has trained (the last one as soon as it is evaluated).
     """
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    model = model_class().to(device)
-    # fused: one kernel updates each weight tensor, instead of a dozen small ops per tensor
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-    shuffler = torch.Generator().manual_seed(config.seed)
-    trained_on, held_out = validation_split(len(data.train_labels))
-    train_pixels = data.train_pixels[trained_on].to(device)
-    train_labels = data.train_labels[trained_on].to(device)
+    model, optimizer = start(config, model_class)
+    device = next(model.parameters()).device
+    held_out = validation_split(len(data.train_labels))[1]
     evaluator = Evaluator(
         model,
         {
@@ -266,25 +338,20 @@ def train_epochs(
             "test": (data.test_pixels.to(device), data.test_labels.to(device)),
         },
     )
+    total = (config.epochs + 1) * config.batches_per_epoch
+    bar = tqdm(total=total, unit="batch", desc="training", disable=not progress)
 
-    bar = tqdm(
-        total=(config.epochs + 1) * config.batches_per_epoch,
-        unit="batch",
-        desc="training",
-        disable=not progress,
-    )
-
-    def finished(
-        epoch: int, loss: float, accuracy: float, state: dict, scores: Future[Scores]
-    ) -> EpochResult:
+    def finished(epoch: Epoch, state: dict, scores: Future[Scores]) -> EpochResult:
         (test_loss, test_accuracy), (validation_loss, validation_accuracy) = (
             scores.result()[name] for name in ("test", "validation")
         )
-        bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", val_acc=f"{validation_accuracy:.2f}%")
+        bar.set_postfix(
+            epoch=epoch.number, loss=f"{epoch.loss:.3f}", val_acc=f"{validation_accuracy:.2f}%"
+        )
         return EpochResult(
-            epoch,
-            loss,
-            accuracy,
+            epoch.number,
+            epoch.loss,
+            epoch.accuracy,
             test_loss,
             test_accuracy,
             validation_loss,
@@ -292,22 +359,13 @@ def train_epochs(
             state,
         )
 
-    with bar, single_threaded():
+    with bar:
         try:
             waiting = None  # the previous epoch, while its evaluation runs
-            for epoch in range(config.epochs + 1):
-                order = torch.randperm(len(train_labels), generator=shuffler).to(device)
-                loss, train_accuracy = run_epoch(
-                    model,
-                    train_pixels,
-                    train_labels,
-                    order,
-                    config,
-                    optimizer if epoch > 0 else None,
-                    bar,
-                )
+            for epoch in fit(model, optimizer, config, data, measure_start=True):
+                bar.update(config.batches_per_epoch)
                 state = snapshot(model)
-                current = (epoch, loss, train_accuracy, state, evaluator.submit(state))
+                current = (epoch, state, evaluator.submit(state))
                 if waiting is not None:
                     yield finished(*waiting)
                 waiting = current

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from cnnlib.lecture.claims import Verdict, claim
-from cnnlib.lecture.experiments import standard_error
+from cnnlib.lecture.evaluate import standard_error
 from cnnlib.lecture.hyperparams import Cell, find
 
 TEST_IMAGES = 10_000

@@ -4,16 +4,25 @@ back to its random start, and accuracy on test digits shifted by whole pixels.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cnnlib.data import Mnist
 from cnnlib.lecture.convolution import shift
 from cnnlib.model import CNN
-from cnnlib.train import TrainConfig, evaluate, run_epoch, seed_everything, single_threaded
+from cnnlib.train import (
+    TRAIN_SIZE,
+    TrainConfig,
+    evaluate,
+    fit,
+    shuffles,
+    single_threaded,
+    start,
+    training_images,
+)
 
 
 def mlp() -> nn.Sequential:
@@ -26,38 +35,27 @@ def train_model(
     config: TrainConfig,
     data: Mnist,
     frozen: Sequence[str] = (),
+    optimizer: str = "Adam",
+    images: int = TRAIN_SIZE,
 ) -> nn.Module:
-    """Train the model that `make_model` builds exactly as `cnnlib.train` trains the CNN: seeded
-    the same way (so a CNN starts from the same random weights), Adam, the same shuffled batches,
-    `epochs * batches_per_epoch` steps, on the CPU. The layers named in `frozen` keep their
-    starting weights. Returns the trained model."""
-    seed_everything(config.seed)
-    model = make_model()
-    for name in frozen:
-        model.get_submodule(name).requires_grad_(False)
-    trainable = [weight for weight in model.parameters() if weight.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, fused=True)
-    with single_threaded(), tqdm(disable=True) as quiet:
-        for order in training_orders(config, len(data.train_labels)):
-            run_epoch(model, data.train_pixels, data.train_labels, order, config, optimizer, quiet)
-    return model.eval()
+    """Train the model that `make_model` builds with the lecture's own loop (`cnnlib.train.fit`):
+    the same seed (so a CNN starts from the same random weights), the same shuffled batches, the
+    same steps; the layers named in `frozen` keep their starting weights. `images` trains on
+    only the first that many of the 55,000 training images. Returns the trained model, on the CPU.
+    """
+    model, update = start(config, make_model, frozen, optimizer)
+    for _ in fit(model, update, config, data, images):
+        pass
+    return model.cpu().eval()
 
 
-def training_orders(config: TrainConfig, images: int) -> Iterator[torch.Tensor]:
-    """The shuffled order of the training images in each trained epoch (1..epochs), drawn as
-    `cnnlib.train` draws them (epoch 0, which only measures, draws one first)."""
-    shuffler = torch.Generator().manual_seed(config.seed)
-    torch.randperm(images, generator=shuffler)  # epoch 0's
-    for _ in range(config.epochs):
-        yield torch.randperm(images, generator=shuffler)
-
-
-def never_drawn(config: TrainConfig, images: int) -> int:
-    """How many of the training images no training step used: each epoch uses the first
-    `batches_per_epoch * batch_size` of its shuffled order."""
-    drawn = torch.zeros(images, dtype=torch.bool)
-    for order in training_orders(config, images):
-        drawn[order[: config.batches_per_epoch * config.batch_size]] = True
+def never_drawn(config: TrainConfig, images: int = TRAIN_SIZE) -> int:
+    """How many of the (first `images`) training images no training step used: the loop's own
+    shuffles, each trained epoch using the first `batches_per_epoch * batch_size` of its order
+    (epoch 0, which only measures, is left out)."""
+    drawn = torch.zeros(len(training_images(images)), dtype=torch.bool)
+    for order in itertools.islice(shuffles(config, images), 1, None):
+        drawn[order] = True
     return int((~drawn).sum())
 
 
@@ -98,10 +96,3 @@ def with_layer_from(
     return network(
         {name: (other if name.startswith(f"{layer}.") else state)[name] for name in state}
     )
-
-
-def standard_error(percent: float, images: int) -> float:
-    """One binomial standard error of an accuracy measured on `images` images, in points:
-    100 * sqrt(p (1 - p) / n); about 0.14 points for 98% on 10,000 images."""
-    p = percent / 100
-    return 100 * (p * (1 - p) / images) ** 0.5

@@ -25,8 +25,9 @@ from cnnlib.data import (
     validation_split,
 )
 from cnnlib.files import atomic_write_bytes
+from cnnlib.lecture.experiments import train_model
 from cnnlib.model import CNN
-from cnnlib.train import TrainConfig, evaluate, run_epoch, seed_everything, single_threaded
+from cnnlib.train import TrainConfig, evaluate, single_threaded
 
 LEARNING_RATES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 OPTIMIZERS = ("Adam", "SGD")  # SGD: plain, no momentum, as in the textbook update w -= lr * grad
@@ -65,21 +66,14 @@ def train_cell(
     steps: int = STEPS,
     seed: int = GRID_SEED,
 ) -> Cell:
-    """Train a fresh CNN for `steps` steps with these settings (cnnlib's own training loop, on
-    the training images the validation set leaves) and score it on the validation set."""
+    """Train a fresh CNN for `steps` steps with these settings and score it on the validation
+    set: one epoch of the lecture's own loop (`experiments.train_model`), the same shuffles."""
     config = TrainConfig(
         epochs=1, batches_per_epoch=steps, batch_size=batch_size, lr=lr, seed=seed, device="cpu"
     )
-    seed_everything(seed)
-    model = CNN()
-    optimizers = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}
-    update = optimizers[optimizer](model.parameters(), lr=lr)
-    trained_on, held_out = validation_split(len(data.train_labels))
-    order = trained_on[
-        torch.randperm(len(trained_on), generator=torch.Generator().manual_seed(seed))
-    ]
-    with single_threaded(), tqdm(disable=True) as progress:
-        run_epoch(model, data.train_pixels, data.train_labels, order, config, update, progress)
+    model = train_model(CNN, config, data, optimizer=optimizer)
+    held_out = validation_split(len(data.train_labels))[1]
+    with single_threaded():
         loss, accuracy = evaluate(model, data.train_pixels[held_out], data.train_labels[held_out])
     return Cell(optimizer, lr, batch_size, steps, accuracy, loss)
 
@@ -92,6 +86,7 @@ def grid_key(steps: int = STEPS, seed: int = GRID_SEED) -> dict[str, object]:
         "seed": seed,
         "validation": {"size": VALIDATION_SIZE, "split_seed": SPLIT_SEED},
         "torch": torch.__version__,
+        "loop": "cnnlib.train.fit, epoch 1 of its shuffles",  # how a cell trains
     }
 
 
