@@ -328,3 +328,22 @@ def test_the_sample_grid_labels_each_row_once(mnist) -> None:
     titled = plots.digit_grid(images[:3], ["a", "b", "c"], columns=2)
     assert [ax.get_title() for ax in titled.axes] == ["a", "b", "c", ""]
     assert not titled.axes[3].axison  # the grid's empty place draws nothing
+
+
+def test_a_paired_comparison_counts_the_images_that_flip() -> None:
+    from cnnlib.lecture.evaluate import paired
+
+    before = torch.tensor([True] * 90 + [False] * 10)
+    after = torch.cat([torch.tensor([False] * 30 + [True] * 60), torch.tensor([True] * 10)])
+    assert paired(before, after) == (30, 10, pytest.approx(-20 / 40**0.5))
+    assert paired(before, before) == (0, 0, 0.0)
+
+
+def test_the_overfitting_figure_marks_the_lowest_validation_loss() -> None:
+    curve = {2: (1.0, 0.9), 4: (0.3, 0.5), 6: (0.1, 0.45), 8: (0.03, 0.5)}
+    (ax,) = plots.overfitting(curve, images=500).axes
+    training, validation, marker = ax.get_lines()
+    assert list(training.get_ydata()) == [1.0, 0.3, 0.1, 0.03]
+    assert list(validation.get_ydata()) == [0.9, 0.5, 0.45, 0.5]
+    assert list(marker.get_xdata()) == [6, 6] and marker.get_label().endswith("epoch 6")
+    assert ax.get_yscale() == "log"

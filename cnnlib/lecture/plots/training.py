@@ -153,6 +153,27 @@ def training_curves(results: Sequence[EpochResult], held_out: str = "test") -> F
     return figure
 
 
+def overfitting(curve: Mapping[int, tuple[float, float]], images: int) -> Figure:
+    """Training loss (over each epoch's batches) and validation loss after each measured epoch
+    (`curve`: epoch -> (training, validation)) of a run on `images` training images, log scale;
+    the epoch where the validation loss is lowest is marked."""
+    epochs = list(curve)
+    training, validation = zip(*curve.values(), strict=True)
+    best = min(curve, key=lambda epoch: curve[epoch][1])
+    figure = Figure(figsize=(11, 5.5), layout="constrained")
+    ax = figure.subplots()
+    ax.plot(epochs, training, "o-", color="tab:blue", label="training (the epoch's batches)")
+    ax.plot(epochs, validation, "s--", color="tab:orange", label="validation (5,000 images)")
+    ax.axvline(best, color="0.4", ls=":", lw=2, label=f"lowest validation loss: epoch {best}")
+    _log_axis(ax)
+    ax.set_xlabel(f"epoch (one pass over the {images:,} training images)")
+    ax.set_ylabel("cross-entropy loss (log scale)")
+    ax.set_title(f"Overfitting: {images:,} training images, {epochs[-1]} passes")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left")
+    return figure
+
+
 def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
     """How far each layer's weights moved in each epoch, relative to their size (log scale)."""
     figure = Figure(figsize=(11, 5.5), layout="constrained")
