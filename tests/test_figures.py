@@ -5,6 +5,7 @@ right/wrong are told apart without colour, numbers in cells are large enough."""
 from __future__ import annotations
 
 import io
+import itertools
 
 import matplotlib as mpl
 import numpy as np
@@ -291,3 +292,75 @@ def test_the_standard_error_of_an_accuracy() -> None:
     assert standard_error(98.0, 10_000) == pytest.approx(0.14)
     assert standard_error(50.0, 100) == pytest.approx(5.0)
     assert standard_error(100.0, 10_000) == 0.0
+
+
+def drawn_labels(figure: Figure) -> list[tuple[Axes, str, mpl.transforms.Bbox]]:
+    """Every number written on the axes of a drawn figure, with its box in display pixels."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    return [
+        (ax, text.get_text(), text.get_window_extent(renderer))
+        for ax in figure.axes
+        for text in ax.texts
+    ]
+
+
+def crosses(box: mpl.transforms.Bbox, ax: Axes) -> list[str]:
+    """The lines of `ax` that run through `box` (sampled along each segment, in display pixels)."""
+    hit = []
+    for line in ax.get_lines():
+        points = line.get_transform().transform(line.get_xydata())
+        for start, end in itertools.pairwise(points):
+            samples = start + np.linspace(0, 1, 200)[:, None] * (end - start)
+            if box.padded(-1).count_contains(samples):
+                hit.append(line.get_label())
+                break
+    return hit
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{}, {"adam_0_1_64": 40.0, "sgd_0_01_64": 94.0}, {"adam_1e_05_64": 11.0}],
+    ids=["measured", "crossing", "low-start"],
+)
+def test_the_grids_numbers_sit_inside_their_panel_off_every_line_and_off_each_other(
+    changed: dict,
+) -> None:
+    from tests.test_claims import grid
+
+    labels = drawn_labels(plots.hyperparameters(grid(**changed)))
+    assert len(labels) == 13
+    for ax, text, box in labels:
+        assert ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1), text
+        assert not crosses(box, ax), (text, crosses(box, ax))
+    for (_, one, a), (_, other, b) in itertools.combinations(labels, 2):
+        assert not a.overlaps(b), (one, other)
+
+
+def test_the_sample_grid_labels_each_row_once(mnist) -> None:
+    images = mnist.train_images[:20, 0]
+    figure = plots.digit_grid(images, row_labels=["first", "second"])
+    assert [ax.get_title() for ax in figure.axes] == [""] * 20
+    assert [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()] == ["first", "second"]
+    titled = plots.digit_grid(images[:3], ["a", "b", "c"], columns=2)
+    assert [ax.get_title() for ax in titled.axes] == ["a", "b", "c", ""]
+    assert not titled.axes[3].axison  # the grid's empty place draws nothing
+
+
+def test_a_paired_comparison_counts_the_images_that_flip() -> None:
+    from cnnlib.lecture.evaluate import paired
+
+    before = torch.tensor([True] * 90 + [False] * 10)
+    after = torch.cat([torch.tensor([False] * 30 + [True] * 60), torch.tensor([True] * 10)])
+    assert paired(before, after) == (30, 10, pytest.approx(-20 / 40**0.5))
+    assert paired(before, before) == (0, 0, 0.0)
+
+
+def test_the_overfitting_figure_marks_the_lowest_validation_loss() -> None:
+    curve = {2: (1.0, 0.9), 4: (0.3, 0.5), 6: (0.1, 0.45), 8: (0.03, 0.5)}
+    (ax,) = plots.overfitting(curve, images=500).axes
+    training, validation, marker = ax.get_lines()
+    assert list(training.get_ydata()) == [1.0, 0.3, 0.1, 0.03]
+    assert list(validation.get_ydata()) == [0.9, 0.5, 0.45, 0.5]
+    assert list(marker.get_xdata()) == [6, 6] and marker.get_label().endswith("epoch 6")
+    assert ax.get_yscale() == "log"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from cnnlib.lecture.claims import Verdict, claim, rounded
-from cnnlib.lecture.evaluate import standard_error
-from cnnlib.lecture.hyperparams import Cell, find
+import torch
 
-TEST_IMAGES = 10_000
+from cnnlib.data import VALIDATION_SIZE
+from cnnlib.lecture.claims import Verdict, claim, rounded
+from cnnlib.lecture.evaluate import paired, standard_error
+from cnnlib.lecture.hyperparams import Cell, best_cell, find
+
 # The rows of notebook 02's ablation table.
 TRAINED, FROZEN, RESET = (
     "as trained",
@@ -23,18 +25,25 @@ def step_helps(before: float, after: float) -> Verdict:
     return Verdict(after < before, f"loss {before:.4f} before the step, {after:.4f} after")
 
 
-@claim("adam-first-step")
-def adam_first_step(exact: int, moved: int, largest: float, lr: float) -> Verdict:
-    return Verdict(
-        exact > 0.99 * moved and largest <= 1.01 * lr,
-        f"{exact:,} of {moved:,} weights moved by lr to within 1%, the largest move {largest:.3g}, "
-        f"lr {lr:g}",
-    )
+@claim("gradient-by-hand")
+def gradient_by_hand(difference: float) -> Verdict:
+    return Verdict(difference < 1e-6, f"largest difference from autograd {difference:.1e}")
+
+
+@claim("adam-by-hand")
+def adam_by_hand(difference: float) -> Verdict:
+    return Verdict(difference < 1e-6, f"largest difference from torch.optim.Adam {difference:.1e}")
 
 
 @claim("never-drawn")
-def never_drawn(never: int, images: int) -> Verdict:
-    return Verdict(0.07 < never / images < 0.14, f"{never:,} of {images:,} never drawn")
+def never_drawn(never: int, expected: float, images: int) -> Verdict:
+    """Independent shuffles miss each image with the same chance, so the count of never-drawn
+    images spreads like a binomial count around `expected`: four of its standard errors allowed."""
+    spread = math.sqrt(expected * (1 - expected / images))
+    return Verdict(
+        0.07 < never / images < 0.1 and abs(never - expected) < 4 * spread,
+        f"{never:,} of {images:,} never drawn; independent shuffles {expected:,.0f} ± {spread:.0f}",
+    )
 
 
 @claim("untrained-loss")
@@ -46,50 +55,71 @@ def untrained_loss(loss: float, accuracy: float) -> Verdict:
 
 
 @claim("first-epoch")
-def first_epoch(test_losses: Sequence[float]) -> Verdict:
-    drops = [a - b for a, b in zip(test_losses, test_losses[1:], strict=False)]
+def first_epoch(validation_losses: Sequence[float]) -> Verdict:
+    first = validation_losses[0] - validation_losses[1] if len(validation_losses) > 1 else 0.0
+    later = validation_losses[1] - min(validation_losses[1:], default=0.0)
     return Verdict(
-        len(drops) > 1 and drops[0] > 2 * max(drops[1:]),
-        f"test loss drops per epoch {rounded(drops[:4], 3)} ...",
+        first > later,
+        f"validation loss: epoch 1 lowers it by {first:.3f}, later ones by {later:.3f}",
     )
 
 
-@claim("above-95")
-def above_95(accuracies: Sequence[float]) -> Verdict:
-    later = accuracies[5:]
+def _paired_loss_z(before: torch.Tensor, after: torch.Tensor) -> float:
+    """z of the mean change of per-image losses measured on the same images: the mean over its
+    standard error."""
+    change = after - before
+    return float(change.mean() / (change.std() / math.sqrt(len(change))))
+
+
+@claim("overfits")
+def overfits(
+    curve: Mapping[int, tuple[float, float]], lowest: torch.Tensor, end: torch.Tensor
+) -> Verdict:
+    """`curve`: epoch -> (training loss, validation loss); `lowest`, `end`: the per-image
+    validation losses where the validation loss is lowest and at the last epoch."""
+    best = min(curve, key=lambda epoch: curve[epoch][1])
+    final = max(curve)
+    z = _paired_loss_z(lowest, end)
     return Verdict(
-        bool(later) and min(later) > 94.5,
-        f"lowest test accuracy from epoch 5 on: {min(later, default=math.nan):.2f}%",
-    )
-
-
-@claim("noisy-epochs")
-def noisy_epochs(changes: Sequence[float], error: float) -> Verdict:
-    lower = sum(change < 0 for change in changes)
-    within = sum(abs(change) < 3 * error for change in changes)
-    return Verdict(
-        lower >= 2 and within > len(changes) / 2,
-        f"{lower} of {len(changes)} epochs lower the accuracy, {within} change it by less than "
-        f"3 standard errors ({3 * error:.2f} points)",
-    )
-
-
-@claim("train-above-test")
-def train_above_test(train: Mapping[int, float], test: Mapping[int, float]) -> Verdict:
-    epochs = [epoch for epoch in train if epoch >= 2]
-    return Verdict(
-        sum(train[epoch] > test[epoch] for epoch in epochs) > len(epochs) / 2,
-        ", ".join(f"epoch {e}: training {train[e]:.3f}, test {test[e]:.3f}" for e in epochs),
+        best < final and curve[final][0] < curve[best][0] / 5 and z > 3,
+        f"validation loss lowest after epoch {best} ({curve[best][1]:.3f}), {curve[final][1]:.3f} "
+        f"after epoch {final}, paired z = {z:+.1f}; training loss {curve[best][0]:.3f} -> "
+        f"{curve[final][0]:.4f}",
     )
 
 
 @claim("no-overfit")
-def no_overfit(accuracies: Sequence[float]) -> Verdict:
-    last, before = accuracies[-5:], accuracies[-10:-5]
-    gain = sum(last) / 5 - sum(before) / 5
+def no_overfit(training: float, validation: float) -> Verdict:
     return Verdict(
-        len(accuracies) >= 11 and gain > 0, f"the last five epochs average {gain:+.2f} points"
+        training > validation / 2,
+        f"at the end: training loss {training:.3f}, validation loss {validation:.3f}",
     )
+
+
+# The sets of notebook 02's loss table.
+DRAWN, NEVER = "drawn by training", "never drawn"
+
+
+def _mean_difference(losses: Mapping[str, torch.Tensor], first: str, second: str) -> tuple:
+    """How much higher the mean loss of `first` is than of `second` (two sets of images), in
+    standard errors of that difference, and the numbers."""
+    means = {name: float(losses[name].mean()) for name in (first, second)}
+    errors = [float(losses[name].std()) / math.sqrt(len(losses[name])) for name in (first, second)]
+    z = (means[first] - means[second]) / math.hypot(*errors)
+    return z, f"{first} {means[first]:.4f}, {second} {means[second]:.4f}: {z:+.1f} standard errors"
+
+
+@claim("unseen-alike")
+def unseen_alike(losses: Mapping[str, torch.Tensor]) -> Verdict:
+    """`losses`: per-image losses of each set of the table."""
+    z, numbers = _mean_difference(losses, NEVER, "validation")
+    return Verdict(abs(z) < 3, numbers)
+
+
+@claim("drawn-lower", general=False)
+def drawn_lower(losses: Mapping[str, torch.Tensor]) -> Verdict:
+    z, numbers = _mean_difference(losses, NEVER, DRAWN)
+    return Verdict(z > 2, numbers)
 
 
 def _per_epoch(changes: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -142,15 +172,18 @@ def fc_steady(fc1: Sequence[float]) -> Verdict:
     return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {rounded(fc1, 1)}")
 
 
-@claim("frozen-worse", general=False)  # seeds 1 and 4: within noise
-def frozen_worse(ablation: Mapping[str, float]) -> Verdict:
-    trained, frozen = ablation[TRAINED], ablation[FROZEN]
-    margin = 2 * standard_error(trained, TEST_IMAGES)
-    return Verdict(
-        trained - frozen > margin,
-        f"trained {trained:.2f}%, conv1 frozen {frozen:.2f}% (two standard errors: "
-        f"{margin:.2f} points)",
-    )
+def _against_trained(ablation: Mapping[str, torch.Tensor], variant: str) -> tuple[float, str]:
+    """Paired z of `variant` against the trained network on the same images, and the numbers."""
+    b, c, z = paired(ablation[TRAINED], ablation[variant])
+    accuracy = 100 * float(ablation[variant].float().mean())
+    return z, f"{variant}: {accuracy:.2f}%, {b} turn wrong, {c} right, z = {z:+.1f}"
+
+
+@claim("frozen-worse")
+def frozen_worse(ablation: Mapping[str, torch.Tensor]) -> Verdict:
+    """`ablation`: for each variant, which validation images it reads right."""
+    z, numbers = _against_trained(ablation, FROZEN)
+    return Verdict(z < -2, numbers)
 
 
 @claim("best-late")
@@ -161,6 +194,12 @@ def best_late(validation: Sequence[float]) -> Verdict:
         best >= len(validation) - 4,
         f"best validation accuracy after epoch {best} of {len(validation) - 1}",
     )
+
+
+@claim("epochs-flip")
+def epochs_flip(flips: tuple[int, int]) -> Verdict:
+    """`flips`: validation images the last epoch turns wrong, and right."""
+    return Verdict(min(flips) > 10, f"{flips[0]} turn wrong, {flips[1]} turn right")
 
 
 @claim("grid-too-large")
@@ -189,19 +228,35 @@ def grid_batches(cells: Sequence[Cell]) -> Verdict:
         for cell in cells
         if (cell.optimizer, cell.lr) == ("Adam", 1e-3)
     }
-    ordered = [scores[size] for size in sorted(scores)]
+    small, large = scores[min(scores)], scores[max(scores)]
+    # two standard errors of the difference of two accuracies on the validation images
+    margin = 2 * math.hypot(*(standard_error(score, VALIDATION_SIZE) for score in (small, large)))
     return Verdict(
-        len(ordered) > 1 and all(a < b for a, b in zip(ordered, ordered[1:], strict=False)),
-        f"validation accuracy by batch size: {dict(sorted(scores.items()))}",
+        large - small > margin,
+        f"validation accuracy by batch size: {dict(sorted(scores.items()))}; two standard "
+        f"errors of the difference: {margin:.2f} points",
+    )
+
+
+@claim("grid-choice")
+def grid_choice(cells: Sequence[Cell]) -> Verdict:
+    best = best_cell(list(cells))
+    return Verdict(
+        best.optimizer == "Adam" and best.lr in (1e-3, 1e-2),
+        f"best cell: {best.optimizer}, lr {best.lr:g}, batch size {best.batch_size}, "
+        f"{best.validation_accuracy:.1f}%",
     )
 
 
 @claim("reset-worse")
-def reset_worse(ablation: Mapping[str, float]) -> Verdict:
-    trained, frozen, reset = ablation[TRAINED], ablation[FROZEN], ablation[RESET]
+def reset_worse(ablation: Mapping[str, torch.Tensor]) -> Verdict:
+    frozen, frozen_numbers = _against_trained(ablation, FROZEN)
+    reset, reset_numbers = _against_trained(ablation, RESET)
+    accuracy = {name: 100 * float(right.float().mean()) for name, right in ablation.items()}
+    cost = accuracy[TRAINED] - accuracy[RESET]
     return Verdict(
-        trained - reset > 3 * (trained - frozen) and trained - reset > 2,
-        f"trained {trained:.2f}%, frozen {frozen:.2f}%, conv1 set back {reset:.2f}%",
+        cost > 2 and cost > 3 * (accuracy[TRAINED] - accuracy[FROZEN]) and reset < frozen,
+        f"{frozen_numbers}; {reset_numbers}",
     )
 
 

@@ -79,6 +79,15 @@ def standard_error(accuracy: float, count: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / count)
 
 
+def paired(right_before: torch.Tensor, right_after: torch.Tensor) -> tuple[int, int, float]:
+    """Two networks read the same images (`right_*`: True where each is right): how many images
+    only the first reads right (b), only the second (c), and z = (c - b) / sqrt(b + c). Were both
+    equally good, each of those b + c images would be a coin toss: |z| above 2 is more than that."""
+    b = int((right_before & ~right_after).sum())
+    c = int((~right_before & right_after).sum())
+    return b, c, (c - b) / math.sqrt(b + c) if b + c else 0.0
+
+
 def confidence_text(probability: float) -> str:
     """A probability as a percentage with one decimal, rounded down: 0.99996 is "99.9%", not
     "100.0%", which would say the network was certain."""

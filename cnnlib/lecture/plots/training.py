@@ -3,6 +3,7 @@ weights moved, what the network still gets wrong)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -11,15 +12,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 from cnnlib.lecture.hyperparams import Cell
-from cnnlib.lecture.plots.style import (
-    DIGIT,
-    LAYER_STYLES,
-    Array,
-    show_image,
-    to_numpy,
-)
+from cnnlib.lecture.plots.style import DIGIT, LAYER_STYLES, Array, _drawn, show_image, to_numpy
 from cnnlib.train import EpochResult
 
 # Each optimizer drawn with its own colour, marker and dash: told apart without colour too.
@@ -30,17 +26,33 @@ OPTIMIZER_STYLES = {
 
 
 def digit_grid(
-    images: Array, titles: Sequence[str], columns: int = 10, title: str = "", width: float = 1.2
+    images: Array,
+    titles: Sequence[str] = (),
+    columns: int = 10,
+    title: str = "",
+    width: float = 1.2,
+    row_labels: Sequence[str] = (),
 ) -> Figure:
-    """Digits [N, 28, 28] in a grid, each with a short title (its label, or a prediction);
-    `width` (inches per digit) makes room for longer titles."""
+    """Digits [N, 28, 28] in a grid, each with a short title (a prediction), or, where a whole
+    row shares its label, that label once on the row's left (`row_labels`); `width` (inches per
+    digit) makes room for longer titles."""
     images = to_numpy(images)
     rows = math.ceil(len(images) / columns)
-    height = rows * 1.45 + 0.9  # inches: the rows, then the title above the first row's labels
+    row_height = 1.45 if titles else 1.2  # inches: a digit, and its title above it
+    height = rows * row_height + 0.9  # the rows, then the figure's title
+    left = 0.5 / (columns * width) if row_labels else 0.01
     figure = Figure(figsize=(columns * width, height))
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.9 / height, hspace=0.45)
-    for ax, pixels, name in zip(figure.subplots(rows, columns).flat, images, titles, strict=False):
-        show_image(ax, pixels, DIGIT, None, None, name)
+    figure.subplots_adjust(
+        left=left, right=0.99, bottom=0.01, top=1 - 0.9 / height, hspace=0.45 if titles else 0.1
+    )
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for ax, pixels, name in itertools.zip_longest(axes.flat, images, titles[: len(images)]):
+        if pixels is None:
+            ax.set_axis_off()
+            continue
+        show_image(ax, pixels, DIGIT, None, None, name or "")
+    for row, label in zip(axes, row_labels, strict=False):
+        row[0].set_ylabel(label, rotation=0, fontsize=20, ha="right", va="center")
     figure.suptitle(title, y=1 - 0.1 / height, va="top")
     return figure
 
@@ -134,6 +146,27 @@ def training_curves(results: Sequence[EpochResult], held_out: str = "test") -> F
     return figure
 
 
+def overfitting(curve: Mapping[int, tuple[float, float]], images: int) -> Figure:
+    """Training loss (over each epoch's batches) and validation loss after each measured epoch
+    (`curve`: epoch -> (training, validation)) of a run on `images` training images, log scale;
+    the epoch where the validation loss is lowest is marked."""
+    epochs = list(curve)
+    training, validation = zip(*curve.values(), strict=True)
+    best = min(curve, key=lambda epoch: curve[epoch][1])
+    figure = Figure(figsize=(11, 5.5), layout="constrained")
+    ax = figure.subplots()
+    ax.plot(epochs, training, "o-", color="tab:blue", label="training (the epoch's batches)")
+    ax.plot(epochs, validation, "s--", color="tab:orange", label="validation (5,000 images)")
+    ax.axvline(best, color="0.4", ls=":", lw=2, label=f"lowest validation loss: epoch {best}")
+    _log_axis(ax)
+    ax.set_xlabel(f"epoch (one pass over the {images:,} training images)")
+    ax.set_ylabel("cross-entropy loss (log scale)")
+    ax.set_title(f"Overfitting: {images:,} training images, {epochs[-1]} passes")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left")
+    return figure
+
+
 def weight_changes(changes: Mapping[str, Sequence[float]]) -> Figure:
     """How far each layer's weights moved in each epoch, relative to their size (log scale)."""
     figure = Figure(figsize=(11, 5.5), layout="constrained")
@@ -191,21 +224,69 @@ def rate_text(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _labelled_line(
-    ax: Axes, xs: Sequence[float], ys: Sequence[float], style: Mapping, label: str, below: bool
+# Where a point's value may be written, in order of preference: (dx, dy) in points from the
+# point, and its alignment. Above (or, the list turned over, below) first, then beside.
+PLACES = (
+    (0, 10, "center", "bottom"),
+    (14, 6, "left", "bottom"),
+    (-14, 6, "right", "bottom"),
+    (0, -10, "center", "top"),
+    (14, -6, "left", "top"),
+    (-14, -6, "right", "top"),
+)
+
+
+SAMPLES = np.linspace(0, 1, 100)  # points along a segment where a number must not sit
+
+
+def _clear(box: Bbox, ax: Axes, taken: list[Bbox]) -> bool:
+    """Is `box` (display pixels) inside `ax`, off every line drawn on it and off the boxes
+    already `taken`?"""
+    if not (ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1)):
+        return False
+    if any(box.overlaps(other) for other in taken):
+        return False
+    for line in ax.get_lines():
+        points = line.get_transform().transform(line.get_xydata())
+        radius = line.get_markersize() / 2 * ax.figure.dpi / 72 if line.get_marker() else 0
+        if box.padded(radius).count_contains(points):
+            return False
+        for start, end in itertools.pairwise(points):
+            if box.padded(2).count_contains(start + SAMPLES[:, None] * (end - start)):
+                return False
+    return True
+
+
+def _write_values(
+    figure: Figure, series: Sequence[tuple[Axes, Sequence[float], Sequence[float], str, bool]]
 ) -> None:
-    """A line with markers, each point's value written above (or below) it."""
-    ax.plot(xs, ys, label=label, ms=11, lw=2.5, **style)
-    for x, y in zip(xs, ys, strict=True):
-        ax.annotate(
-            f"{y:.1f}",
-            (x, y),
-            xytext=(0, -30 if below else 16),
-            textcoords="offset points",
-            ha="center",
-            fontsize=14,
-            color=style["color"],
-        )
+    """Write each point's value beside it, in its line's colour: above it (or below, for a line
+    whose values go `below`) where that is clear of every line and every other number, else in
+    the first clear place of PLACES. Placed on the figure as drawn, so that no number hides
+    another or sits on a line, whatever the values."""
+    with _drawn(figure, figure.dpi) as canvas:
+        renderer = canvas.get_renderer()
+        taken: list[Bbox] = []
+        for ax, xs, ys, color, below in series:
+            places = PLACES[3:] + PLACES[:3] if below else PLACES
+            for x, y in zip(xs, ys, strict=True):
+                for dx, dy, ha, va in places:
+                    text = ax.annotate(
+                        f"{y:.1f}",
+                        (x, y),
+                        xytext=(dx, dy),
+                        textcoords="offset points",
+                        ha=ha,
+                        va=va,
+                        fontsize=14,
+                        color=color,
+                        in_layout=False,
+                    )
+                    box = text.get_window_extent(renderer)
+                    if _clear(box, ax, taken) or (dx, dy) == places[-1][:2]:
+                        taken.append(box)
+                        break
+                    text.remove()
 
 
 def hyperparameters(
@@ -217,26 +298,32 @@ def hyperparameters(
     optimizer, lr, batch_size = chosen
     figure = Figure(figsize=(15, 6), layout="constrained")
     lr_ax, batch_ax = figure.subplots(1, 2, width_ratios=[1.7, 1], sharey=True)
+    series = []
     for name, style in OPTIMIZER_STYLES.items():
         line = sorted(
             (c for c in cells if c.optimizer == name and c.batch_size == batch_size),
             key=lambda c: c.lr,
         )
         accuracies = [c.validation_accuracy for c in line]
-        _labelled_line(lr_ax, [c.lr for c in line], accuracies, style, name, name == "SGD")
+        xs = [c.lr for c in line]
+        lr_ax.plot(xs, accuracies, label=name, ms=11, lw=2.5, **style)
+        series.append((lr_ax, xs, accuracies, style["color"], name == "SGD"))
     sizes = sorted(
         (c for c in cells if (c.optimizer, c.lr) == (optimizer, lr)), key=lambda c: c.batch_size
     )
     accuracies = [c.validation_accuracy for c in sizes]
     label = f"{optimizer}, lr {rate_text(lr)}"
     batch_sizes = [c.batch_size for c in sizes]
-    _labelled_line(batch_ax, batch_sizes, accuracies, OPTIMIZER_STYLES[optimizer], label, True)
+    style = OPTIMIZER_STYLES[optimizer]
+    batch_ax.plot(batch_sizes, accuracies, label=label, ms=11, lw=2.5, **style)
+    series.append((batch_ax, batch_sizes, accuracies, style["color"], True))
     mine = next(c for c in cells if (c.optimizer, c.lr, c.batch_size) == chosen)
     ring = {"marker": "o", "ms": 22, "mfc": "none", "mec": "black", "mew": 2}
     for ax, x in ((lr_ax, mine.lr), (batch_ax, mine.batch_size)):
         ax.plot(x, mine.validation_accuracy, **ring)
         ax.axhline(10, color="0.4", ls=":", lw=2)
         ax.grid(alpha=0.3, which="both")
+        ax.margins(x=0.1)  # room for the numbers written beside the first and last points
     handles = [
         *lr_ax.get_lines()[: len(OPTIMIZER_STYLES)],
         Line2D([], [], ls="none", **ring),
@@ -260,4 +347,5 @@ def hyperparameters(
     figure.suptitle(
         f"{cells[0].steps} training steps per setting, scored on the 5,000 validation images"
     )
+    _write_values(figure, series)
     return figure
