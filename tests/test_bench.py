@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -169,12 +170,40 @@ def test_cores_busy_prints_a_line_a_second_then_the_output_and_passes_the_exit_s
         assert int(second) == number and 0 <= float(busy) <= os.cpu_count()
 
 
-def test_lecture_words_leave_out_code_tags_and_symbols_and_split_off_the_exercises() -> None:
-    cell = (
-        '## Shapes\n\nA <span id="claim-x">3 × 3 kernel</span> → 26.\n\n'
-        "## Exercises\n\n1. Try it:\n   ```python\n   print(1 + 2)\n   ```\n\n"
-        "## Key takeaways\n\n* Small kernels."
-    )
-    narration, exercises = lecture_size.split_exercises(cell)
-    assert lecture_size.words(narration) == 10  # Shapes A 3 3 kernel 26 Key takeaways Small kernels
-    assert lecture_size.words(exercises) == 4  # Exercises 1. Try it:
+def figure_cell(count: int) -> nbformat.NotebookNode:
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+    outputs = [nbformat.v4.new_output("display_data", data=png) for _ in range(count)]
+    return nbformat.v4.new_code_cell("plot()", outputs=outputs)
+
+
+def test_lecture_size_counts_exercises_and_optional_sections_apart_across_cells(
+    tmp_path: Path,
+) -> None:
+    """Words leave out code, tags and symbols; "## Exercises" and "## Optional: ..." run to the
+    next "## " heading across cells, and the figures inside them are off the path."""
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            '## Shapes\n\nA <span id="claim-x">3 × 3 kernel</span> → 26.'
+        ),
+        figure_cell(1),
+        nbformat.v4.new_markdown_cell(
+            "## Optional: Init scale\n\nSkip in a lecture.\n\n## Optional: More\n\nOne two."
+        ),
+        nbformat.v4.new_markdown_cell("Still optional here."),
+        figure_cell(2),
+        nbformat.v4.new_markdown_cell(
+            "## Exercises\n\n1. Try it:\n   ```python\n   print(1 + 2)\n   ```"
+        ),
+        figure_cell(1),
+        nbformat.v4.new_markdown_cell("## Key takeaways\n\n* Small kernels."),
+        figure_cell(1),
+    ]
+    path = tmp_path / "01_model.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert lecture_size.measure(path) == {
+        "narration": 10,  # Shapes A 3 3 kernel 26 Key takeaways Small kernels
+        "figures": 2,
+        "exercises": 4,  # Exercises 1. Try it:
+        "optional": 14,  # Optional: Init scale Skip in a lecture. Optional: More One two. Still ...
+        "off_figures": 3,
+    }
