@@ -179,8 +179,9 @@ def shift_not_invariant(cnn: Mapping[int, float]) -> Verdict:
 
 @claim("settle-order")
 def settle_order(settled: Mapping[str, Sequence[float]]) -> Verdict:
+    """`settled`: each layer's r with its final output, after epoch 1 and halfway."""
     return Verdict(
-        settled["conv1"][0] >= 0.95 and settled["fc1"][1] < settled["conv1"][1],
+        settled["conv1"][0] >= 0.9 and settled["fc1"][1] < settled["conv1"][1] - 0.05,
         f"r with the last epoch at epoch 1 and halfway: "
         f"{ {name: _rounded(values) for name, values in settled.items()} }",
     )
