@@ -15,7 +15,7 @@ import torch
 from cnnlib import lecture
 from cnnlib.lecture import claims
 from cnnlib.lecture.claims_training import DRAWN, FROZEN, NEVER, RESET, TRAINED
-from cnnlib.lecture.features import Drift, FilterSummary
+from cnnlib.lecture.features import Drift, FilterSummary, Gain
 from cnnlib.lecture.hyperparams import Cell
 from cnnlib.train import TrainConfig
 
@@ -132,7 +132,16 @@ COUNTER_EXAMPLES: dict[str, dict] = {
     "filter-close": {"summaries": [summary(0.98), summary(0.99), summary(-0.99), summary(0.7)]},
     "no-vertical": {"summaries": [summary(0.98), summary(0.6, 0.5)]},
     "jobs-at-start": {"start": [summary(0.9), summary(0.9)], "end": [summary(0.9), summary(-0.9)]},
-    "closer": {"start": [summary(0.97), summary(0.97)], "end": [summary(0.96), summary(0.99)]},
+    # only one gain beyond 0.05; another of 0.04 is not "clearly closer"
+    "closer": {
+        "gains": [
+            Gain(0.96, 0.964, 0.001),
+            Gain(0.96, 0.967, 0.001),
+            Gain(0.9, 0.94, 0.001),
+            Gain(0.7, 0.8, 0.003),
+        ]
+    },
+    "random-kernels": {"rates": {"below 0.3": 0.23, "0.3 to 0.5": 0.89, "0.5 or more": 0.97}},
     "more-alike": {"pairs": {(0, 1): (0.92, 0.97), (0, 2): (0.82, 0.8)}},
     "pool1-opposites": {"r": [-0.94, -0.5]},
     "outputs-drift": {"r": {"conv1": 0.9, "conv2": 0.95, "pool2": 0.7, "fc1": 0.5, "logits": 0.1}},
@@ -140,14 +149,49 @@ COUNTER_EXAMPLES: dict[str, dict] = {
     "conv2-changes": {"conv1": 0.94, "conv2": 0.9},
     "fc1-silent": {"silent": [56, 100]},
     "fc1-stronger": {"strongest": [0.56, 1.2]},
-    "predictions": {"top_at_0": 0.13, "right": [0.1, 0.3, 0.97]},
+    "confident-mistake": {
+        "probabilities": [0.0] * 3 + [0.45, 0.0, 0.0, 0.0, 0.0, 0.55, 0.0],
+        "label": 3,
+    },
+    "on-the-border": {"r": {3: 0.75, 8: 0.5}},
     "shift-cnn-better": {"cnn": SHIFTS_CNN, "mlp": SHIFTS_MLP | {1: 97.5}},
     "shift-gap-grows": {"cnn": SHIFTS_CNN, "mlp": SHIFTS_MLP | {4: 50.0}},
     "shift-not-invariant": {"cnn": SHIFTS_CNN | {4: 90.0}},
-    "settle-order": {"settled": {"conv1": [0.9, 1.0], "conv2": [0.9, 0.99], "fc1": [0.6, 0.9]}},
-    "patches-shared": {"distinct": [4, 2, 5, 2, 1, 3, 2, 6]},
-    "units-one-digit": {"shares": {3: 0.88, 17: 0.5, 40: 0.38, 77: 1.0, 90: 0.5, 101: 0.25}},
-    "wobbles": {"probabilities": [0.43, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99]},
+    # fc1 halfway as close to its end as conv1
+    "settle-order": {"settled": {"conv1": [0.95, 1.0], "conv2": [0.9, 0.99], "fc1": [0.6, 0.97]}},
+    # as many different digits as 8 random test digits: no preference at all
+    "patches-shared": {"conv2": [6, 5, 6, 5, 6, 6, 5, 6], "random": [5, 6, 6, 5, 7, 6, 5, 6, 4, 6]},
+    # as spread over the digits as conv2's channels
+    "units-one-digit": {
+        "fc1_shares": [0.75, 0.5, 0.38, 0.5],
+        "fc1": [2, 3, 4, 4],
+        "conv2": [4, 4, 5, 3],
+    },
+    # it falls nine times, by more than 10 points, but the last epoch reads it right
+    "wobbles": {
+        "probabilities": [
+            0.6,
+            0.4,
+            0.8,
+            0.6,
+            0.9,
+            0.7,
+            0.9,
+            0.6,
+            0.8,
+            0.5,
+            0.9,
+            0.7,
+            0.9,
+            0.5,
+            0.8,
+            0.6,
+            0.9,
+            0.7,
+            0.92,
+            0.8,
+        ]
+    },
     # 04
     "mostly-weights": {
         "top_level": {"training_epochs": 50, "samples": 50},

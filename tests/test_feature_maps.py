@@ -84,6 +84,49 @@ def test_drift_of_a_rescaled_or_flipped_random_pattern() -> None:
     assert features.drift(pattern, -pattern).cosine == pytest.approx(-1.0)
 
 
+def test_pattern_fits_are_the_correlations_of_the_filters_own_maps() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(5, 1, 28, 28, generator=generator)
+    weight, bias = torch.randn(3, 1, 3, 3, generator=generator), torch.randn(3, generator=generator)
+    fits = features.pattern_fits(weight, images)
+    maps = torch.nn.functional.conv2d(images, weight, bias)  # the bias changes no r
+    for n, image in enumerate(images):
+        for name, reference in features.reference_responses(image).items():
+            for channel in range(3):
+                expected = features.correlation(maps[n, channel], reference)
+                assert float(fits[name][n, channel]) == pytest.approx(expected, abs=1e-6)
+    flat = features.pattern_fits(torch.ones(1, 1, 3, 3), torch.zeros(1, 1, 28, 28))
+    assert float(flat["stroke"][0, 0]) == 0.0  # a flat map follows nothing
+
+
+def test_a_gain_is_the_paired_change_of_r_with_its_standard_error() -> None:
+    start, end = torch.tensor([0.5, -0.6, 0.7, 0.8]), torch.tensor([0.6, 0.8, 0.8, 0.8])
+    gain = features.fit_gain(start, end)
+    assert (gain.start, gain.end) == (pytest.approx(0.65), pytest.approx(0.75))
+    assert gain.change == pytest.approx(0.1)
+    differences = torch.tensor([0.1, 0.2, 0.1, 0.0])
+    assert gain.error == pytest.approx(float(differences.std() / 2))
+
+
+def test_random_kernels_are_drawn_as_pytorch_draws_conv1s() -> None:
+    kernels = features.random_kernels(20_000, torch.Generator().manual_seed(0))
+    assert kernels.shape == (20_000, 1, 3, 3)
+    assert float(kernels.abs().max()) <= 1 / 3
+    torch.manual_seed(0)
+    pytorch = torch.nn.Conv2d(1, 20_000, 3).weight.detach()
+    assert float(kernels.std()) == pytest.approx(float(pytorch.std()), rel=0.01)
+
+
+def test_stroke_rates_sort_kernels_by_their_sum_and_count_the_pairs_that_follow() -> None:
+    images = SQUARE.reshape(1, 1, 28, 28).repeat(2, 1, 1, 1)
+    blur, edge = REFERENCE_KERNELS["stroke"], REFERENCE_KERNELS["horizontal edge"]
+    kernels = torch.stack([-4.5 * blur, 0.4 * blur, edge / 10]).unsqueeze(1)  # sums -4.5, 0.4, 0
+    rates = features.stroke_rates(kernels, images)
+    assert rates == {"below 0.3": 0.0, "0.3 to 0.5": 1.0, "0.5 or more": 1.0}
+    rates = features.stroke_rates(kernels[:1], images)
+    assert rates["0.5 or more"] == 1.0 and np.isnan(rates["below 0.3"])
+
+
 # --- the figures ------------------------------------------------------------------------------
 
 

@@ -125,6 +125,19 @@ def test_feature_map_columns_sit_at_the_same_x_in_every_row() -> None:
     assert np.abs(x0 - x0[0]).max() < 0.5
 
 
+def test_one_scale_for_every_epoch_shows_the_contrast_grow_under_one_colour_bar() -> None:
+    maps = torch.rand(4, 26, 26, generator=torch.Generator().manual_seed(0)) - 0.5
+    by_epoch = {0: maps, 2: 2 * maps, 20: 3 * maps}
+    own = plots.feature_maps(by_epoch, "conv1", SQUARE)
+    one = plots.feature_maps(by_epoch, "conv1", SQUARE, one_scale=True)
+    assert len([ax for ax in own.axes if not ax.images]) == 3  # a colour bar per row
+    assert len([ax for ax in one.axes if not ax.images]) == 1  # one for all
+    tiles = [ax for ax in one.axes if ax.images and ax.get_title() != "input"]
+    largest = 3 * float(maps.abs().max())
+    limits = {ax.images[0].get_clim() for ax in tiles}
+    assert len(limits) == 1 and limits.pop() == pytest.approx((-largest, largest))
+
+
 def test_post_relu_maps_are_one_sided_and_signed_maps_centred_on_zero() -> None:
     figure = plots.feature_maps({0: torch.rand(4, 13, 13)}, "pool1", SQUARE)
     tile = next(ax for ax in figure.axes if ax.get_title() == "#0")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cnnlib.lecture import hierarchy, plots
+from cnnlib.lecture.plots.hierarchy import SHOWN
 from cnnlib.model import CNN
 
 
@@ -78,8 +79,29 @@ def test_fc1_units_their_top_digits_and_how_alike_their_labels_are(seen, mnist) 
         fc1[indices, unit].min() >= fc1[:, unit].sort(descending=True).values[5]
         for unit, indices in tops.items()
     )
+
+
+def test_labels_of_the_strongest_images_how_many_digits_and_the_largest_share() -> None:
     labels = torch.tensor([3, 3, 3, 5, 1, 2])
-    assert hierarchy.label_shares({0: torch.arange(6)}, labels) == {0: 0.5}
+    activations = torch.tensor(
+        [[6.0, 0.0], [5.0, 1.0], [4.0, 2.0], [3.0, 3.0], [2.0, 4.0], [1.0, 5.0]]
+    )
+    rows = hierarchy.top_labels(activations, labels, k=4)
+    assert rows.tolist() == [[3, 3, 3, 5], [2, 1, 5, 3]]
+    assert hierarchy.different_digits(rows).tolist() == [2, 4]
+    assert hierarchy.largest_share(rows).tolist() == [0.75, 0.25]
+    maps = torch.zeros(6, 2, 5, 5)
+    maps[:, :, 2, 3] = activations
+    assert torch.equal(hierarchy.strongest_per_image(maps), activations)
+
+
+def test_random_labels_are_drawn_without_replacement_and_repeatably() -> None:
+    labels = torch.arange(10)
+    drawn = hierarchy.random_labels(labels, draws=50, k=8, seed=1)
+    assert drawn.shape == (50, 8)
+    assert (hierarchy.different_digits(drawn) == 8).all()  # each draw: 8 different images
+    assert torch.equal(drawn, hierarchy.random_labels(labels, draws=50, k=8, seed=1))
+    assert not torch.equal(drawn, hierarchy.random_labels(labels, draws=50, k=8, seed=2))
 
 
 def test_the_figures_have_a_tile_per_patch_or_digit_titled_with_its_label(seen, mnist) -> None:
@@ -92,4 +114,5 @@ def test_the_figures_have_a_tile_per_patch_or_digit_titled_with_its_label(seen, 
     assert figure.axes[0].get_ylabel() == "#0"
     digits = hierarchy.top_images(activations["fc1"], [3, 7], k=5)
     figure = plots.strongest_digits(pixels, digits, mnist.test_labels)
-    assert len(figure.axes) == 10 and figure.axes[5].get_ylabel() == "unit 7"
+    assert len(figure.axes) == 2 * SHOWN  # the four strongest of each unit
+    assert figure.axes[SHOWN].get_ylabel() == "unit 7"

@@ -95,6 +95,84 @@ def summarize_filters(
     return summaries
 
 
+def pattern_fits(weight: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How closely conv1-like filters (`weight` [C, 1, 3, 3]) follow each hand-made pattern on
+    many digits (normalized `images` [N, 1, 28, 28]): {reference: r [N, C]}.
+
+    A 3x3 map is a weighted sum of the digit's 9 shifted copies (a bias only shifts it, which r
+    ignores), and so is each reference map; so r needs only the 9 x 9 covariances S of those
+    copies: r(w, k) = w.S.k / sqrt(w.S.w * k.S.k). No map is drawn, thousands of kernels cost
+    little."""
+    pixels = images.reshape(-1, 28, 28).double()
+    copies = torch.stack(  # [N, 9, 676]: the 26 x 26 pixels under each of the kernel's 9 cells
+        [
+            pixels[:, row : row + 26, column : column + 26]
+            for row in range(3)
+            for column in range(3)
+        ],
+        dim=1,
+    ).flatten(2)
+    copies = copies - copies.mean(-1, keepdim=True)
+    covariances = copies @ copies.transpose(1, 2)  # [N, 9, 9]
+    filters = weight.flatten(1).double()  # [C, 9]
+    filter_spread = torch.einsum("ci,nij,cj->nc", filters, covariances, filters)
+    fits = {}
+    for name, kernel in REFERENCE_KERNELS.items():
+        reference = kernel.flatten().double()
+        together = torch.einsum("ci,nij,j->nc", filters, covariances, reference)
+        spread = filter_spread * (reference @ covariances @ reference)[:, None]
+        fits[name] = torch.where(spread > 0, together / spread.clamp_min(1e-300).sqrt(), 0.0)
+    return fits
+
+
+@dataclass(frozen=True)
+class Gain:
+    """How much more closely a filter follows its pattern at the end than at the start, over
+    the same digits (a paired comparison)."""
+
+    start: float  # mean |r| over the digits at the start
+    end: float  # ... and at the end
+    error: float  # standard error of the mean of the per-digit differences
+
+    @property
+    def change(self) -> float:
+        return self.end - self.start
+
+
+def fit_gain(start: torch.Tensor, end: torch.Tensor) -> Gain:
+    """The paired change of |r| from `start` to `end` (r per digit, [N])."""
+    differences = end.abs() - start.abs()
+    return Gain(
+        float(start.abs().mean()),
+        float(end.abs().mean()),
+        float(differences.std() / len(differences) ** 0.5),
+    )
+
+
+# How clearly a random kernel's weights add up to one sign: |sum| in [low, high).
+SUM_BANDS = {"below 0.3": (0.0, 0.3), "0.3 to 0.5": (0.3, 0.5), "0.5 or more": (0.5, 9.0)}
+
+
+def random_kernels(count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` random conv1 kernels [count, 1, 3, 3], drawn as PyTorch draws a new
+    Conv2d(1, C, 3)'s: uniform between -1/3 and 1/3 (1 / sqrt of the 9 inputs)."""
+    return (torch.rand(count, 1, 3, 3, generator=generator) * 2 - 1) / 3
+
+
+def stroke_rates(weight: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+    """For kernels grouped by how clearly their weights add up to one sign (`SUM_BANDS`): the
+    share of (kernel, digit) pairs whose map follows the stroke, with the sign of the sum,
+    at r > 0.5 (a blurred copy of the digit, or a negative one)."""
+    sums = weight.sum((1, 2, 3))
+    follows = (pattern_fits(weight, images)["stroke"] * sums.sign() > 0.5).float().mean(0)
+    sums = sums.abs()
+    rates = {}
+    for band, (low, high) in SUM_BANDS.items():
+        chosen = (sums >= low) & (sums < high)
+        rates[band] = float(follows[chosen].mean()) if chosen.any() else float("nan")
+    return rates
+
+
 @dataclass(frozen=True)
 class Drift:
     """How a weight tensor changed between two snapshots."""

@@ -4,7 +4,7 @@ sees), and the whole digits that excite a few fc1 units most."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -91,9 +91,32 @@ def top_images(
     return {unit: activations[:, unit].topk(k).indices for unit in units}
 
 
-def label_shares(tops: Mapping[int, torch.Tensor], labels: torch.Tensor) -> dict[int, float]:
-    """For each unit, the share of its top images that carry their most common label."""
-    return {
-        unit: float(torch.bincount(labels[indices], minlength=10).max()) / len(indices)
-        for unit, indices in tops.items()
-    }
+def strongest_per_image(maps: torch.Tensor) -> torch.Tensor:
+    """Each image's strongest unit in each channel, [N, C] from maps [N, C, H, W]: how much the
+    image excites the channel anywhere."""
+    return maps.flatten(start_dim=2).max(dim=2).values
+
+
+def top_labels(activations: torch.Tensor, labels: torch.Tensor, k: int = TOP) -> torch.Tensor:
+    """For each unit of `activations` [N, units], the labels of the k images that excite it
+    most: [units, k]."""
+    return labels[activations.topk(k, dim=0).indices.T]
+
+
+def random_labels(labels: torch.Tensor, draws: int, k: int, seed: int) -> torch.Tensor:
+    """The labels of k images drawn at random (without replacement), `draws` times: [draws, k].
+    The baseline for `top_labels`: what a unit that prefers no digit would show."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.stack(
+        [labels[torch.randperm(len(labels), generator=generator)[:k]] for _ in range(draws)]
+    )
+
+
+def different_digits(rows: torch.Tensor) -> torch.Tensor:
+    """How many different labels each row of labels [units, k] holds."""
+    return (F.one_hot(rows, 10).sum(dim=1) > 0).sum(dim=1)
+
+
+def largest_share(rows: torch.Tensor) -> torch.Tensor:
+    """For each row of labels [units, k], the share of its most common label."""
+    return F.one_hot(rows, 10).sum(dim=1).max(dim=1).values / rows.shape[1]

@@ -122,30 +122,23 @@ def correlation_matrices(matrices_by_epoch: Mapping[int, style.Array]) -> Figure
     return figure
 
 
-def layer_changes(
-    weight_cosines: Mapping[str, float], output_correlations: Mapping[str, float], last: int
-) -> Figure:
-    """Epoch 0 against epoch `last`, layer by layer: how much of their direction the weights kept
-    (cosine), and how much the layer's output for the digit still looks like it did (r)."""
-    figure = Figure(figsize=(14, 5), layout="constrained")
-    weights_ax, outputs_ax = figure.subplots(1, 2, sharey=True)
-    panels = (
-        (weights_ax, weight_cosines, "tab:blue", f"weights: epoch 0 vs {last} (cosine)"),
-        (outputs_ax, output_correlations, "tab:orange", f"output for the digit: 0 vs {last} (r)"),
+def layer_changes(output_correlations: Mapping[str, float], last: int) -> Figure:
+    """Epoch 0 against epoch `last`, layer by layer: how much the layer's output for the digit
+    still looks like it did (r). (How far the weights moved is notebook 02's figure.)"""
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    ax = figure.subplots()
+    bars = ax.bar(list(output_correlations), list(output_correlations.values()), color="tab:orange")
+    ax.bar_label(
+        bars,
+        labels=[style.number_text(value, "{:.2f}") for value in output_correlations.values()],
+        padding=3,
     )
-    for ax, values, color, title in panels:
-        bars = ax.bar(list(values), list(values.values()), color=color)
-        ax.bar_label(
-            bars,
-            labels=[style.number_text(value, "{:.2f}") for value in values.values()],
-            padding=3,
-        )
-        ax.set_title(title)
-        ax.set_xlabel("layer (input side on the left)")
-        ax.axhline(0, color="black", lw=1)
-    lowest = min(0.0, *weight_cosines.values(), *output_correlations.values())
-    weights_ax.set_ylim(lowest - 0.12 if lowest < 0 else 0, 1.1)
-    weights_ax.set_ylabel("1 = unchanged pattern")
+    ax.set_title(f"output for the digit: epoch 0 against {last} (r)")
+    ax.set_xlabel("layer (input side on the left)")
+    ax.axhline(0, color="black", lw=1)
+    lowest = min(0.0, *output_correlations.values())
+    ax.set_ylim(lowest - 0.12 if lowest < 0 else 0, 1.1)
+    ax.set_ylabel("1 = the same picture")
     return figure
 
 
@@ -173,19 +166,27 @@ def layer_bound(layer: str, values: style.Array) -> float:
 
 
 def feature_maps(
-    maps_by_epoch: Mapping[int, style.Array], layer: str, image: style.Array
+    maps_by_epoch: Mapping[int, style.Array],
+    layer: str,
+    image: style.Array,
+    one_scale: bool = False,
 ) -> Figure:
-    """One layer's output for the digit (drawn on the left), one row per epoch, each row on its
-    own colour scale; channel k sits at the same x in every row, to compare down a column."""
+    """One layer's output for the digit (drawn on the left), one row per epoch; channel k sits at
+    the same x in every row, to compare down a column. Each row has its own colour scale, or
+    with `one_scale` all share one, so that a growing contrast shows."""
     rows = [
-        (f"epoch {epoch}", style.as_grid(maps)[None] if layer == "fc1" else maps, 0.0)
+        (f"epoch {epoch}", style.as_grid(maps)[None] if layer == "fc1" else maps)
         for epoch, maps in maps_by_epoch.items()
     ]
-    rows = [(label, maps, layer_bound(layer, maps)) for label, maps, _ in rows]
+    bounds = [layer_bound(layer, maps) for _, maps in rows]
+    if one_scale:
+        bounds = [max(bounds)] * len(bounds)
     right = with_input(13, (1.3 if layer == "fc1" else 2.2) * len(rows) + 0.8, image)
-    style.maps_grid(right, rows, layer in style.SIGNED_LAYERS)
+    grid = [(label, maps, bound) for (label, maps), bound in zip(rows, bounds, strict=True)]
+    style.maps_grid(right, grid, layer in style.SIGNED_LAYERS)
     shape = "×".join(map(str, next(iter(maps_by_epoch.values())).shape))
-    right.suptitle(f"{layer} ({shape}) of the digit, by epoch")
+    scale = "one colour scale" if one_scale else "each row on its own colour scale"
+    right.suptitle(f"{layer} ({shape}) of the digit, by epoch: {scale}")
     return right.figure
 
 

@@ -42,10 +42,10 @@ LECTURE_STYLE = {
 }
 DIGIT = "gray"  # MNIST as stored: white strokes on black
 # Each layer's line in every figure: its own marker (and dash where four dashes go round), told
-# apart without colour; conv1 drawn last (on top) and thickest, since its line often lies under
-# the others'. fc2's output is the logits.
+# apart without colour; conv1 drawn last (on top) with hollow circles, since its line often lies
+# on another's (pool1's): the marker under it shows through. fc2's output is the logits.
 LAYER_STYLES = {
-    "conv1": {"marker": "o", "ls": "-", "lw": 3.5, "zorder": 5},
+    "conv1": {"marker": "o", "ls": "-", "lw": 2, "mfc": "none", "mew": 2, "zorder": 5},
     "pool1": {"marker": "v", "ls": ":", "lw": 2},
     "conv2": {"marker": "s", "ls": "--", "lw": 2},
     "pool2": {"marker": "p", "ls": ":", "lw": 2},
@@ -211,7 +211,7 @@ def maps_row(
         title = f"#{channel}" if tile_titles and len(maps) > 1 else ""
         images.append(show_image(ax, values, cmap, vmin, limit, title))
     clipped = maps.max() > limit or (signed and maps.min() < -limit)
-    extend = ("both" if signed else "max") if clipped else "neither"
+    extend = _extend(signed, clipped)
     figure.colorbar(images[-1], ax=list(axes), label="activation", shrink=0.9, extend=extend)
     axes[0].set_ylabel(label)
     return images
@@ -224,27 +224,43 @@ def maps_grid(
     tile_titles: bool = True,
 ) -> list[list[AxesImage]]:
     """Rows of channels [C, H, W] (each row: its label, its maps, the bound of its colour scale)
-    in one grid, each row with its own colour bar in a column of its own: channel k sits at the
-    same x in every row, whatever the width of a colour bar's tick labels, so that the rows can
-    be compared down a column."""
+    in one grid, each row with its own colour bar in a column of its own (one bar the height of
+    the grid, if the rows share one scale): channel k sits at the same x in every row, whatever
+    the width of a colour bar's tick labels, so that the rows can be compared down a column."""
     channels = len(to_numpy(rows[0][1]))
     axes = figure.subplots(
         len(rows), channels + 1, squeeze=False, width_ratios=[1] * channels + [0.07]
     )
     vmin_of, cmap = (lambda limit: -limit, SIGNED) if signed else (lambda limit: 0.0, POSITIVE)
-    images = []
+    one_scale = len({limit for _, _, limit in rows}) == 1
+    images, clipped = [], []
     for number, (row_axes, (label, maps, limit)) in enumerate(zip(axes, rows, strict=True)):
         maps = to_numpy(maps)
         row = []
         for channel, (ax, values) in enumerate(zip(row_axes[:-1], maps, strict=True)):
             title = f"#{channel}" if tile_titles and number == 0 and channels > 1 else ""
             row.append(show_image(ax, values, cmap, vmin_of(limit), limit, title))
-        clipped = maps.max() > limit or (signed and maps.min() < -limit)
-        extend = ("both" if signed else "max") if clipped else "neither"
-        figure.colorbar(row[-1], cax=row_axes[-1], label="activation", extend=extend)
+        clipped.append(maps.max() > limit or (signed and maps.min() < -limit))
+        if not one_scale:
+            figure.colorbar(
+                row[-1], cax=row_axes[-1], label="activation", extend=_extend(signed, clipped[-1])
+            )
         row_axes[0].set_ylabel(label)
         images.append(row)
+    if one_scale:
+        grid = axes[0, -1].get_subplotspec().get_gridspec()
+        for bar in axes[:, -1]:
+            bar.remove()
+        bar = figure.add_subplot(grid[:, -1])
+        figure.colorbar(
+            images[0][-1], cax=bar, label="activation", extend=_extend(signed, any(clipped))
+        )
     return images
+
+
+def _extend(signed: bool, clipped: bool) -> str:
+    """A colour bar's pointed ends: where values lie beyond its scale."""
+    return ("both" if signed else "max") if clipped else "neither"
 
 
 def as_grid(vector: Array, rows: int = 4) -> np.ndarray:
