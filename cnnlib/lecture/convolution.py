@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlib.lecture.features import random_kernels
 from cnnlib.model import CNN
 
 # The layers whose units look at a window of the image: the ones before flatten, in order.
@@ -91,8 +92,7 @@ def random_kernel_copies(
     share of (kernel, digit) pairs whose map is a copy of the digit (|r| > 0.5) of the sum's sign,
     among those kernels ("clear"), and of either sign among the kernels whose sum is below
     `cancel` ("cancel")."""
-    generator = torch.Generator().manual_seed(seed)
-    weights = (torch.rand(kernels, 1, 3, 3, generator=generator) * 2 - 1) / 3  # 1/sqrt(fan_in)
+    weights = random_kernels(kernels, torch.Generator().manual_seed(seed))
     sums = weights.sum(dim=(1, 2, 3))
     r = kernel_correlations(images, weights)
     clear_kernels, cancelling = sums.abs() >= clear, sums.abs() < cancel
