@@ -23,7 +23,9 @@ export function dataUrl(pageUrl) {
 /** The body of `response` as bytes; `onProgress(received, total)` after each chunk (bytes).
  * Throws a DataProblem, and stops reading, when it is larger than validate.mjs's MAX_BYTES. */
 async function readWithProgress(response, onProgress) {
-  const total = Number(response.headers.get("Content-Length")) || null;
+  // Gzipped, Content-Length counts the compressed bytes while the reader yields the JSON's.
+  const gzipped = response.headers.has("Content-Encoding");
+  const total = gzipped ? null : Number(response.headers.get("Content-Length")) || null;
   if (total > MAX_BYTES) {
     throw new DataProblem(tooLarge(total));
   }
