@@ -19,8 +19,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
-
-from cnnlib.browser import CHROMIUM, launch_chromium
+from types import ModuleType
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 JSON_NAME = "pretrained_cnn_data.json"
@@ -74,12 +73,20 @@ TIME_STEPS = """async (count) => {
 }"""
 
 
-def load_server():
-    """demo/serve.py, the server of `make demo`, as a module."""
-    spec = importlib.util.spec_from_file_location("demo_serve", REPO_DIR / "demo" / "serve.py")
+def load_script(path: Path) -> ModuleType:
+    """One of the repository's scripts (not an installed module), as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+chromium = load_script(REPO_DIR / "tests" / "browser.py")  # the browser, as the tests launch it
+
+
+def load_server() -> ModuleType:
+    """demo/serve.py, the server of `make demo`, as a module."""
+    return load_script(REPO_DIR / "demo" / "serve.py")
 
 
 def measure(base: str, loads: int) -> dict[str, list[float]]:
@@ -87,7 +94,7 @@ def measure(base: str, loads: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+        browser = chromium.launch_chromium(playwright)
         first: list[float] = []
         received: list[float] = []
         for _ in range(loads):
@@ -129,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         import playwright  # noqa: F401
     except ImportError:
         missing = "Playwright is not installed (pip install playwright)"
-    if not CHROMIUM.exists():
-        missing = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    if not chromium.CHROMIUM.exists():
+        missing = f"no Chromium at {chromium.CHROMIUM} (apt-get install -y chromium)"
     if not (args.data / JSON_NAME).exists():
         missing = f"no {args.data / JSON_NAME} (run `make data` first)"
     if missing is not None:

@@ -2,12 +2,12 @@
 
     PYTHONPATH=$PWD .venv/bin/python bench/slider.py            # the lecture's run, from data/
 
-It builds `cnnlib.plots.EpochExplorer` for the digit of notebook 03 from the weight snapshots in
-data/ (trained first if missing, as the notebook does), then moves its slider to every epoch once
-(a first visit: the figure's data are replaced in place and the changed parts redrawn) and once
-more (a revisit: the PNG is reused), and times rendering every epoch ahead, which the notebook
-does in the background once the slider is shown. It prints the build time, the median and the
-slowest redraw against the 0.3 s target, the slider's width per epoch, and the load average,
+It builds `cnnlib.lecture.plots.EpochExplorer` for the digit of notebook 03 from the weight
+snapshots in data/ (trained first if missing, as the notebook does), then moves its slider to every
+epoch once (a first visit: the figure's data are replaced in place and the changed parts redrawn)
+and once more (a revisit: the PNG is reused), and times rendering every epoch ahead, which the
+notebook does in the background once the slider is shown. It prints the build time, the median and
+the slowest redraw against the 0.3 s target, the slider's width per epoch, and the load average,
 since a busy machine slows every number here.
 """
 

@@ -11,6 +11,7 @@ track's width per epoch and those times, and saves a screenshot to bench/results
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -19,15 +20,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 from playwright.sync_api import Error, Page, sync_playwright
-
-from cnnlib.browser import launch_chromium
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 NOTEBOOK = "03_feature_maps.ipynb"
 CLICKS = (0, 10, 5, 15, 20, 2)  # epochs to click on, in this order
 SETTLE_S = 20  # time for the kernel to render every epoch ahead
+
+
+def chromium() -> ModuleType:
+    """tests/browser.py (a test tool, not part of cnnlib): the browser, as the tests launch it."""
+    spec = importlib.util.spec_from_file_location(
+        "tests_browser", REPO_DIR / "tests" / "browser.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
@@ -88,7 +98,7 @@ def main() -> None:
         lab = start_lab(Path(scratch), port)
         try:
             with sync_playwright() as playwright:
-                browser = launch_chromium(playwright)
+                browser = chromium().launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 open_notebook(page, port)
                 click_epochs(page)

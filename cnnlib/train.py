@@ -312,52 +312,26 @@ class Evaluator:
         self.thread.shutdown(wait=True, cancel_futures=True)
 
 
-def train_epochs(
-    config: TrainConfig,
-    data: Mnist,
-    progress: bool = True,
-    model_class: Callable[[], nn.Module] = CNN,
-) -> Iterator[EpochResult]:
-    """Train a fresh CNN (or a fresh `model_class()`, a variant with the same input and output);
-    yield epochs 0..config.epochs as they finish, each with its metrics and weights, so that a
-    caller can write each one away instead of holding them all.
+def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
+    """Train a fresh CNN with `fit`; yield epochs 0..config.epochs as they finish, each with its
+    metrics and weights, so that a caller can write each one away instead of holding them all.
 
     Epoch k's evaluation runs in a second thread while epoch k + 1 trains, so epoch k is yielded
     once epoch k + 1 has trained (the last one as soon as it is evaluated).
     """
-    model, optimizer = start(config, model_class)
+    model, optimizer = start(config)
     device = next(model.parameters()).device
     held_out = validation_split(len(data.train_labels))[1]
-    evaluator = Evaluator(
-        model,
-        {
-            "validation": (
-                data.train_pixels[held_out].to(device),
-                data.train_labels[held_out].to(device),
-            ),
-            "test": (data.test_pixels.to(device), data.test_labels.to(device)),
-        },
-    )
+    validation = (data.train_pixels[held_out].to(device), data.train_labels[held_out].to(device))
+    test = (data.test_pixels.to(device), data.test_labels.to(device))
+    evaluator = Evaluator(model, {"validation": validation, "test": test})
     total = (config.epochs + 1) * config.batches_per_epoch
     bar = tqdm(total=total, unit="batch", desc="training", disable=not progress)
 
     def finished(epoch: Epoch, state: dict, scores: Future[Scores]) -> EpochResult:
-        (test_loss, test_accuracy), (validation_loss, validation_accuracy) = (
-            scores.result()[name] for name in ("test", "validation")
-        )
-        bar.set_postfix(
-            epoch=epoch.number, loss=f"{epoch.loss:.3f}", val_acc=f"{validation_accuracy:.2f}%"
-        )
-        return EpochResult(
-            epoch.number,
-            epoch.loss,
-            epoch.accuracy,
-            test_loss,
-            test_accuracy,
-            validation_loss,
-            validation_accuracy,
-            state,
-        )
+        test, validation = (scores.result()[name] for name in ("test", "validation"))
+        bar.set_postfix(epoch=epoch.number, val_acc=f"{validation[1]:.2f}%")
+        return EpochResult(epoch.number, epoch.loss, epoch.accuracy, *test, *validation, state)
 
     with bar:
         try:
@@ -374,12 +348,6 @@ def train_epochs(
             evaluator.close()
 
 
-def train(
-    config: TrainConfig,
-    data: Mnist,
-    progress: bool = True,
-    model_class: Callable[[], nn.Module] = CNN,
-) -> list[EpochResult]:
-    """Train a fresh CNN (or `model_class()`); return epochs 0..config.epochs, each with its
-    metrics and weights."""
-    return list(train_epochs(config, data, progress, model_class))
+def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
+    """Train a fresh CNN; return epochs 0..config.epochs, each with its metrics and weights."""
+    return list(train_epochs(config, data, progress))

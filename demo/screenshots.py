@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from pathlib import Path
-
-from cnnlib.browser import launch_chromium
+from types import ModuleType
 
 DEMO_DIR = Path(__file__).resolve().parent
 
@@ -31,12 +30,17 @@ PHONES = ("390x844", "360x740")
 README_SIZE = "1366x768"
 
 
-def load_server():
-    """demo/serve.py as a module (demo/ is a folder of files, not a package)."""
-    spec = importlib.util.spec_from_file_location("demo_serve", DEMO_DIR / "serve.py")
+def load_script(path: Path) -> ModuleType:
+    """A script of the repository as a module (demo/ and tests/ are folders, not packages)."""
+    spec = importlib.util.spec_from_file_location(f"demo_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_server() -> ModuleType:
+    """demo/serve.py, the server of `make demo`, as a module."""
+    return load_script(DEMO_DIR / "serve.py")
 
 
 def open_page(browser, url: str, size: str):
@@ -66,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+            browser = load_script(DEMO_DIR.parent / "tests" / "browser.py").launch_chromium(
+                playwright
+            )
             for size in SIZES:
                 page = open_page(browser, f"{base}/demo/", size)
                 page.screenshot(path=args.out / f"{size}.png")

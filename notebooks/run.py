@@ -42,7 +42,7 @@ TRAINING = "02_training.ipynb"  # writes the artifacts
 READS_ARTIFACTS = ("03_feature_maps.ipynb", "04_export.ipynb")  # wait for TRAINING
 MANIFEST = "manifest.json"  # published last: a new one means a complete new set of artifacts
 # What every notebook's first code cell imports: the seconds a kernel can spend while it waits.
-WARM_UP = "import matplotlib.pyplot, cnnlib, cnnlib.lecture, cnnlib.plots, cnnlib.reference"
+WARM_UP = "import matplotlib.pyplot, cnnlib, cnnlib.lecture, cnnlib.lecture.plots, cnnlib.reference"
 KERNEL_START_S = 120
 POLL_S = 0.1  # how often a waiting notebook looks for the training notebook's artifacts
 # The other notebooks' kernels yield the CPU to the training notebook's: they fill what it leaves
@@ -152,9 +152,13 @@ def yield_cpu(pid: int) -> None:
         Path(f"/proc/{pid}/autogroup").write_text(str(OTHERS_NICE))
 
 
+class WarmUpError(RuntimeError):
+    """WARM_UP failed in a kernel: the notebooks would fail the same way."""
+
+
 def warm_up(kernel: KernelManager) -> None:
     """Run WARM_UP in the kernel, silently (no output, no execution count); return when it is
-    done or the kernel has died (`Runner.stop` ends kernels)."""
+    done or the kernel has died (`Runner.stop` ends kernels). WarmUpError if it failed."""
     client = kernel.client()
     client.start_channels()
     try:
@@ -166,6 +170,9 @@ def warm_up(kernel: KernelManager) -> None:
             except queue.Empty:
                 continue
             if reply["parent_header"].get("msg_id") == request:
+                if reply["content"]["status"] == "error":
+                    content = reply["content"]
+                    raise WarmUpError(f"{WARM_UP!r}: {content['ename']}: {content['evalue']}")
                 return
     finally:
         client.stop_channels()

@@ -295,7 +295,7 @@ def test_a_true_claim_says_nothing(capsys: pytest.CaptureFixture) -> None:
 def test_in_a_live_lecture_a_false_claim_warns_once_and_goes_on(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/lecturer/notebooks/02_training.ipynb")
+    claims.describe_run(TrainConfig(), live=True)
     lecture.check("step-helps", before=2.3, after=2.4)
     out, err = capsys.readouterr()
     assert out == ""
@@ -306,10 +306,27 @@ def test_in_a_live_lecture_a_false_claim_warns_once_and_goes_on(
     ]
 
 
+def test_setup_in_a_jupyterlab_kernel_makes_a_false_claim_warn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/lecturer/notebooks/02_training.ipynb")
+    lecture.setup(tmp_path, **TrainConfig().as_dict())
+    lecture.check("step-helps", before=2.3, after=2.4)
+    assert "does not hold for this run" in capsys.readouterr().err
+
+
+def test_claims_read_no_plotting_module() -> None:
+    source = Path(claims.__file__).read_text()
+    imported = [
+        node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)
+    ]
+    assert not [module for module in imported if "plots" in module]
+
+
 def test_the_environment_makes_a_claim_strict_even_in_a_live_lecture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("JPY_SESSION_NAME", "02_training.ipynb")
+    claims.describe_run(TrainConfig(), live=True)
     monkeypatch.setenv(lecture.STRICT_ENV, "1")
     with pytest.raises(lecture.ClaimError, match="lower loss than before the step"):
         lecture.check("step-helps", before=2.3, after=2.4)

@@ -1,4 +1,5 @@
-"""cnnlib.convolution: receptive fields checked against the network itself, shifted images."""
+"""cnnlib.lecture.convolution: receptive fields checked against the network itself, shifted
+images."""
 
 from __future__ import annotations
 

@@ -28,11 +28,11 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlib.browser import CHROMIUM, launch_chromium
 from cnnlib.data import REPO_DIR, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.lecture.plots import style
 from cnnlib.model import ACTIVATION_NAMES, CNN
+from tests.browser import CHROMIUM, launch_chromium
 from tests.conftest import load_script, run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}

@@ -1,4 +1,5 @@
-"""cnnlib.evaluate: how far the weights moved, the confusion matrix, the most confident mistakes."""
+"""cnnlib.lecture.evaluate: how much each epoch moved the weights, the confusion matrix, the most
+confident mistakes."""
 
 import math
 
@@ -19,14 +20,6 @@ def test_weight_changes_are_relative_to_the_weights_before_each_epoch() -> None:
     changes = evaluate.weight_changes(snapshots_of(1.0, 2.0, 2.0, 1.0))
     assert list(changes) == ["a"]  # biases are left out
     assert changes["a"] == pytest.approx([100.0, 0.0, 50.0])
-
-
-def test_a_rescaled_layer_is_still_similar_to_its_start() -> None:
-    snapshots = snapshots_of(1.0, 3.0)
-    assert evaluate.similarity_to_start(snapshots) == {"a": pytest.approx(1.0)}
-    assert evaluate.weight_growth(snapshots) == {"a": pytest.approx(3.0)}
-    flipped = snapshots_of(1.0, -1.0)
-    assert evaluate.similarity_to_start(flipped) == {"a": pytest.approx(-1.0)}
 
 
 def test_layers_come_in_model_order(short_results) -> None:

@@ -1,4 +1,4 @@
-"""cnnlib.features (what conv1's filters do, in numbers); notebook 03's figures (the epoch
+"""cnnlib.lecture.features (what conv1's filters do, in numbers); notebook 03's figures (the epoch
 explorer's slider and its in-place redraw, the static figure that stands in for it); and 03
 stopping at a sentence that its own run contradicts."""
 
@@ -74,6 +74,14 @@ def test_drift_separates_a_change_of_scale_from_a_change_of_pattern() -> None:
     turned = features.drift(weights, torch.tensor([-4.0, 3.0]))
     assert (turned.cosine, turned.scale) == (0.0, 1.0)
     assert turned.change == pytest.approx(2**0.5)
+
+
+def test_drift_of_a_rescaled_or_flipped_random_pattern() -> None:
+    pattern = torch.randn(4, 3)
+    assert features.drift(pattern, 3 * pattern) == features.Drift(
+        change=pytest.approx(2.0), cosine=pytest.approx(1.0), scale=pytest.approx(3.0)
+    )
+    assert features.drift(pattern, -pattern).cosine == pytest.approx(-1.0)
 
 
 # --- the figures ------------------------------------------------------------------------------

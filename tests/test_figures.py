@@ -163,6 +163,17 @@ def test_every_layers_line_differs_and_conv1_is_drawn_on_top() -> None:
     )
 
 
+def test_a_layer_is_drawn_alike_in_every_figure() -> None:
+    changes = {layer: [3.0, 2.0, 1.0] for layer in ("conv1", "conv2", "fc1", "fc2")}
+    weights = plots.weight_changes(changes).axes[0].get_lines()
+    outputs = plots.every_epoch(epochs_of_activations(3), label=3).axes[0].get_lines()
+    looks = {line.get_label(): (line.get_marker(), line.get_linestyle()) for line in outputs}
+    for line in weights:
+        if line.get_label() in looks:
+            assert (line.get_marker(), line.get_linestyle()) == looks[line.get_label()]
+    assert {"conv1", "conv2", "fc1"} <= looks.keys()
+
+
 def test_a_wrong_answer_is_crossed_out_not_only_red() -> None:
     logits = torch.zeros(10)
     logits[5] = 3.0  # predicts 5 for a 3

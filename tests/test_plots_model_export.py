@@ -1,4 +1,5 @@
-"""The figures of notebooks 01 and 04 (cnnlib.plots): what they draw, checked on the Figure."""
+"""The figures of notebooks 01 and 04 (cnnlib.lecture.plots): what they draw, checked on the
+Figure."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ kernels reached over Unix sockets. (tests/test_notebooks.py runs all four notebo
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -82,6 +83,21 @@ def test_kernels_talk_over_unix_sockets_not_tcp(
     assert not list(tmp_path.glob("01_model-*"))
     assert runner.start_kernel("02_training") is None  # stopped: no more kernels
     assert "TCP" not in capfd.readouterr().err
+
+
+def test_the_warm_up_imports_modules_that_exist(run_py) -> None:
+    for name in run_py.WARM_UP.removeprefix("import ").split(", "):
+        importlib.import_module(name)
+
+
+def test_a_failed_warm_up_is_an_error_naming_it(run_py, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(run_py, "WARM_UP", "import cnnlib.no_such_module")
+    runner = run_py.Runner({}, tmp_path / "executed", tmp_path)
+    try:
+        with pytest.raises(run_py.WarmUpError, match="No module named 'cnnlib.no_such_module'"):
+            runner.start_kernel("01_model")
+    finally:
+        runner.stop()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnnlib.browser import CHROMIUM
+from tests.browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -1,5 +1,21 @@
-"""The lecture's half of cnnlib: the tools the notebooks use to show and explain the network
-(the factory's half, cnnlib's top-level modules, makes the artifacts).
+"""The lecture's half of cnnlib (the factory's half, cnnlib's top-level modules, makes the
+artifacts), and the one surface the notebooks reach cnnlib through, as d2l's notebooks reach d2l:
+`from cnnlib import lecture`, then `lecture.CNN()`, `lecture.plots.network(...)`,
+`lecture.experiments.train_model(...)`. This table is everything the notebooks use.
+
+    every notebook   setup, check, show_source (notebook, claims)
+    data             load_mnist, MEAN, STD, normalize, sample_indices, feature_map_index,
+                     validation_split
+    the model (01)   CNN, count_parameters
+    training (02)    TrainConfig, train, fit, start, run_epoch, shuffles, training_images,
+                     snapshot, TRAIN_SIZE, write_artifacts
+    the set (03, 04) ensure_artifacts, load_state_dict, epoch_weights_name, FINAL_WEIGHTS_NAME,
+                     JSON_NAME, json_bytes, dumps_float64, default_min_accuracy, verify,
+                     reference (the independent NumPy forward pass)
+    claims' switches ClaimError, strict, is_lecture_default, STRICT_ENV, RECORD_ENV (for
+                     make claims, bench/claims.py and the tests)
+
+and the lecture's modules, one job each:
 
     notebook      what every notebook does first, and cnnlib's source on screen
     claims        the narration's sentences checked against the run's numbers; the predicates
@@ -7,16 +23,50 @@
                   claims_export (04)
     plots         the figures, by what they draw
     convolution   receptive fields and shifted images (why convolution)
-    features      what the filters respond to, how alike their maps are
-    evaluate      looking back at a run: weight changes, confusions, confident mistakes
-    experiments   models trained the lecture's way: a layer frozen, an MLP, shifted digits
-    exercises     checkers for the exercises
-
-`from cnnlib import lecture` gives a notebook its everyday calls: `lecture.setup`,
-`lecture.check` and `lecture.show_source`.
+    experiments   models trained with the lecture's own loop: a layer frozen, an MLP, a small
+                  training set; the images no step drew; shifted digits
+    evaluate      looking back at a run: weight changes, confusions, confident mistakes, the
+                  standard error of an accuracy
+    hyperparams   the grid of short trainings (learning rate x optimizer, batch sizes)
+    features      what the filters respond to, how alike their maps are, how far weights moved
+    hierarchy     what conv2's channels and fc1's units respond to over the whole test set
+    exercises     checkers for the exercises; exercises_training, 02's code-writing one (an SGD
+                  step)
 """
 
-from cnnlib.lecture import claims_export, claims_features, claims_model, claims_training
+from cnnlib import reference
+from cnnlib.data import (
+    MEAN,
+    STD,
+    feature_map_index,
+    load_mnist,
+    normalize,
+    sample_indices,
+    validation_split,
+)
+from cnnlib.export import (
+    FINAL_WEIGHTS_NAME,
+    JSON_NAME,
+    dumps_float64,
+    epoch_weights_name,
+    json_bytes,
+    load_state_dict,
+)
+from cnnlib.lecture import (
+    claims_export,
+    claims_features,
+    claims_model,
+    claims_training,
+    convolution,
+    evaluate,
+    exercises,
+    exercises_training,
+    experiments,
+    features,
+    hierarchy,
+    hyperparams,
+    plots,
+)
 from cnnlib.lecture.claims import (
     RECORD_ENV,
     STRICT_ENV,
@@ -26,18 +76,70 @@ from cnnlib.lecture.claims import (
     strict,
 )
 from cnnlib.lecture.notebook import setup, show_source
+from cnnlib.model import CNN, count_parameters
+from cnnlib.pipeline import default_min_accuracy, ensure_artifacts, write_artifacts
+from cnnlib.train import (
+    TRAIN_SIZE,
+    TrainConfig,
+    fit,
+    run_epoch,
+    shuffles,
+    snapshot,
+    start,
+    train,
+    training_images,
+)
+from cnnlib.verify import verify
 
 __all__ = [
+    "CNN",
+    "FINAL_WEIGHTS_NAME",
+    "JSON_NAME",
+    "MEAN",
     "RECORD_ENV",
+    "STD",
     "STRICT_ENV",
+    "TRAIN_SIZE",
     "ClaimError",
+    "TrainConfig",
     "check",
     "claims_export",
     "claims_features",
     "claims_model",
     "claims_training",
+    "convolution",
+    "count_parameters",
+    "default_min_accuracy",
+    "dumps_float64",
+    "ensure_artifacts",
+    "epoch_weights_name",
+    "evaluate",
+    "exercises",
+    "exercises_training",
+    "experiments",
+    "feature_map_index",
+    "features",
+    "fit",
+    "hierarchy",
+    "hyperparams",
     "is_lecture_default",
+    "json_bytes",
+    "load_mnist",
+    "load_state_dict",
+    "normalize",
+    "plots",
+    "reference",
+    "run_epoch",
+    "sample_indices",
     "setup",
     "show_source",
+    "shuffles",
+    "snapshot",
+    "start",
     "strict",
+    "train",
+    "training_images",
+    "validation_split",
+    "verify",
+    "write_artifacts",
 ]

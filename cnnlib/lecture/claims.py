@@ -24,11 +24,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlib.lecture.plots.style import live_frontend
 from cnnlib.train import TrainConfig
 
 STRICT_ENV = "CNNLIB_STRICT_CLAIMS"  # 1: every claim stops the notebook when it fails
@@ -49,6 +48,11 @@ class Verdict:
     evidence: str
 
 
+def rounded(values: Sequence[float], digits: int = 2) -> list[float]:
+    """Numbers rounded for a verdict's evidence."""
+    return [round(value, digits) for value in values]
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -57,7 +61,8 @@ class Claim:
 
 
 REGISTRY: dict[str, Claim] = {}
-_run = {"config": TrainConfig()}  # set by `describe_run`: the run the notebook makes
+# set by `describe_run`: the run the notebook makes, and whether someone watches it live
+_run: dict[str, object] = {"config": TrainConfig(), "live": False}
 
 
 def claim(id: str, general: bool = True) -> Callable[[Callable[..., Verdict]], Callable]:
@@ -72,9 +77,10 @@ def claim(id: str, general: bool = True) -> Callable[[Callable[..., Verdict]], C
     return register
 
 
-def describe_run(config: TrainConfig) -> None:
-    """Tell the claims which run the notebook makes (`notebook.setup` does, from its parameters)."""
-    _run["config"] = config
+def describe_run(config: TrainConfig, live: bool = False) -> None:
+    """Tell the claims which run the notebook makes, and whether it runs `live` in JupyterLab
+    (`notebook.setup` does, from its parameters and its kernel)."""
+    _run["config"], _run["live"] = config, live
 
 
 def is_lecture_default(config: TrainConfig) -> bool:
@@ -86,7 +92,7 @@ def strict(general: bool = False) -> bool:
     """Does a failed claim stop the notebook? See the module's docstring."""
     if os.environ.get(STRICT_ENV) == "1":
         return True
-    if RECORD_ENV in os.environ or live_frontend():  # make claims; a live lecture
+    if RECORD_ENV in os.environ or _run["live"]:  # make claims; a live lecture
         return False
     config = _run["config"]
     if general:  # a general sentence holds for any seed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cnnlib.lecture.claims import Verdict, claim
+from cnnlib.lecture.claims import Verdict, claim, rounded
 from cnnlib.lecture.features import Drift, FilterSummary
 
 
@@ -13,16 +13,12 @@ def _jobs(summaries: Sequence[FilterSummary]) -> list[tuple[str, str]]:
     return [(s.best, "+" if s.r[s.best] > 0 else "-") for s in summaries]
 
 
-def _rounded(values: Sequence[float], digits: int = 2) -> list[float]:
-    return [round(value, digits) for value in values]
-
-
 @claim("kernels-kept", general=False)
 def kernels_kept(drift: Sequence[Drift]) -> Verdict:
     cosines, scales = [d.cosine for d in drift], [d.scale for d in drift]
     return Verdict(
         all(cosine > 0.75 for cosine in cosines) and all(scale > 1.2 for scale in scales),
-        f"cosines {_rounded(cosines)}, scales {_rounded(scales)}",
+        f"cosines {rounded(cosines)}, scales {rounded(scales)}",
     )
 
 
@@ -36,13 +32,13 @@ def filter_jobs(summaries: Sequence[FilterSummary]) -> Verdict:
 @claim("filter-close", general=False)
 def filter_close(summaries: Sequence[FilterSummary]) -> Verdict:
     r = [s.r[s.best] for s in summaries]
-    return Verdict(all(abs(value) > 0.85 for value in r), f"|r| = {_rounded([abs(v) for v in r])}")
+    return Verdict(all(abs(value) > 0.85 for value in r), f"|r| = {rounded([abs(v) for v in r])}")
 
 
 @claim("no-vertical", general=False)
 def no_vertical(summaries: Sequence[FilterSummary]) -> Verdict:
     r = [s.r["vertical edge"] for s in summaries]
-    return Verdict(all(abs(value) < 0.4 for value in r), f"r with vertical edges {_rounded(r)}")
+    return Verdict(all(abs(value) < 0.4 for value in r), f"r with vertical edges {rounded(r)}")
 
 
 @claim("jobs-at-start", general=False)
@@ -57,7 +53,7 @@ def closer(start: Sequence[FilterSummary], end: Sequence[FilterSummary]) -> Verd
     end = [abs(s.r[s.best]) for s in end]
     better = sum(b > a for a, b in zip(start, end, strict=True))
     return Verdict(
-        better > len(start) / 2, f"|r| from {_rounded(start)} to {_rounded(end)}: {better} closer"
+        better > len(start) / 2, f"|r| from {rounded(start)} to {rounded(end)}: {better} closer"
     )
 
 
@@ -66,13 +62,13 @@ def more_alike(pairs: Mapping[tuple[int, int], tuple[float, float]]) -> Verdict:
     start, end = [a for a, _ in pairs.values()], [b for _, b in pairs.values()]
     return Verdict(
         bool(end) and all(b >= 0.95 and b > a for a, b in zip(start, end, strict=True)),
-        f"|r| of the pairs from {_rounded(start)} to {_rounded(end)}",
+        f"|r| of the pairs from {rounded(start)} to {rounded(end)}",
     )
 
 
 @claim("pool1-opposites", general=False)
 def pool1_opposites(r: Sequence[float]) -> Verdict:
-    return Verdict(bool(r) and all(value < -0.8 for value in r), f"r = {_rounded(r)}")
+    return Verdict(bool(r) and all(value < -0.8 for value in r), f"r = {rounded(r)}")
 
 
 @claim("outputs-drift", general=False)
@@ -90,7 +86,7 @@ def outputs_drift(r: Mapping[str, float]) -> Verdict:
 def conv1_maps_kept(r: Sequence[float], growth: float) -> Verdict:
     return Verdict(
         all(value > 0.8 for value in r) and 1.5 <= growth <= 3,
-        f"r {_rounded(r)}, largest value grows {growth:.2f}×",
+        f"r {rounded(r)}, largest value grows {growth:.2f}×",
     )
 
 
@@ -125,7 +121,7 @@ def predictions(top_at_0: float, right: Sequence[float]) -> Verdict:
 
 
 def _shifts(cnn: Mapping[int, float], mlp: Mapping[int, float]) -> str:
-    return f"CNN {_rounded(list(cnn.values()), 1)}, MLP {_rounded(list(mlp.values()), 1)}"
+    return f"CNN {rounded(list(cnn.values()), 1)}, MLP {rounded(list(mlp.values()), 1)}"
 
 
 @claim("shift-cnn-better")
@@ -138,13 +134,13 @@ def shift_gap_grows(cnn: Mapping[int, float], mlp: Mapping[int, float]) -> Verdi
     gaps = {s: cnn[s] - mlp[s] for s in cnn}
     return Verdict(
         gaps[1] < 10 and gaps[3] > 20 and gaps[4] > 20,
-        f"gaps {_rounded(list(gaps.values()), 1)}; {_shifts(cnn, mlp)}",
+        f"gaps {rounded(list(gaps.values()), 1)}; {_shifts(cnn, mlp)}",
     )
 
 
 @claim("shift-not-invariant")
 def shift_not_invariant(cnn: Mapping[int, float]) -> Verdict:
-    return Verdict(cnn[0] - cnn[max(cnn)] > 20, f"CNN {_rounded(list(cnn.values()), 1)}")
+    return Verdict(cnn[0] - cnn[max(cnn)] > 20, f"CNN {rounded(list(cnn.values()), 1)}")
 
 
 @claim("settle-order")
@@ -152,7 +148,7 @@ def settle_order(settled: Mapping[str, Sequence[float]]) -> Verdict:
     return Verdict(
         settled["conv1"][0] >= 0.95 and settled["fc1"][1] < settled["conv1"][1],
         f"r with the last epoch at epoch 1 and halfway: "
-        f"{ {name: _rounded(values) for name, values in settled.items()} }",
+        f"{ {name: rounded(values) for name, values in settled.items()} }",
     )
 
 
@@ -183,5 +179,5 @@ def units_one_digit(shares: Mapping[int, float]) -> Verdict:
     mostly = sum(share > 0.5 for share in shares.values())
     return Verdict(
         mostly >= 3,
-        f"{mostly} of {len(shares)} units: mostly one digit ({_rounded(list(shares.values()))})",
+        f"{mostly} of {len(shares)} units: mostly one digit ({rounded(list(shares.values()))})",
     )

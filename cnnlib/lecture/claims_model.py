@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnnlib.lecture.claims import Verdict, claim
+from cnnlib.lecture.claims import Verdict, claim, rounded
 
 COPY = 0.75  # |r| above this: a map is a close copy of the digit (or of its negative)
-
-
-def _rounded(values: Sequence[float]) -> list[float]:
-    return [round(value, 2) for value in values]
 
 
 @claim("untrained-copies", general=False)
 def untrained_copies(r: Sequence[float]) -> Verdict:
     close = [value for value in r if abs(value) > COPY]
-    return Verdict(len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {_rounded(r)}")
+    return Verdict(len(close) == 3 and sum(value < 0 for value in close) == 1, f"r = {rounded(r)}")
 
 
 @claim("untrained-sign")
@@ -24,7 +20,7 @@ def untrained_sign(r: Sequence[float], sums: Sequence[float]) -> Verdict:
     clear = [(value, total) for value, total in zip(r, sums, strict=True) if abs(total) > 0.3]
     return Verdict(
         all(value * total > 0 and abs(value) > 0.5 for value, total in clear),
-        f"r = {_rounded(r)}, kernel sums {_rounded(sums)}",
+        f"r = {rounded(r)}, kernel sums {rounded(sums)}",
     )
 
 

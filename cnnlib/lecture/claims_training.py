@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from cnnlib.data import VALIDATION_SIZE
-from cnnlib.lecture.claims import Verdict, claim
+from cnnlib.lecture.claims import Verdict, claim, rounded
 from cnnlib.lecture.evaluate import paired, standard_error
 from cnnlib.lecture.hyperparams import Cell, best_cell, find
 
@@ -18,10 +18,6 @@ TRAINED, FROZEN, RESET = (
     "conv1 frozen at its start",
     "trained, then conv1 set back to its start",
 )
-
-
-def _rounded(values: Sequence[float], digits: int = 2) -> list[float]:
-    return [round(value, digits) for value in values]
 
 
 @claim("step-helps")
@@ -167,13 +163,13 @@ def conv_settle(periods: Mapping[str, Sequence[float]]) -> Verdict:
     return Verdict(
         all(periods[layer][2] < periods[layer][1] for layer in ("conv1", "conv2")),
         f"mean change in epochs 6-8 and the last 3: "
-        f"{ {layer: _rounded(values[1:], 1) for layer, values in periods.items()} }",
+        f"{ {layer: rounded(values[1:], 1) for layer, values in periods.items()} }",
     )
 
 
 @claim("fc-steady")
 def fc_steady(fc1: Sequence[float]) -> Verdict:
-    return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {_rounded(fc1, 1)}")
+    return Verdict(len(fc1) >= 10 and min(fc1) > 3, f"fc1's changes: {rounded(fc1, 1)}")
 
 
 def _against_trained(ablation: Mapping[str, torch.Tensor], variant: str) -> tuple[float, str]:

@@ -1,6 +1,6 @@
-"""The lecture's tools, looking back at a training run: how far each layer's weights moved, and
-what the network still gets wrong on the test set (confusion matrix, most confused pairs, most
-confident mistakes), and how precise an accuracy measured on a set of images is."""
+"""The lecture's tools, looking back at a training run: how much each epoch moved each layer's
+weights, what the network still gets wrong on the test set (confusion matrix, most confused
+pairs, most confident mistakes), and how precise an accuracy measured on a set of images is."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from cnnlib.model import CNN
 from cnnlib.train import EVAL_CHUNK
@@ -34,26 +33,6 @@ def weight_changes(snapshots: Sequence[Snapshot]) -> dict[str, list[float]]:
             for before, after in itertools.pairwise(snapshots)
         ]
     return changes
-
-
-def similarity_to_start(snapshots: Sequence[Snapshot]) -> dict[str, float]:
-    """For each layer, the cosine similarity of its last weights with its first (random) ones:
-    1 means the same pattern, only rescaled; 0 means nothing of the start is left."""
-    first, last = snapshots[0], snapshots[-1]
-    similarities = {}
-    for layer in weight_layers(first):
-        start, end = first[f"{layer}.weight"].flatten(), last[f"{layer}.weight"].flatten()
-        similarities[layer] = float(F.cosine_similarity(start, end, dim=0))
-    return similarities
-
-
-def weight_growth(snapshots: Sequence[Snapshot]) -> dict[str, float]:
-    """For each layer, the size of its last weights over the size of its first ones."""
-    first, last = snapshots[0], snapshots[-1]
-    return {
-        layer: float(last[f"{layer}.weight"].norm() / first[f"{layer}.weight"].norm())
-        for layer in weight_layers(first)
-    }
 
 
 @torch.inference_mode()

@@ -73,12 +73,12 @@ def check_learning_rates(accuracy_at_lr_0_1: float, accuracy_at_lr_1e_5: float) 
     )
 
 
-def _rounded(value: object, digits: int) -> object:
+def _significant(value: object, digits: int) -> object:
     """A copy of a parsed JSON value with every float rounded to `digits` significant digits."""
     if isinstance(value, dict):
-        return {key: _rounded(item, digits) for key, item in value.items()}
+        return {key: _significant(item, digits) for key, item in value.items()}
     if isinstance(value, list):
-        return [_rounded(item, digits) for item in value]
+        return [_significant(item, digits) for item in value]
     return float(f"{value:.{digits}g}") if isinstance(value, float) else value
 
 
@@ -100,7 +100,7 @@ def check_rounded_weights(changed: int, bytes_saved: int, payload: Mapping[str, 
     """Exercise (04): how many of the sample predictions change with `final_weights` rounded to
     3 significant digits, and how many bytes of `final_weights` that saves (within 1%)."""
     weights = payload["final_weights"]
-    rounded = _rounded(weights, 3)
+    rounded = _significant(weights, 3)
     pixels = np.array([sample["image"] for sample in payload["samples"]], dtype=np.uint8)
     before = reference.forward(weights, pixels)["logits"]
     after = reference.forward(rounded, pixels)["logits"]

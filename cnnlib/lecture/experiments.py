@@ -1,6 +1,7 @@
 """The lecture's tools, small experiments behind the narration's conclusions: any model trained
-the way the lecture trains its CNN (same seed, same shuffles, same steps), a layer frozen or put
-back to its random start, and accuracy on test digits shifted by whole pixels."""
+with the lecture's own loop (`cnnlib.train.fit`: same seed, same shuffles, same steps), a layer
+frozen or put back to its random start, a small training set, the images no step drew, and
+accuracy on test digits shifted by whole pixels."""
 
 from __future__ import annotations
 

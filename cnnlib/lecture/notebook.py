@@ -9,7 +9,7 @@ from pathlib import Path
 from IPython.display import Markdown
 
 from cnnlib.lecture import claims
-from cnnlib.lecture.plots import use_lecture_style
+from cnnlib.lecture.plots import live_frontend, use_lecture_style
 from cnnlib.store import OutputError, check_writable, prepare_output
 from cnnlib.train import TrainConfig
 
@@ -41,7 +41,7 @@ def setup(
     else:
         check_writable(output_dir)
     use_lecture_style()
-    claims.describe_run(config)
+    claims.describe_run(config, live=live_frontend())
     return config, output_dir
 
 

@@ -16,16 +16,6 @@ from cnnlib.lecture.plots import style
 
 TRUE_DIGIT, WRONG_GUESS, OTHER_DIGIT = "tab:green", "tab:red", "tab:gray"
 WRONG_HATCH = "xx"  # a wrong answer is crossed out, not only red: readable without colour
-# Each layer's line with its own marker and dash; conv1 drawn last (on top), thickest, since its
-# r stays near 1 where the others end too.
-LAYER_STYLES = {
-    "conv1": {"marker": "o", "ls": "-", "lw": 3.5, "zorder": 5},
-    "pool1": {"marker": "v", "ls": "--", "lw": 2},
-    "conv2": {"marker": "s", "ls": "-.", "lw": 2},
-    "pool2": {"marker": "^", "ls": ":", "lw": 2},
-    "fc1": {"marker": "D", "ls": "--", "lw": 2},
-    "logits": {"marker": "P", "ls": "-", "lw": 2},
-}
 
 
 def input_panel(figure: Figure | SubFigure, image: style.Array) -> None:
@@ -223,7 +213,7 @@ def every_epoch(
     layers_ax, probability_ax = figure.subplots(1, 2, sharex=True)
     for name in last:
         r = [output_correlation(activations_by_epoch[epoch][name], last[name]) for epoch in epochs]
-        layers_ax.plot(epochs, r, ms=7, label=name, **LAYER_STYLES.get(name, {"marker": "o"}))
+        layers_ax.plot(epochs, r, ms=7, label=name, **style.LAYER_STYLES[name])
     layers_ax.set_ylabel(f"r with epoch {epochs[-1]}")
     layers_ax.set_title("each layer's output, against its final form")
     layers_ax.grid(alpha=0.3)

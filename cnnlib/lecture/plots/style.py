@@ -41,6 +41,18 @@ LECTURE_STYLE = {
     "figure.dpi": 72,
 }
 DIGIT = "gray"  # MNIST as stored: white strokes on black
+# Each layer's line in every figure: its own marker (and dash where four dashes go round), told
+# apart without colour; conv1 drawn last (on top) and thickest, since its line often lies under
+# the others'. fc2's output is the logits.
+LAYER_STYLES = {
+    "conv1": {"marker": "o", "ls": "-", "lw": 3.5, "zorder": 5},
+    "pool1": {"marker": "v", "ls": ":", "lw": 2},
+    "conv2": {"marker": "s", "ls": "--", "lw": 2},
+    "pool2": {"marker": "p", "ls": ":", "lw": 2},
+    "fc1": {"marker": "^", "ls": "-.", "lw": 2},
+    "fc2": {"marker": "D", "ls": ":", "lw": 2},
+}
+LAYER_STYLES["logits"] = LAYER_STYLES["fc2"]
 # Colour stops (t, (r, g, b)), t from -1 (or 0) to 1: the demo's SCALES, stop for stop.
 SIGNED_STOPS = (
     (-1.0, (20, 40, 110)),

@@ -15,16 +15,9 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
 from cnnlib.lecture.hyperparams import Cell
-from cnnlib.lecture.plots.style import DIGIT, Array, _drawn, show_image, to_numpy
+from cnnlib.lecture.plots.style import DIGIT, LAYER_STYLES, Array, _drawn, show_image, to_numpy
 from cnnlib.train import EpochResult
 
-# Each layer's line with its own marker and dash, as each optimizer's: told apart without colour.
-LAYER_STYLES = {
-    "conv1": {"marker": "o", "ls": "-"},
-    "conv2": {"marker": "s", "ls": "--"},
-    "fc1": {"marker": "^", "ls": "-."},
-    "fc2": {"marker": "D", "ls": ":"},
-}
 # Each optimizer drawn with its own colour, marker and dash: told apart without colour too.
 OPTIMIZER_STYLES = {
     "Adam": {"color": "tab:blue", "marker": "o", "ls": "-"},

@@ -1,6 +1,7 @@
-"""The factory's test tools: the browser the demo page is tested and timed in: Debian's Chromium,
-headless, through Playwright (a dev dependency; `playwright install` and its downloaded browsers
-are not used)."""
+"""The browser the demo page is tested, timed (bench/) and photographed (demo/screenshots.py) in:
+Debian's Chromium, headless, through Playwright (a dev dependency; `playwright install` and its
+downloaded browsers are not used). A test tool, not part of cnnlib: the scripts outside tests/
+load it by its path."""
 
 from __future__ import annotations
 
