@@ -30,8 +30,7 @@ and the lecture's modules, one job each:
     hyperparams   the grid of short trainings (learning rate x optimizer, batch sizes)
     features      what the filters respond to, how alike their maps are, how far weights moved
     hierarchy     what conv2's channels and fc1's units respond to over the whole test set
-    exercises     checkers for the exercises; exercises_training, 02's code-writing one (an SGD
-                  step)
+    exercises     checkers for the exercises (01's convolution, 02's gradient and SGD step too)
 """
 
 from cnnlib import reference
@@ -60,7 +59,6 @@ from cnnlib.lecture import (
     convolution,
     evaluate,
     exercises,
-    exercises_training,
     experiments,
     features,
     hierarchy,
@@ -115,7 +113,6 @@ __all__ = [
     "epoch_weights_name",
     "evaluate",
     "exercises",
-    "exercises_training",
     "experiments",
     "feature_map_index",
     "features",
