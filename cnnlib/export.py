@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from importlib import metadata as package_metadata
 from importlib import resources
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from cnnlib.data import MEAN, STD, Mnist, feature_map_index, sample_indices
+from cnnlib.data import MEAN, STD, Mnist, feature_map_index, normalize, sample_indices
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.train import EpochResult, TrainConfig, resolve_device
 
@@ -298,24 +298,34 @@ def state_dict_bytes(state_dict: dict[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def json_pieces(
-    results: Iterable[EpochResult],
-    data: Mnist,
-    config: TrainConfig,
-    on_epoch: Callable[[EpochResult], None],
-) -> Iterator[str]:
-    """`pretrained_cnn_data.json`, piece by piece, as the epochs arrive (memory does not grow with
-    their number); `on_epoch(result)` is called for each epoch after its piece."""
-    images = data.test_images
-    image = images[feature_map_index(data.test_labels)]
-    yield '{"samples":' + dumps_float32(samples(data), f"{JSON_NAME}.samples")
-    yield ',"training_epochs":['
-    last, mistaken = None, set()
-    for result in results:
-        where = f"{JSON_NAME}.training_epochs[{result.epoch}]"
-        entry = epoch_entry(result, image, data, images)
-        mistaken.update(mistake["index"] for mistake in entry["mistakes"])
-        yield ("," if last else "") + dumps_float32(entry, where)
-        on_epoch(result)
-        last = result
-    yield "]," + dumps_float32(payload_end(last, data, config, mistaken))[1:]
+# `pretrained_cnn_data.json` in three kinds of piece, written as the epochs arrive (memory does
+# not grow with their number): json_start, then json_epoch for each epoch, then json_end.
+
+
+def feature_map_input(data: Mnist) -> torch.Tensor:
+    """The normalized test image [1, 28, 28] whose feature maps the demo draws."""
+    index = feature_map_index(data.test_labels)
+    return normalize(data.test_pixels[index : index + 1])[0]
+
+
+def json_start(data: Mnist) -> str:
+    return (
+        '{"samples":'
+        + dumps_float32(samples(data), f"{JSON_NAME}.samples")
+        + ',"training_epochs":['
+    )
+
+
+def json_epoch(entry: dict[str, object]) -> str:
+    """One epoch's element of `training_epochs` (an `epoch_entry`), a comma before all but
+    epoch 0's."""
+    where = f"{JSON_NAME}.training_epochs[{entry['epoch']}]"
+    return ("," if entry["epoch"] else "") + dumps_float32(entry, where)
+
+
+def json_end(last: EpochResult, data: Mnist, config: TrainConfig, mistaken: Iterable[int]) -> str:
+    """The end of the JSON; the configuration's floats exactly as Python writes them (`lr` may be
+    any number a student types), the rest in float32 text."""
+    end = payload_end(last, data, config, mistaken)
+    metadata = json.dumps(end.pop("metadata"), separators=(",", ":"))
+    return "]," + dumps_float32(end)[1:-1] + ',"metadata":' + metadata + "}"

@@ -12,6 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 # .NAME.PID.tmp: the temporary name `atomic_write_bytes` gives a file until it is complete.
 TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")
@@ -21,12 +22,21 @@ class BusyError(OSError):
     """Another process holds the folder's lock."""
 
 
+def create(path: Path) -> BinaryIO:
+    """A new file at `path`, open for writing. Whatever has that name (a leftover, or a link
+    planted there) is removed first, never followed: O_EXCL | O_NOFOLLOW, so a link created in
+    between fails the open instead of being written through."""
+    Path(path).unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    return os.fdopen(os.open(path, flags, 0o666), "wb")
+
+
 def atomic_write_bytes(path: Path, content: bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename it into place."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "wb") as handle:
+        with create(temporary) as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
@@ -72,13 +82,14 @@ def remove_stale_temporaries(folder: Path, ours: Callable[[str], bool]) -> list[
 
 
 @contextmanager
-def exclusive_lock(lock_file: Path, busy_message: str) -> Iterator[None]:
-    """Hold an exclusive lock on `lock_file` (created if needed) for the block; BusyError with
-    `busy_message` if another process holds it. The kernel releases it if the process dies."""
+def exclusive_lock(lock_file: Path, busy_message: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (created if needed) for the block; if another
+    process holds it, wait for it to end, or raise BusyError with `busy_message`. The kernel
+    releases the lock if the process dies."""
     descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise BusyError(errno.EBUSY, busy_message) from None
         yield

@@ -11,14 +11,18 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from cnnlib.data import DEFAULT_DATA_DIR, Mnist, load_mnist, read_split, vendored_file
-from cnnlib.store import (
-    dir_manifest,
-    discard,
-    locked,
-    prepare_output,
-    publish,
-    stage_artifacts,
+from cnnlib.export import (
+    FINAL_WEIGHTS_NAME,
+    JSON_NAME,
+    epoch_entry,
+    epoch_weights_name,
+    feature_map_input,
+    json_end,
+    json_epoch,
+    json_start,
+    state_dict_bytes,
 )
+from cnnlib.store import dir_manifest, discard, locked, prepare_output, publish, staging
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, unchanged_since_written, verify
 
@@ -113,23 +117,31 @@ class Watch:
 
 
 def check_data(data_root: Path) -> None:
-    """DataError, before any training, when the vendored test archives that `verify` reads are
+    """DataError, before any training, when the vendored archives that `verify` reads are
     missing or damaged (training may read intact extracted copies beside them)."""
-    read_split(data_root, "t10k", read=vendored_file)
+    for split in ("train", "t10k"):
+        read_split(data_root, split, read=vendored_file)
 
 
-def train_and_stage(
-    config: TrainConfig, out_dir: Path, data_root: Path, progress: bool
-) -> tuple[Path, dict[str, int], float]:
-    """Load, train, write a new set beside the one in use, epoch by epoch; return the set's
-    folder, its files and the final test accuracy. The data is freed on return, before `verify`
-    reads the files back."""
-    data = load_mnist(data_root)
-    watch = Watch(config, out_dir)
-    set_dir, files = stage_artifacts(
-        watch.follow(train_epochs(config, data, progress)), data, config, out_dir
-    )
-    return set_dir, files, watch.final_test_accuracy
+def stage(
+    results: Iterable[EpochResult], data: Mnist, config: TrainConfig, out_dir: Path
+) -> tuple[Path, dict[str, int]]:
+    """Write a new set beside the one DIR shows, each epoch as `results` yields it (training, when
+    it is `train_epochs`: this loop drives it); return the set's folder and {name: bytes}. The
+    caller holds the lock."""
+    image, mistaken = feature_map_input(data), set()
+    with staging(out_dir) as staged:
+        with staged.stream(JSON_NAME) as write_json:
+            write_json(json_start(data).encode())
+            for result in results:
+                entry = epoch_entry(result, image, data, data.test_images)
+                mistaken.update(mistake["index"] for mistake in entry["mistakes"])
+                write_json(json_epoch(entry).encode())
+                staged.write(epoch_weights_name(result.epoch), state_dict_bytes(result.state_dict))
+                last = result
+            write_json(json_end(last, data, config, mistaken).encode())
+        staged.write(FINAL_WEIGHTS_NAME, state_dict_bytes(last.state_dict))
+        return staged.folder, staged.seal(config.as_dict())
 
 
 def verify_then_publish(
@@ -166,9 +178,10 @@ def write_artifacts(
     new set fails a check other than the accuracy threshold."""
     out_dir = Path(out_dir)
     prepare_output(out_dir, force)
+    check_data(data_root)
     with locked(out_dir):
         had_set = dir_manifest(out_dir) is not None
-        set_dir, files = stage_artifacts(results, data, config, out_dir)
+        set_dir, files = stage(results, data, config, out_dir)
         report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy=0.0)
     if not published:
         failed = next(check for check in report.checks if not check.passed)
@@ -198,10 +211,15 @@ def regenerate(
     check_data(data_root)
     with locked(out_dir):
         had_set = dir_manifest(out_dir) is not None
-        set_dir, files, final_test_accuracy = train_and_stage(config, out_dir, data_root, progress)
+        data = load_mnist(data_root)
+        watch = Watch(config, out_dir)
+        set_dir, files = stage(
+            watch.follow(train_epochs(config, data, progress)), data, config, out_dir
+        )
+        del data  # freed before verify reads the files back
         report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy)
     seconds = time.perf_counter() - start
-    return Summary(out_dir, final_test_accuracy, files, seconds, report, published, had_set)
+    return Summary(out_dir, watch.final_test_accuracy, files, seconds, report, published, had_set)
 
 
 def ensure_artifacts(
@@ -216,7 +234,9 @@ def ensure_artifacts(
     if unchanged_since_written(out_dir, config):
         return out_dir
     prepare_output(out_dir)
-    with locked(out_dir):  # finishes a publish that a killed run left half done
+    # A run writing DIR (notebook 02 during `make data`) is waited for; a publish that a killed
+    # run left half done is finished.
+    with locked(out_dir, wait=True):
         reuse = unchanged_since_written(out_dir, config)
     if not reuse:
         regenerate(config, out_dir, data_root, progress)

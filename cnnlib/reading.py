@@ -15,6 +15,7 @@ import os
 import stat
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from functools import cache
@@ -23,7 +24,7 @@ from pathlib import Path
 import fastjsonschema
 import torch
 
-from cnnlib.data import DataError, read_split, vendored_file
+from cnnlib.data import DataError, read_split, validation_split, vendored_file
 from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
     FINAL_WEIGHTS_NAME,
@@ -39,7 +40,6 @@ from cnnlib.store import (
     MAX_MANIFEST_BYTES,
     SETS_DIR,
     current_set,
-    is_set_path,
     read_regular,
 )
 from cnnlib.train import MAX_EPOCHS, TrainConfig
@@ -77,11 +77,12 @@ def strict_json(content: bytes, name: str) -> dict:
         return value
 
     def refuse_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            repeated = sorted({key for key in keys if keys.count(key) > 1})
-            raise VerifyError(f"{name}: repeats the key {repeated[0]!r} in one object")
-        return dict(pairs)
+        value = dict(pairs)
+        if len(value) != len(pairs):  # linear: a hostile file of 100,000 keys takes no longer
+            counts = Counter(key for key, _ in pairs)
+            repeated = min(key for key, count in counts.items() if count > 1)
+            raise VerifyError(f"{name}: repeats the key {repeated!r} in one object")
+        return value
 
     if content.startswith(UTF8_BOM):
         raise VerifyError(f"{name}: starts with a UTF-8 byte order mark, which JSON does not allow")
@@ -94,6 +95,8 @@ def strict_json(content: bytes, name: str) -> dict:
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise VerifyError(f"{name}: not valid JSON, truncated or damaged ({error})") from None
+    except RecursionError:
+        raise VerifyError(f"{name}: nested too deeply for a file cnnlib writes") from None
     if not isinstance(value, dict):
         raise VerifyError(f"{name}: holds a JSON {type(value).__name__}, not an object")
     return value
@@ -166,6 +169,8 @@ def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
     for key, tensor in state.items():
         if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32:
             raise VerifyError(f"{name}: {key} is not a float32 tensor")
+        if not torch.isfinite(tensor).all():
+            raise VerifyError(f"{name}: {key} holds NaN or infinity")
         if tuple(tensor.shape) != EXPECTED_SHAPES[key]:
             raise VerifyError(
                 f"{name}: {key} has shape {tuple(tensor.shape)}, expected {EXPECTED_SHAPES[key]}"
@@ -254,31 +259,41 @@ class SetReader:
             return None
         return staged
 
+    def names(self) -> list[str]:
+        """The files a set of `last_epoch()` epochs holds, the manifest first."""
+        epochs = [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
+        return [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME, *epochs]
+
     def _consistent(self) -> bool:
-        """Does every file the manifest lists have the size and sha-256 it lists?"""
+        """Does the manifest list exactly the set's files, each with its size and sha-256, and
+        does DIR hold no other snapshot?"""
         try:
             listed = self.manifest()["files"]
-            return all(
-                matches(self.read(name, self.limit(name)), entry)
-                for name, entry in listed.items()
-                if is_set_path(name)
+            return (
+                set(listed) == set(self.names()[1:])
+                and set(self.present) <= set(listed)
+                and all(matches(self.read(name, self.limit(name)), listed[name]) for name in listed)
             )
         except VerifyError:
             return False
 
     def _read_all(self) -> None:
-        """Read the manifest, then every file it lists or a set must have."""
+        """Read the manifest, then every file a set must have (never more: a forged manifest
+        may list thousands)."""
         self._cache, self._files = {}, {}
         names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
         with suppress(VerifyError):
-            names += [name for name in self.manifest()["files"] if is_set_path(name)]
-        with suppress(VerifyError):
-            names += [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
-        for name in dict.fromkeys(names):
+            names = self.names()
+        for name in names:
             with suppress(VerifyError):
                 self.read(name, self.limit(name))
-        folder = self.source / EPOCH_WEIGHTS_DIR
-        self.present = sorted(f"{EPOCH_WEIGHTS_DIR}/{path.name}" for path in folder.glob("*.pth"))
+        self.present = []
+        with suppress(OSError):  # a folder the user may not enter: its files fail their lines
+            self.present = sorted(
+                f"{EPOCH_WEIGHTS_DIR}/{name}"
+                for name in os.listdir(self.source / EPOCH_WEIGHTS_DIR)
+                if name.endswith(".pth") and name[0] != "."
+            )
 
     def once(self, key: str, compute: Callable[[], object]) -> object:
         """compute() on the first call, its value or VerifyError remembered for the next ones."""
@@ -341,6 +356,14 @@ class SetReader:
         return self.once("manifest", read)
 
     def payload(self) -> dict:
+        """The parsed JSON, valid against the schema; what is wrong with it is said once, on
+        the 'JSON schema' line (`checked_payload`)."""
+        try:
+            return self.checked_payload()
+        except VerifyError:
+            raise VerifyError(f"{JSON_NAME}: did not load (see 'JSON schema')") from None
+
+    def checked_payload(self) -> dict:
         """The parsed JSON, valid against the schema (the checks below rely on its shape)."""
 
         def read() -> dict:
@@ -398,3 +421,16 @@ class SetReader:
                 raise VerifyError(str(error)) from None
 
         return self.once("test_set", load)
+
+    def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 5,000 validation images and labels, from the vendored training archives."""
+
+        def load() -> tuple[torch.Tensor, torch.Tensor]:
+            try:
+                pixels, labels = read_split(self.data_root, "train", read=vendored_file)
+            except DataError as error:
+                raise VerifyError(str(error)) from None
+            held_out = validation_split(len(labels))[1]
+            return pixels[held_out], labels[held_out]
+
+        return self.once("validation_set", load)

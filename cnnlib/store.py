@@ -21,11 +21,10 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from cnnlib.data import Mnist
 from cnnlib.export import (
     EPOCH_FILE_PATTERN,
     EPOCH_WEIGHTS_DIR,
@@ -34,12 +33,10 @@ from cnnlib.export import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
     TOP_LEVEL,
-    epoch_weights_name,
-    json_pieces,
-    state_dict_bytes,
 )
 from cnnlib.files import (
     atomic_write_bytes,
+    create,
     exclusive_lock,
     is_stale_temporary,
     link_into_place,
@@ -48,7 +45,6 @@ from cnnlib.files import (
     remove_listed,
     remove_stale_temporaries,
 )
-from cnnlib.train import EpochResult, TrainConfig
 
 SETS_DIR = ".cnnlib"  # hidden: the lock file, the staged sets, and `current` during a publish
 CURRENT = "current"  # a link to the staged set being published (cnnlib 1.0: the one in use)
@@ -108,7 +104,7 @@ def parse_manifest(content: bytes | None) -> dict | None:
         files = manifest["files"]
         if isinstance(manifest["config"], dict) and all(isinstance(n, str) for n in files):
             return manifest
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         pass
     return None
 
@@ -237,18 +233,17 @@ def prepare_output(out_dir: Path, force: bool = False) -> None:
     out_dir = Path(out_dir)
     check_writable(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
-    refuse_others(out_dir, force)
     (out_dir / SETS_DIR).mkdir(exist_ok=True)
     os.close(os.open(out_dir / SETS_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644))
 
 
 @contextmanager
-def locked(out_dir: Path) -> Iterator[None]:
+def locked(out_dir: Path, wait: bool = False) -> Iterator[None]:
     """Be the only process writing artifacts into `out_dir` for the block (after prepare_output).
-    A second one stops at once with BusyError: "another run is writing DIR". A publish that a
-    killed run left half done is finished first."""
+    A second one waits for the first to end, or stops at once with BusyError: "another run is
+    writing DIR". A publish that a killed run left half done is finished first."""
     message = f"another run is writing {out_dir}; wait for it to end, or choose another --out"
-    with exclusive_lock(Path(out_dir) / SETS_DIR / LOCK_NAME, message):
+    with exclusive_lock(Path(out_dir) / SETS_DIR / LOCK_NAME, message, wait):
         finish_publishing(Path(out_dir))
         yield
 
@@ -268,57 +263,64 @@ def stale_sets(out_dir: Path) -> list[Path]:
     return [path for path in candidates if is_real_folder(path) and path != current]
 
 
-def stage_artifacts(
-    results: Iterable[EpochResult], data: Mnist, config: TrainConfig, out_dir: Path
-) -> tuple[Path, dict[str, int]]:
-    """Write a whole set into a new hidden set folder of `out_dir`, each epoch as it arrives
-    (memory does not grow with the number of epochs); return the folder and {name: bytes}.
+class StagedSet:
+    """A new set, written file by file into a hidden set folder of DIR that no reader looks at
+    until `publish`; what was written, by name, with its size and sha-256."""
 
-    Nothing in `out_dir` changes for a reader until `publish`. On any error the folder is
-    removed again. The caller holds the lock (`locked`).
-    """
-    sets = Path(out_dir) / SETS_DIR
-    for stale in stale_sets(out_dir):
-        discard(stale)
-    remove_stale_temporaries(sets, {CURRENT}.__contains__)
-    for folder in (out_dir, out_dir / EPOCH_WEIGHTS_DIR):
-        if is_real_folder(folder):
-            remove_stale_temporaries(folder, lambda name: name in TOP_LEVEL or is_our_file(name))
-    set_dir = sets / f"set-{time.time_ns():x}-{os.getpid()}"
-    (set_dir / EPOCH_WEIGHTS_DIR).mkdir(parents=True)
-    files: dict[str, dict[str, object]] = {}
+    def __init__(self, out_dir: Path) -> None:
+        sets = Path(out_dir) / SETS_DIR
+        for stale in stale_sets(out_dir):
+            discard(stale)
+        remove_stale_temporaries(sets, {CURRENT}.__contains__)
+        for folder in (out_dir, out_dir / EPOCH_WEIGHTS_DIR):
+            if is_real_folder(folder):
+                remove_stale_temporaries(
+                    folder, lambda name: name in TOP_LEVEL or is_our_file(name)
+                )
+        self.folder = sets / f"set-{time.time_ns():x}-{os.getpid()}"
+        (self.folder / EPOCH_WEIGHTS_DIR).mkdir(parents=True)
+        self.files: dict[str, dict[str, object]] = {}
 
-    def write(name: str, content: bytes) -> None:
-        atomic_write_bytes(set_dir / name, content)
-        files[name] = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    def write(self, name: str, content: bytes) -> None:
+        """Write the whole file `name`, under a temporary name until it is complete."""
+        atomic_write_bytes(self.folder / name, content)
+        self.files[name] = {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
 
-    try:
-        json_digest, json_size, last = hashlib.sha256(), 0, []
+    @contextmanager
+    def stream(self, name: str) -> Iterator[Callable[[bytes], None]]:
+        """Write the file `name` piece by piece, calling the function this yields for each piece
+        (memory does not grow with its size); it is flushed to disk at the end of the block."""
+        digest, size = hashlib.sha256(), [0]
+        with create(self.folder / name) as handle:
 
-        def write_epoch(result: EpochResult) -> None:
-            write(epoch_weights_name(result.epoch), state_dict_bytes(result.state_dict))
-            last[:] = [result]
+            def write(piece: bytes) -> None:
+                handle.write(piece)
+                digest.update(piece)
+                size[0] += len(piece)
 
-        with open(set_dir / JSON_NAME, "wb") as handle:
-            for text in json_pieces(results, data, config, on_epoch=write_epoch):
-                content = text.encode()
-                handle.write(content)
-                json_digest.update(content)
-                json_size += len(content)
+            yield write
             handle.flush()
             os.fsync(handle.fileno())
-        write(FINAL_WEIGHTS_NAME, state_dict_bytes(last[0].state_dict))
-        files[JSON_NAME] = {"bytes": json_size, "sha256": json_digest.hexdigest()}
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "config": config.as_dict(),
-            "files": dict(sorted(files.items())),
-        }
-        write(MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
-    except BaseException:  # an error, Ctrl-C: nothing of this set stays behind
-        discard(set_dir)
+        self.files[name] = {"bytes": size[0], "sha256": digest.hexdigest()}
+
+    def seal(self, config: dict[str, object]) -> dict[str, int]:
+        """Write the manifest, last; return {name: bytes} of the set's other files."""
+        files = dict(sorted(self.files.items()))
+        manifest = {"schema_version": SCHEMA_VERSION, "config": config, "files": files}
+        self.write(MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+        return {name: entry["bytes"] for name, entry in files.items()}
+
+
+@contextmanager
+def staging(out_dir: Path) -> Iterator[StagedSet]:
+    """A new set in DIR (the caller holds the lock, `locked`); on any error or Ctrl-C in the
+    block, nothing of it stays behind."""
+    staged = StagedSet(out_dir)
+    try:
+        yield staged
+    except BaseException:
+        discard(staged.folder)
         raise
-    return set_dir, {name: entry["bytes"] for name, entry in files.items()}
 
 
 def _epoch_folder(out_dir: Path, set_dir: Path, names: list[str]) -> None:
@@ -341,10 +343,8 @@ def _show(out_dir: Path, set_dir: Path) -> None:
     manifest last; then remove DIR's old epoch files that the new set does not have, and the
     staged folder (DIR keeps the files: they are hard links). Idempotent: a run killed in here
     is finished by the next one."""
-    content = read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES)
-    names = listed_names(parse_manifest(content))
+    names = listed_names(parse_manifest(read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES)))
     old = our_files(out_dir) or set()
-    atomic_write_bytes(out_dir / SETS_DIR / RECORD_NAME, content)
     _epoch_folder(out_dir, set_dir, [name for name in names if "/" in name])
     for name in names:
         link_into_place(set_dir / name, out_dir / name)
@@ -355,6 +355,9 @@ def _show(out_dir: Path, set_dir: Path) -> None:
     finally:
         os.close(epochs)
     link_into_place(set_dir / MANIFEST_NAME, out_dir / MANIFEST_NAME)
+    with suppress(OSError):  # else the record still lists the old set's names too
+        record = read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        atomic_write_bytes(out_dir / SETS_DIR / RECORD_NAME, record)
     (out_dir / SETS_DIR / CURRENT).unlink()
     discard(set_dir)
 
@@ -380,5 +383,16 @@ def publish(out_dir: Path, set_dir: Path) -> None:
         left = discard(sets / CURRENT)
         if left:
             raise OutputError(f"{sets / CURRENT} holds files cnnlib did not write; move it away")
-    point_link(sets / CURRENT, set_dir.name)
+    try:  # what needs disk space comes first: a full disk leaves nothing to publish later
+        manifest = parse_manifest(read_regular(set_dir / MANIFEST_NAME, MAX_MANIFEST_BYTES))
+        both = {
+            "config": manifest["config"],
+            "files": [*(our_files(out_dir) or ()), *manifest["files"]],
+        }
+        atomic_write_bytes(sets / RECORD_NAME, json.dumps(both).encode())  # ours: old and new
+        point_link(sets / CURRENT, set_dir.name)
+    except BaseException:
+        discard(set_dir)
+        (sets / CURRENT).unlink(missing_ok=True)
+        raise
     _show(out_dir, set_dir)

@@ -17,8 +17,8 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
-from cnnlib.pipeline import ensure_artifacts, write_artifacts
-from cnnlib.store import locked, prepare_output, publish, stage_artifacts
+from cnnlib.pipeline import ensure_artifacts, stage, write_artifacts
+from cnnlib.store import locked, prepare_output, publish
 from cnnlib.train import EpochResult, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ def publish_unverified(
     forged or damaged set that verify must catch."""
     prepare_output(out)
     with locked(out):
-        set_dir, _ = stage_artifacts(results, data, config, out)
+        set_dir, _ = stage(results, data, config, out)
         publish(out, set_dir)
     return out
 

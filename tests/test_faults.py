@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -272,14 +274,23 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
 # Disks: full, read-only.
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path):
-    """A real 3 MB tmpfs: room for one short set (2.1 MB), not for a second one beside it."""
-    mount = tmp_path / "tmpfs"
+@contextmanager
+def mounted_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of `size` (say "3m") at folder/tmpfs, for the block."""
+    mount = folder / "tmpfs"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 3 MB tmpfs: room for one short set (2.1 MB), not for a second one beside it."""
+    with mounted_tmpfs(tmp_path, "3m") as mount:
+        yield mount
 
 
 @needs_root
