@@ -94,7 +94,7 @@ function colourLimits(result, weights) {
   return limits;
 }
 
-/** The prediction as a class can read it: "draw a digit", unsure below 50%, or how sure. */
+/** The prediction as a class can read it: "draw a digit", unsure below 50%, or its probability. */
 function showPrediction(prediction, probability) {
   const unsure = prediction !== null && probability < SURE;
   $("prediction").textContent = prediction === null ? "–" : String(prediction);
@@ -102,15 +102,45 @@ function showPrediction(prediction, probability) {
   $("output-panel").classList.toggle("unsure", unsure);
   const percent = `${(100 * probability).toFixed(1)}%`;
   $("confidence").textContent =
-    prediction === null ? "draw a digit" : unsure ? `unsure: only ${percent}` : `${percent} sure`;
+    prediction === null
+      ? "draw a digit"
+      : unsure
+        ? `unsure: probability only ${percent}`
+        : `probability ${percent}`;
+  return unsure;
+}
+
+/**
+ * Right or wrong, whenever a test image is shown (a drawing has no label to check against);
+ * the lecture's digit, wrong, is named as the confident mistake it is.
+ */
+function showVerdict(prediction, probability) {
+  const sample = state.sample;
+  let verdict = "";
+  let right = null;
+  if (sample !== null && prediction !== null) {
+    right = prediction === sample.label;
+    verdict = `${right ? "Right" : "Wrong"}: test image ${sample.index} is labelled ${sample.label}.`;
+    if (sample.index === state.data.feature_map_image.index) {
+      verdict += right
+        ? ` It is the lecture's digit, the first ${sample.label} of the test set.`
+        : ` It is the lecture's digit, the first ${sample.label} of the test set: a ` +
+          `${probability >= SURE ? "confident " : ""}mistake, ${prediction} with probability ` +
+          `${(100 * probability).toFixed(1)}%.`;
+    }
+  } else if (prediction !== null) {
+    verdict = "A drawing has no label: only you know whether the answer is right.";
+  }
+  $("verdict").textContent = verdict;
+  $("verdict").className = right === null ? "" : right ? "right" : "wrong";
   const spoken =
     prediction === null
       ? "Blank pad: draw a digit."
-      : `Prediction ${prediction}, ${$("confidence").textContent}.`;
+      : `Prediction ${prediction}, ${$("confidence").textContent}. ${verdict}`;
   if ($("announce").textContent !== spoken) {
     $("announce").textContent = spoken;
   }
-  return unsure;
+  return right;
 }
 
 /** Run the network of the current epoch on the current image and draw everything. */
@@ -125,6 +155,7 @@ function update() {
   paintDigit($("seen"), state.image);
   drawFeatureMaps($("maps"), result, entry.weights, colourLimits(result, entry.weights), MAP_NOTES);
   const unsure = showPrediction(prediction, probability);
+  const right = showVerdict(prediction, probability);
   drawBars($("bars"), result.probabilities, prediction, unsure, (digit) =>
     openExplanation({ layer: "fc2", digit }),
   );
@@ -134,7 +165,7 @@ function update() {
   $("input-caption").textContent =
     state.sample === null
       ? "your drawing, as the network sees it"
-      : `test image #${state.sample.index}, labelled ${state.sample.label}`;
+      : `test image ${state.sample.index}, as the network sees it`;
 
   $("epoch").value = String(state.epoch);
   $("epoch-value").textContent = `${entry.epoch} of ${epochs.at(-1).epoch}`;
@@ -167,6 +198,7 @@ function update() {
     probabilities: result.probabilities,
     prediction,
     unsure,
+    right,
     explanation,
     mistakes: window.demoState?.mistakes ?? null,
     drawnAt: performance.now(), // milliseconds since the navigation started
@@ -195,12 +227,11 @@ function showMetrics(entry) {
   );
 }
 
-/** Show test sample `position` (0..99) of the JSON. */
-function showSample(position) {
-  const sample = state.data.samples[position];
-  state.sample = { position, label: sample.label, index: sample.index };
-  state.image = sample.image;
-  pad.showImage(sample.image);
+/** Show a test image {image, label, index}: sample `position` of the JSON's samples, or null. */
+function showTestImage(image, position) {
+  state.sample = { position, label: image.label, index: image.index };
+  state.image = image.image;
+  pad.showImage(image.image);
   update();
 }
 
@@ -208,7 +239,8 @@ function showSample(position) {
 function pickDigit(digit) {
   const positions = state.data.samples.flatMap((sample, i) => (sample.label === digit ? [i] : []));
   const now = state.sample === null ? -1 : positions.indexOf(state.sample.position);
-  showSample(positions[(now + 1) % positions.length]);
+  const position = positions[(now + 1) % positions.length];
+  showTestImage(state.data.samples[position], position);
 }
 
 /** Show the network as it was after epoch `index` (kept within 0..last). */
@@ -276,49 +308,78 @@ function moveTarget(event) {
   openExplanation({ ...target, y, x });
 }
 
-/** The test images the current epoch gets wrong (cached per epoch): position, label, guess. */
+/**
+ * The epoch's most confident mistakes on the whole test set, from the JSON: each {index, label,
+ * prediction, probability, image}. A JSON written before it held them: the mistakes among its
+ * samples, each found by a forward pass (cached per epoch), and `older` set.
+ */
 function mistakesAt(epoch) {
+  const entry = state.data.training_epochs[epoch];
+  if (entry.mistakes !== undefined) {
+    const images = new Map(state.data.mistake_samples.map((image) => [image.index, image]));
+    return { older: false, wrong: entry.mistakes.map((m) => ({ ...m, image: images.get(m.index) })) };
+  }
   if (!state.mistakes.has(epoch)) {
-    const weights = state.data.training_epochs[epoch].weights;
     const wrong = [];
-    state.data.samples.forEach((sample, position) => {
-      const { probabilities } = forward(weights, sample.image);
+    for (const sample of state.data.samples) {
+      const { probabilities } = forward(entry.weights, sample.image);
       const prediction = argmax(probabilities);
       if (prediction !== sample.label) {
-        const probability = probabilities[prediction];
-        wrong.push({ position, label: sample.label, prediction, probability });
+        const { index, label } = sample;
+        wrong.push({ index, label, prediction, probability: probabilities[prediction], image: sample });
       }
-    });
+    }
     state.mistakes.set(epoch, wrong);
   }
-  return state.mistakes.get(epoch);
+  return { older: true, wrong: state.mistakes.get(epoch) };
+}
+
+/** The dialog's title and first line over `wrong`, the mistakes of `entry`. */
+function galleryText(entry, wrong, older) {
+  if (older) {
+    return [
+      `Epoch ${entry.epoch} gets ${wrong.length} of the ${state.data.samples.length} test images ` +
+        "in this JSON wrong",
+      "This JSON is older than the page: it holds no mistakes of the whole test set, so these " +
+        "are its samples' only (make data writes it again).",
+    ];
+  }
+  const accuracy = `test accuracy ${entry.test_accuracy.toFixed(2)}%`;
+  return [
+    wrong.length === 0
+      ? `Epoch ${entry.epoch} gets every test image right`
+      : `Epoch ${entry.epoch}: its ${wrong.length} most confident mistakes on the whole test set`,
+    `Out of all the test images (${accuracy}), the wrong answers with the highest probability, ` +
+      "the most confident first. Press one to look inside it.",
+  ];
 }
 
 /** The dialog as a gallery of this epoch's mistakes, each a button that shows that image. */
 function showMistakes() {
-  const epoch = state.data.training_epochs[state.epoch].epoch;
-  const wrong = mistakesAt(state.epoch);
+  const entry = state.data.training_epochs[state.epoch];
+  const { older, wrong } = mistakesAt(state.epoch);
   state.target = null;
-  $("explain-title").textContent =
-    `Epoch ${epoch} gets ${wrong.length} of the ${state.data.samples.length} test images wrong`;
+  const [title, line] = galleryText(entry, wrong, older);
+  $("explain-title").textContent = title;
   const gallery = element("div", "gallery");
-  for (const { position, label, prediction, probability } of wrong) {
+  for (const { index, label, prediction, probability, image } of wrong) {
     const item = element("button", "mistake");
     item.type = "button";
     const canvas = element("canvas", "");
     canvas.width = 28;
     canvas.height = 28;
-    paintDigit(canvas, state.data.samples[position].image);
-    const text = `${label} seen as ${prediction} (${(100 * probability).toFixed(0)}%)`;
-    item.append(canvas, element("span", "", text));
+    paintDigit(canvas, image.image);
+    const text = `${label} seen as ${prediction}, probability ${(100 * probability).toFixed(1)}%`;
+    item.append(canvas, element("span", "", text), element("span", "index", `test image ${index}`));
     item.addEventListener("click", () => {
       $("explain").close();
-      showSample(position);
+      const position = state.data.samples.findIndex((sample) => sample.index === index);
+      showTestImage(image, position < 0 ? null : position);
     });
     gallery.append(item);
   }
-  $("explain-body").replaceChildren(gallery);
-  window.demoState.mistakes = wrong;
+  $("explain-body").replaceChildren(element("p", "gallery-note", line), gallery);
+  window.demoState.mistakes = wrong.map(({ image, ...mistake }) => mistake);
   window.demoState.explanation = null;
   if (!$("explain").open) {
     $("explain").showModal();

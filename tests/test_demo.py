@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ import pytest
 import torch
 
 from cnnlib.browser import CHROMIUM, launch_chromium
-from cnnlib.data import REPO_DIR, normalize
+from cnnlib.data import REPO_DIR, Mnist, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.lecture.plots import style
 from cnnlib.model import ACTIVATION_NAMES, CNN
@@ -128,13 +129,68 @@ screens = load_script(REPO_DIR / "demo" / "screenshots.py", "demo_screenshots")
 # The runs the page loads, the server that serves them, the browser
 
 
+MISTAKES_SHOWN = 10  # the most confident mistakes the JSON holds per epoch
+
+
+def most_confident_mistakes(run: Path, mnist: Mnist, epochs: int) -> list[list[dict]]:
+    """Per epoch, its up to 10 most confident mistakes on the whole test set, from the run's .pth
+    files: {index, label, prediction, probability}, the highest probability first."""
+    images = normalize(mnist.test_pixels)
+    found = []
+    for epoch in range(epochs + 1):
+        model = CNN().eval()
+        model.load_state_dict(load_state_dict(run / epoch_weights_name(epoch)))
+        with torch.inference_mode():
+            probabilities, predictions = model(images).softmax(dim=1).max(dim=1)
+        wrong = (predictions != mnist.test_labels).nonzero().flatten()
+        order = wrong[probabilities[wrong].argsort(descending=True, stable=True)][:MISTAKES_SHOWN]
+        found.append(
+            [
+                {
+                    "index": int(i),
+                    "label": int(mnist.test_labels[i]),
+                    "prediction": int(predictions[i]),
+                    "probability": float(probabilities[i]),
+                }
+                for i in order
+            ]
+        )
+    return found
+
+
+def add_mistakes(payload: dict, run: Path, mnist: Mnist) -> None:
+    """The contract's `training_epochs[k].mistakes` and `mistake_samples`, computed here from the
+    weights for a JSON exported before cnnlib.export wrote them."""
+    epochs = epochs_of(payload)
+    for entry, mistakes in zip(
+        epochs, most_confident_mistakes(run, mnist, epochs[-1]["epoch"]), strict=True
+    ):
+        entry["mistakes"] = mistakes
+    named = sorted({m["index"] for entry in epochs for m in entry["mistakes"]})
+    payload["mistake_samples"] = [
+        {"image": mnist.test_pixels[i].tolist(), "label": int(mnist.test_labels[i]), "index": i}
+        for i in named
+    ]
+
+
 @pytest.fixture(scope="session")
-def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path):
-    """The data the server offers under /data/NAME/: both runs, and damaged copies of the short
-    one, each in a folder of its own."""
+def default_payload(default_run: Path, mnist: Mnist) -> dict:
+    """The default run's JSON, with the whole test set's mistakes (added if it lacks them)."""
+    payload = json.loads((default_run / JSON_NAME).read_text())
+    if "mistake_samples" not in payload:
+        add_mistakes(payload, default_run, mnist)
+    return payload
+
+
+@pytest.fixture(scope="session")
+def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_payload: dict):
+    """The data the server offers under /data/NAME/: the default run (with its mistakes), the
+    short one, and damaged copies of the short one, each in a folder of its own."""
     damaged = tmp_path_factory.mktemp("damaged")
     text = (short_run / JSON_NAME).read_text()
-    folders = {"default": default_run, "short": short_run}
+    default = tmp_path_factory.mktemp("default")
+    (default / JSON_NAME).write_text(json.dumps(default_payload))
+    folders = {"default": default, "short": short_run}
 
     def add(name: str, content: str) -> None:
         folders[name] = damaged / name
@@ -277,11 +333,6 @@ def screenshot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         request.getfixturevalue("demo").tab.screenshot(
             path=folder / f"{request.node.name}.png", full_page=True
         )
-
-
-@pytest.fixture(scope="session")
-def default_payload(default_run: Path) -> dict:
-    return json.loads((default_run / JSON_NAME).read_text())
 
 
 def torch_predictions(run: Path, payload: dict, epoch: int) -> list[int]:
@@ -670,17 +721,82 @@ def test_a_prediction_under_half_is_marked_unsure(demo: Page):
     probability = max(demo.state("probabilities"))
     assert probability < 0.5
     assert demo.state("unsure") is True
-    assert demo.text("#confidence") == f"unsure: only {100 * probability:.1f}%"
+    assert demo.text("#confidence") == f"unsure: probability only {100 * probability:.1f}%"
     assert "unsure" in demo.tab.get_attribute("#output-panel", "class")
     demo.set_epoch(20)
     demo.show_sample(30)
     probability = max(demo.state("probabilities"))
-    assert demo.text("#confidence") == f"{100 * probability:.1f}% sure"
+    assert demo.text("#confidence") == f"probability {100 * probability:.1f}%"
     assert "unsure" not in demo.tab.get_attribute("#output-panel", "class")
     assert demo.tab.get_attribute("#announce", "aria-live") == "polite"
-    assert demo.text("#announce") == f"Prediction {demo.state('prediction')}, " + (
-        f"{100 * probability:.1f}% sure."
+    assert demo.text("#announce") == (
+        f"Prediction {demo.state('prediction')}, probability {100 * probability:.1f}%. "
+        f"{demo.text('#verdict')}"
     )
+
+
+def torch_probabilities(run: Path, image: list, epoch: int) -> np.ndarray:
+    model = CNN().eval()
+    model.load_state_dict(load_state_dict(run / epoch_weights_name(epoch)))
+    with torch.inference_mode():
+        logits = model(normalize(torch.tensor([image], dtype=torch.uint8)))
+    return logits.softmax(dim=1)[0].numpy()
+
+
+def test_the_page_opens_on_the_lecture_digit_and_says_it_is_a_confident_mistake(
+    browser, server: str, default_run: Path, default_payload: dict
+):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        index = default_payload["feature_map_image"]["index"]
+        sample = next(s for s in default_payload["samples"] if s["index"] == index)
+        assert page.state("sample")["index"] == index == 18 and sample["label"] == 3
+        probabilities = torch_probabilities(default_run, sample["image"], 20)
+        assert page.state("prediction") == probabilities.argmax() == 8  # the lecture's run
+        assert page.state("right") is False
+        assert page.text("#verdict") == (
+            "Wrong: test image 18 is labelled 3. It is the lecture's digit, the first 3 of the "
+            f"test set: a confident mistake, 8 with probability {100 * probabilities[8]:.1f}%."
+        )
+        assert probabilities[8] > 0.5
+        assert outside_viewport(page, ["#verdict", "#prediction", "#confidence"]) == []
+    finally:
+        page.tab.close()
+
+
+def test_every_test_image_shown_says_right_or_wrong(
+    demo: Page, default_run: Path, default_payload: dict
+):
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        expected = torch_predictions(default_run, default_payload, epoch)
+        for position in (0, 18, 30, 55, 99):
+            demo.show_sample(position)
+            sample = default_payload["samples"][position]
+            right = expected[position] == sample["label"]
+            assert demo.state("right") is right
+            verdict = demo.text("#verdict")
+            assert verdict.startswith(
+                f"{'Right' if right else 'Wrong'}: test image {sample['index']} is labelled "
+                f"{sample['label']}."
+            )
+    demo.draw(SEVEN)
+    assert demo.state("right") is None
+    assert demo.text("#verdict") == (
+        "A drawing has no label: only you know whether the answer is right."
+    )
+
+
+def test_the_page_says_probability_and_that_any_input_gets_a_digit(demo: Page):
+    demo.draw(ONE)
+    text = demo.tab.inner_text("body")
+    assert re.search(r"\bsure\b", text) is None
+    assert demo.text("#confidence").startswith(("probability ", "unsure: probability only "))
+    assert demo.text(".caveat") == (
+        "The network answers with one of its ten digits whatever it is shown, a scribble or a "
+        "letter too: a high probability is no proof that the input is a digit."
+    )
+    assert demo.tab.is_visible(".caveat")
 
 
 def precision3(value: float) -> str:
@@ -935,30 +1051,65 @@ def test_the_kernels_are_drawn_beside_their_maps(demo: Page, default_payload: di
     assert colour == expected_colour
 
 
-def test_the_gallery_shows_the_epochs_mistakes_and_opens_one(
-    demo: Page, default_run: Path, default_payload: dict
+def test_the_gallery_shows_each_epochs_most_confident_mistakes_of_the_whole_test_set(
+    demo: Page, default_run: Path, default_payload: dict, mnist: Mnist
 ):
-    for epoch in (0, 20):
+    for epoch in (0, 8, 20):
         demo.set_epoch(epoch)
-        expected = torch_predictions(default_run, default_payload, epoch)
-        labels = [sample["label"] for sample in default_payload["samples"]]
-        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
+        stored = default_payload["training_epochs"][epoch]["mistakes"]
         demo.tab.click("#mistakes")
         mistakes = demo.state("mistakes")
-        assert [m["position"] for m in mistakes] == wrong
-        assert [m["prediction"] for m in mistakes] == [expected[i] for i in wrong]
-        assert demo.tab.locator("#explain-body .mistake").count() == len(wrong)
-        assert (
-            demo.text("#explain-title")
-            == f"Epoch {epoch} gets {len(wrong)} of the 100 test images wrong"
+        assert mistakes == stored
+        assert demo.tab.locator("#explain-body .mistake").count() == len(stored) >= 10
+        assert demo.text("#explain-title") == (
+            f"Epoch {epoch}: its {len(stored)} most confident mistakes on the whole test set"
         )
-        if wrong:
-            demo.tab.locator("#explain-body .mistake").first.click()
-            assert not demo.tab.is_visible("#explain")
-            assert demo.state("sample")["position"] == wrong[0]
-            assert demo.state("prediction") == expected[wrong[0]]
-        else:
-            demo.tab.click("#explain-close")
+        first = stored[0]
+        assert demo.tab.locator("#explain-body .mistake").first.inner_text().split("\n") == [
+            f"{first['label']} seen as {first['prediction']}, probability "
+            f"{100 * first['probability']:.1f}%",
+            f"test image {first['index']}",
+        ]
+        # Each is PyTorch's mistake on that test image, the most confident first.
+        image = mnist.test_pixels[first["index"]].tolist()
+        probabilities = torch_probabilities(default_run, image, epoch)
+        assert probabilities.argmax() == first["prediction"] != mnist.test_labels[first["index"]]
+        assert [m["probability"] for m in stored] == sorted(
+            (m["probability"] for m in stored), reverse=True
+        )
+        demo.tab.locator("#explain-body .mistake").first.click()
+        assert not demo.tab.is_visible("#explain")
+        assert demo.state("sample")["index"] == first["index"]
+        assert demo.state("image") == image
+        assert demo.state("prediction") == first["prediction"]
+        assert demo.text("#verdict").startswith(f"Wrong: test image {first['index']} is labelled")
+
+
+def test_with_an_older_json_the_gallery_says_so_and_shows_the_samples_mistakes(
+    browser, server: str, short_run: Path
+):
+    payload = json.loads((short_run / JSON_NAME).read_text())
+    page = Page(browser, server, data_path("short"))
+    try:
+        page.set_epoch(0)
+        expected = torch_predictions(short_run, payload, 0)
+        labels = [sample["label"] for sample in payload["samples"]]
+        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
+        page.tab.click("#mistakes")
+        mistakes = page.state("mistakes")
+        assert [m["index"] for m in mistakes] == [payload["samples"][i]["index"] for i in wrong]
+        assert page.text("#explain-title") == (
+            f"Epoch 0 gets {len(wrong)} of the 100 test images in this JSON wrong"
+        )
+        assert page.text(".gallery-note") == (
+            "This JSON is older than the page: it holds no mistakes of the whole test set, so "
+            "these are its samples' only (make data writes it again)."
+        )
+        page.tab.locator("#explain-body .mistake").first.click()
+        assert page.state("sample")["position"] == wrong[0]
+        assert page.problems == []
+    finally:
+        page.tab.close()
 
 
 # ---------------------------------------------------------------------------------------------
