@@ -122,11 +122,9 @@ function showVerdict(prediction, probability) {
     right = prediction === sample.label;
     verdict = `${right ? "Right" : "Wrong"}: test image ${sample.index} is labelled ${sample.label}.`;
     if (sample.index === state.data.feature_map_image.index) {
-      verdict += right
-        ? ` It is the lecture's digit, the first ${sample.label} of the test set.`
-        : ` It is the lecture's digit, the first ${sample.label} of the test set: a ` +
-          `${probability >= SURE ? "confident " : ""}mistake, ${prediction} with probability ` +
-          `${(100 * probability).toFixed(1)}%.`;
+      const mistake = probability >= SURE ? "a confident mistake" : "a mistake";
+      verdict += ` The lecture's digit, the first ${sample.label} of the test set` +
+        (right ? "." : `: ${mistake}.`);
     }
   } else if (prediction !== null) {
     verdict = "A drawing has no label: only you know whether the answer is right.";

@@ -754,11 +754,12 @@ def test_the_page_opens_on_the_lecture_digit_and_says_it_is_a_confident_mistake(
         probabilities = torch_probabilities(default_run, sample["image"], 20)
         assert page.state("prediction") == probabilities.argmax() == 8  # the lecture's run
         assert page.state("right") is False
-        assert page.text("#verdict") == (
-            "Wrong: test image 18 is labelled 3. It is the lecture's digit, the first 3 of the "
-            f"test set: a confident mistake, 8 with probability {100 * probabilities[8]:.1f}%."
-        )
+        assert page.text("#confidence") == f"probability {100 * probabilities[8]:.1f}%"
         assert probabilities[8] > 0.5
+        assert page.text("#verdict") == (
+            "Wrong: test image 18 is labelled 3. The lecture's digit, the first 3 of the test "
+            "set: a confident mistake."
+        )
         assert outside_viewport(page, ["#verdict", "#prediction", "#confidence"]) == []
     finally:
         page.tab.close()
@@ -916,11 +917,6 @@ def click_pixel(page: Page, layer: str, channel: int, y: int, x: int) -> dict:
     return page.state("explanation")
 
 
-def shown_numbers(page: Page, selector: str) -> np.ndarray:
-    texts = page.tab.locator(f"#explain-body {selector}").all_inner_texts()
-    return np.asarray([float(text.replace("−", "-")) for text in texts])
-
-
 def close_enough(shown, expected, tolerance: float = TOLERANCE) -> bool:
     expected = np.asarray(expected, dtype=float)
     scale = max(1.0, float(np.abs(expected).max()))
@@ -929,60 +925,105 @@ def close_enough(shown, expected, tolerance: float = TOLERANCE) -> bool:
     )
 
 
-@pytest.mark.parametrize("epoch", [0, 5, 20])
+THOUSANDTH = Decimal("0.001")
+
+
+def on_paper(value: float | Decimal) -> Decimal:
+    """`value` rounded to 3 decimals as on paper (halves away from zero), as the dialog prints."""
+    exact = value if isinstance(value, Decimal) else Decimal(float(value))
+    return exact.quantize(THOUSANDTH, rounding=ROUND_HALF_UP)
+
+
+def printed(page: Page, selector: str) -> list[Decimal]:
+    """The numbers the dialog prints in `selector`, exactly as printed."""
+    texts = page.tab.locator(f"#explain-body {selector}").all_inner_texts()
+    return [Decimal(text.strip().replace("−", "-")) for text in texts]
+
+
+def unrounded(page: Page) -> float:
+    """The value js/cnn.mjs computed, as the dialog's last line prints it."""
+    line = page.text("#explain-body .unrounded")
+    return float(re.search(r"(−?[0-9.]+)\.$", line).group(1).replace("−", "-"))
+
+
 def test_a_clicked_conv_pixel_shows_window_times_kernel_plus_bias_as_pytorch(
-    demo: Page, default_run: Path, default_payload: dict, epoch: int
+    demo: Page, default_run: Path, default_payload: dict
 ):
     demo.show_sample(30)
-    demo.set_epoch(epoch)
-    torch_maps, weights = torch_activations(
-        default_run, default_payload["samples"][30]["image"], epoch
-    )
-    for layer, channel, y, x in [
-        ("conv1", 0, 10, 12),
-        ("conv1", 3, 20, 5),
-        ("conv2", 2, 4, 6),
-        ("conv2", 7, 0, 10),
-    ]:
-        shown = click_pixel(demo, layer, channel, y, x)
-        assert (shown["layer"], shown["channel"], shown["y"], shown["x"]) == (layer, channel, y, x)
-        source = torch_maps["input" if layer == "conv1" else "pool1"]
-        windows = source[:, y : y + 3, x : x + 3]
-        kernel = weights[f"{layer}.weight"][channel]
-        assert close_enough([t["window"] for t in shown["terms"]], windows)
-        assert close_enough([t["kernel"] for t in shown["terms"]], kernel)
-        assert close_enough([t["products"] for t in shown["terms"]], windows * kernel)
-        assert close_enough(shown["bias"], weights[f"{layer}.bias"][channel])
-        expected = torch_maps[layer][channel, y, x]
-        assert close_enough(shown["total"], expected) and shown["total"] == shown["computed"]
-        # What the dialog shows, to its 3 digits.
-        products = shown_numbers(demo, "table[data-role=products] td")
-        assert np.allclose(products, (windows * kernel).ravel(), rtol=6e-3, atol=1e-9)
-        assert np.allclose(shown_numbers(demo, ".result .total"), [expected], rtol=6e-3)
-        assert demo.text("#explain-title") == (
-            f"{layer} map {channel + 1}, row {y + 1}, column {x + 1}, epoch {epoch}"
+    for epoch in (0, 5, 20):
+        demo.set_epoch(epoch)
+        torch_maps, weights = torch_activations(
+            default_run, default_payload["samples"][30]["image"], epoch
         )
-        demo.tab.click("#explain-close")
+        for layer, channel, y, x in [
+            ("conv1", 0, 10, 12),
+            ("conv1", 3, 20, 5),
+            ("conv2", 2, 4, 6),
+            ("conv2", 7, 0, 10),
+        ]:
+            shown = click_pixel(demo, layer, channel, y, x)
+            assert (shown["layer"], shown["channel"], shown["y"], shown["x"]) == (
+                layer,
+                channel,
+                y,
+                x,
+            )
+            source = torch_maps["input" if layer == "conv1" else "pool1"]
+            windows = source[:, y : y + 3, x : x + 3]
+            kernel = weights[f"{layer}.weight"][channel]
+            assert close_enough([t["window"] for t in shown["terms"]], windows)
+            assert close_enough([t["kernel"] for t in shown["terms"]], kernel)
+            assert close_enough([t["products"] for t in shown["terms"]], windows * kernel)
+            assert close_enough(shown["bias"], weights[f"{layer}.bias"][channel])
+            expected = torch_maps[layer][channel, y, x]
+            assert close_enough(shown["total"], expected) and shown["total"] == shown["computed"]
+            assert demo.text("#explain-title") == (
+                f"{layer} map {channel + 1}, row {y + 1}, column {x + 1}, epoch {epoch}"
+            )
+            assert_conv_dialog_adds_up(demo, shown)
+            assert unrounded(demo) == pytest.approx(expected, abs=1e-5)
+            demo.tab.click("#explain-close")
 
 
-@pytest.mark.parametrize("epoch", [0, 20])
+def assert_conv_dialog_adds_up(page: Page, shown: dict) -> None:
+    """The printed window and kernel are the page's numbers (PyTorch's, as checked), rounded;
+    each printed product is the product of the printed factors, rounded; each sum and the total
+    add up as printed."""
+    window = printed(page, "table[data-role=window] td")
+    weight = printed(page, "table[data-role=kernel] td")
+    assert window == [on_paper(v) for t in shown["terms"] for v in np.ravel(t["window"])]
+    assert weight == [on_paper(v) for t in shown["terms"] for v in np.ravel(t["kernel"])]
+    products = printed(page, "table[data-role=products] td")
+    assert products == [on_paper(w * k) for w, k in zip(window, weight, strict=True)]
+    sums = printed(page, ".term .sum")
+    assert sums == [sum(products[i : i + 9]) for i in range(0, len(products), 9)]
+    addends = printed(page, ".result .addend")
+    assert addends == [*sums, on_paper(shown["bias"])]
+    assert printed(page, ".result .total") == [sum(addends)]
+
+
 def test_a_clicked_pool_pixel_shows_its_2x2_window_and_the_max_as_pytorch(
-    demo: Page, default_run: Path, default_payload: dict, epoch: int
+    demo: Page, default_run: Path, default_payload: dict
 ):
     demo.show_sample(30)
-    demo.set_epoch(epoch)
-    torch_maps, _ = torch_activations(default_run, default_payload["samples"][30]["image"], epoch)
-    for layer, channel, y, x in [("pool1", 1, 6, 7), ("pool2", 5, 2, 3)]:
-        shown = click_pixel(demo, layer, channel, y, x)
-        source = torch_maps["conv1" if layer == "pool1" else "conv2"][channel]
-        window = source[2 * y : 2 * y + 2, 2 * x : 2 * x + 2]
-        assert close_enough(shown["window"], window)
-        assert close_enough(shown["rectified"], np.maximum(window, 0))
-        assert close_enough(shown["max"], torch_maps[layer][channel, y, x])
-        assert np.allclose(
-            shown_numbers(demo, "table[data-role=window] td"), window.ravel(), rtol=6e-3, atol=1e-9
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        torch_maps, _ = torch_activations(
+            default_run, default_payload["samples"][30]["image"], epoch
         )
-        demo.tab.click("#explain-close")
+        for layer, channel, y, x in [("pool1", 1, 6, 7), ("pool2", 5, 2, 3)]:
+            shown = click_pixel(demo, layer, channel, y, x)
+            source = torch_maps["conv1" if layer == "pool1" else "conv2"][channel]
+            window = source[2 * y : 2 * y + 2, 2 * x : 2 * x + 2]
+            assert close_enough(shown["window"], window)
+            assert close_enough(shown["rectified"], np.maximum(window, 0))
+            assert close_enough(shown["max"], torch_maps[layer][channel, y, x])
+            values = printed(demo, "table[data-role=window] td")
+            assert values == [on_paper(v) for v in np.ravel(shown["window"])]
+            rectified = [max(v, Decimal("0.000")) for v in values]
+            assert printed(demo, "table[data-role=relu] td") == rectified
+            assert printed(demo, ".result .total") == [max(rectified)]
+            demo.tab.click("#explain-close")
 
 
 def test_a_clicked_bar_shows_the_top_fc1_contributions_as_pytorch(
@@ -1001,9 +1042,22 @@ def test_a_clicked_bar_shows_the_top_fc1_contributions_as_pytorch(
         assert [entry["unit"] for entry in shown["top"]] == top.tolist()
         assert close_enough([entry["product"] for entry in shown["top"]], contributions[top])
         assert close_enough(shown["total"], torch_maps["logits"][digit])
-        rows = demo.tab.locator("#explain-body table.contributions tbody tr").count()
-        assert rows == 8
         assert demo.text("#explain-title") == f"fc2: the score of digit {digit}, epoch 20"
+        # fc1's units numbered from 1, as maps, rows and columns are.
+        rows = demo.tab.locator("#explain-body table.contributions tbody tr").all_inner_texts()
+        cells = [row.split("\t") for row in rows]
+        assert [int(cell[0]) for cell in cells] == (top + 1).tolist()
+        activation, weight, product = (
+            [Decimal(cell[i].strip().replace("−", "-")) for cell in cells] for i in (1, 2, 3)
+        )
+        assert activation == [on_paper(entry["activation"]) for entry in shown["top"]]
+        assert weight == [on_paper(entry["weight"]) for entry in shown["top"]]
+        assert product == [on_paper(a * w) for a, w in zip(activation, weight, strict=True)]
+        assert close_enough(shown["rest"], np.delete(contributions, top).sum())
+        addends = printed(demo, ".result .addend")
+        assert addends == [sum(product), on_paper(shown["rest"]), on_paper(shown["bias"])]
+        assert printed(demo, ".result .total") == [sum(addends)]
+        assert unrounded(demo) == pytest.approx(torch_maps["logits"][digit], abs=1e-5)
         demo.tab.click("#explain-close")
 
 
