@@ -162,25 +162,61 @@ function grid(rows, role, limit, scale) {
   return table;
 }
 
-/** The maps a window is taken from, each with the window outlined, at `zoom` pixels a cell. */
+/** A map painted on `scale` with the window of `size` pixels at (y, x) outlined. */
+function markedMap(map, y, x, size, limit, scale) {
+  const box = element("div", "source-map");
+  const canvas = element("canvas", "");
+  paintMap(canvas, map, limit, scale);
+  const mark = element("span", "window");
+  const height = map.length;
+  const width = map[0].length;
+  mark.style.left = `${(100 * x) / width}%`;
+  mark.style.top = `${(100 * y) / height}%`;
+  mark.style.width = `${(100 * size) / width}%`;
+  mark.style.height = `${(100 * size) / height}%`;
+  box.append(canvas, mark);
+  return box;
+}
+
+/** The maps a window is taken from, each with the window outlined. */
 function sourceFigure(maps, y, x, size, limit, scale, caption) {
   const figure = element("figure", "source");
   const row = element("div", "source-maps");
-  for (const map of maps) {
-    const box = element("div", "source-map");
-    const canvas = element("canvas", "");
-    paintMap(canvas, map, limit, scale);
-    const mark = element("span", "window");
-    const height = map.length;
-    const width = map[0].length;
-    mark.style.left = `${(100 * x) / width}%`;
-    mark.style.top = `${(100 * y) / height}%`;
-    mark.style.width = `${(100 * size) / width}%`;
-    mark.style.height = `${(100 * size) / height}%`;
-    box.append(canvas, mark);
-    row.append(box);
-  }
+  row.append(...maps.map((map) => markedMap(map, y, x, size, limit, scale)));
   figure.append(row, element("figcaption", "", caption));
+  return figure;
+}
+
+/** Arrow buttons for the explained pixel: key (as the keyboard's), label, symbol. */
+const MOVE_BUTTONS = [
+  ["ArrowUp", "the pixel above", "↑"],
+  ["ArrowLeft", "the pixel to the left", "←"],
+  ["ArrowRight", "the pixel to the right", "→"],
+  ["ArrowDown", "the pixel below", "↓"],
+];
+
+/**
+ * The explained map itself, enlarged, its pixel outlined: a tap or a click on it explains that
+ * pixel instead, and the arrow buttons move one pixel (a finger's way into a small map).
+ */
+function pixelPicker(e, result) {
+  const map = result[e.layer][e.channel];
+  const scale = e.layer.startsWith("pool") ? SCALES.oneSided : SCALES.twoSided;
+  const figure = element("figure", "picker");
+  const box = markedMap(map, e.y, e.x, 1, largestMagnitude(map), scale);
+  const canvas = box.querySelector("canvas");
+  canvas.dataset.layer = e.layer;
+  canvas.dataset.channel = String(e.channel);
+  const moves = element("div", "moves");
+  for (const [key, label, symbol] of MOVE_BUTTONS) {
+    const button = element("button", "move", symbol);
+    button.type = "button";
+    button.dataset.key = key;
+    button.setAttribute("aria-label", `explain ${label}`);
+    moves.append(button);
+  }
+  const caption = `${e.layer} map ${e.channel + 1}: tap a pixel, or move with the arrows`;
+  figure.append(box, moves, element("figcaption", "", caption));
   return figure;
 }
 
@@ -323,8 +359,10 @@ export function explanationTitle(e, epoch) {
 export function showExplanation(body, e, image, result) {
   body.replaceChildren();
   if (e.kind === "convolution") {
+    body.append(pixelPicker(e, result));
     showConvolution(body, e, image, result);
   } else if (e.kind === "pool") {
+    body.append(pixelPicker(e, result));
     showPool(body, e, result);
   } else {
     showScore(body, e);

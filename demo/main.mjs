@@ -50,25 +50,58 @@ const state = {
   fixedScale: true,
   kernelLimits: null, // per conv layer, the largest |weight| over every epoch
   target: null, // what the dialog explains (see explain.mjs), or null
-  limitsCache: { image: null, limits: null }, // fixedLimits() of the last image
+  scale: null, // the fixed colour scale of the last image: {image, limits, next epoch to add}
   mistakes: new Map(), // epoch index -> the test images it gets wrong
 };
 
-/** Per layer, the largest |value| its maps reach for the current image over every epoch. */
-function fixedLimits() {
-  const cache = state.limitsCache;
-  if (cache.image !== state.image) {
-    const limits = Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, 0]));
-    for (const entry of state.data.training_epochs) {
-      const result = forward(entry.weights, state.image);
-      for (const name of Object.keys(limits)) {
-        limits[name] = Math.max(limits[name], largestMagnitude(result[name]));
-      }
+/** Forward passes per task when a drawing's colour scale is computed in the background. */
+const EPOCHS_PER_TASK = 3;
+
+/** Take epochs `scale.next`.. (at most `count`) into `scale.limits`; true once all are in. */
+function growLimits(scale, count) {
+  const epochs = state.data.training_epochs;
+  const end = Math.min(epochs.length, scale.next + count);
+  for (; scale.next < end; scale.next++) {
+    const result = forward(epochs[scale.next].weights, scale.image);
+    for (const name of Object.keys(scale.limits)) {
+      scale.limits[name] = Math.max(scale.limits[name], largestMagnitude(result[name]));
     }
-    cache.image = state.image;
-    cache.limits = limits;
   }
-  return cache.limits;
+  return scale.next === epochs.length;
+}
+
+/** A drawing's scale, EPOCHS_PER_TASK epochs a task; redrawn once complete, unless the image
+ * has changed since (a new scale then started). */
+function growLater(scale) {
+  if (state.scale !== scale) {
+    return;
+  }
+  if (growLimits(scale, EPOCHS_PER_TASK)) {
+    update();
+  } else {
+    setTimeout(() => growLater(scale), 0);
+  }
+}
+
+/**
+ * Per layer, the largest |value| its maps reach for the current image over every epoch (one
+ * forward pass per epoch, once per image). A test image's is computed at once; a drawing's,
+ * which changes on every frame of a stroke, a few epochs per task in the background, the maps
+ * drawn meanwhile on the epochs seen so far: so a slow phone draws without a long pause.
+ */
+function fixedLimits(result) {
+  if (state.scale === null || state.scale.image !== state.image) {
+    const limits = Object.fromEntries(
+      Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
+    );
+    state.scale = { image: state.image, limits, next: 0 };
+    if (state.sample !== null) {
+      growLimits(state.scale, Infinity);
+    } else {
+      setTimeout(() => growLater(state.scale), 0);
+    }
+  }
+  return state.scale.limits;
 }
 
 /** Per conv layer, the largest |weight| of its kernels over every epoch. */
@@ -83,7 +116,7 @@ const kernelLimitsAllEpochs = (epochs) =>
 /** Where each layer's colour scale ends: fixed across epochs, or fitted to this picture. */
 function colourLimits(result, weights) {
   if (state.fixedScale) {
-    return { ...fixedLimits(), kernels: state.kernelLimits };
+    return { ...fixedLimits(result), kernels: state.kernelLimits };
   }
   const limits = Object.fromEntries(
     Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
@@ -198,6 +231,7 @@ function update() {
     unsure,
     right,
     explanation,
+    scaleComplete: state.scale?.next === epochs.length,
     mistakes: window.demoState?.mistakes ?? null,
     drawnAt: performance.now(), // milliseconds since the navigation started
   };
@@ -293,17 +327,18 @@ function strongestPixel(canvas) {
 /** Arrow keys in the dialog move the explained pixel within its map. */
 const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
 
-function moveTarget(event) {
-  const move = MOVES[event.key];
+/** Move the explained pixel one step (`key` as an arrow key's); false when there is none. */
+function moveTarget(key) {
+  const move = MOVES[key];
   const target = state.target;
   if (move === undefined || target === null || target.layer === "fc2") {
-    return;
+    return false;
   }
-  event.preventDefault();
   const map = window.demoState.maps[target.layer][target.channel];
   const y = Math.max(0, Math.min(map.length - 1, target.y + move[0]));
   const x = Math.max(0, Math.min(map[0].length - 1, target.x + move[1]));
   openExplanation({ ...target, y, x });
+  return true;
 }
 
 /**
@@ -420,7 +455,24 @@ function connect(epochs) {
       openExplanation(strongestPixel(event.target));
     }
   });
-  $("explain").addEventListener("keydown", moveTarget);
+  $("skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("epoch").focus();
+  });
+  $("explain").addEventListener("keydown", (event) => {
+    if (moveTarget(event.key)) {
+      event.preventDefault();
+    }
+  });
+  $("explain").addEventListener("click", (event) => {
+    if (event.target.matches(".picker canvas")) {
+      openExplanation(pixelTarget(event.target, event));
+    } else if (event.target.matches("button.move")) {
+      const key = event.target.dataset.key;
+      moveTarget(key);
+      document.querySelector(`#explain-body button.move[data-key=${key}]`).focus();
+    }
+  });
   $("explain-close").addEventListener("click", () => $("explain").close());
   $("explain").addEventListener("close", () => {
     state.target = null;
@@ -428,6 +480,23 @@ function connect(epochs) {
     window.demoState.mistakes = null;
   });
   window.addEventListener("resize", () => drawCurve($("curve"), epochs, state.epoch));
+}
+
+/** Projector mode on or off: larger text, one screen; kept in the address (`?projector`) so
+ * that a reload or a bookmark keeps it. */
+function setProjector(on) {
+  document.documentElement.classList.toggle("projector", on);
+  $("projector").setAttribute("aria-pressed", String(on));
+  const url = new URL(window.location.href);
+  if (on) {
+    url.searchParams.set("projector", "");
+  } else {
+    url.searchParams.delete("projector");
+  }
+  window.history.replaceState(null, "", url);
+  if (state.data !== null) {
+    drawCurve($("curve"), state.data.training_epochs, state.epoch);
+  }
 }
 
 function showScaleChoice() {
@@ -445,6 +514,10 @@ function showProgress(received, total) {
 }
 
 async function start() {
+  setProjector(new URL(window.location.href).searchParams.has("projector"));
+  $("projector").addEventListener("click", () =>
+    setProjector($("projector").getAttribute("aria-pressed") !== "true"),
+  );
   const url = dataUrl(window.location.href);
   const name = url.pathname.replace(/^\//, "");
   try {

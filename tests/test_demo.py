@@ -252,7 +252,7 @@ class Page:
             self.tab = browser.new_page(viewport=VIEWPORT, has_touch=has_touch)
         else:
             width, height, ratio = screens.SIZES[size]
-            phone = size in screens.PHONES
+            phone = size in screens.TOUCH
             self.tab = browser.new_page(
                 viewport={"width": width, "height": height},
                 device_scale_factor=ratio,
@@ -265,7 +265,8 @@ class Page:
         self.tab.on("requestfailed", lambda request: self.problems.append(request.url))
         self.tab.on("response", self.on_response)
         self.tab.on("request", self.on_request)
-        self.tab.goto(f"{server}/demo/?data={data}")
+        projector = "&projector" if size in screens.PROJECTOR else ""
+        self.tab.goto(f"{server}/demo/?data={data}{projector}")
         self.tab.wait_for_function("window.demoState !== undefined")
 
     def on_console(self, message) -> None:
@@ -398,7 +399,7 @@ def test_bad_data_shows_one_sentence_naming_the_key_and_epoch(browser, server: s
         page.tab.close()
 
 
-def test_the_page_shows_its_loading_progress(browser, server: str, default_run: Path):
+def test_the_page_shows_its_loading_progress(browser, server: str, data_folders: dict[str, Path]):
     """Each chunk of the JSON that arrives updates the line under the title, in megabytes."""
     tab = browser.new_page()
     tab.add_init_script(
@@ -414,7 +415,7 @@ def test_the_page_shows_its_loading_progress(browser, server: str, default_run: 
         tab.goto(f"{server}/demo/?data={data_path('default')}")
         tab.wait_for_function("window.demoState !== undefined")
         seen = tab.evaluate("window.progressSeen")
-        megabytes = (default_run / JSON_NAME).stat().st_size / 1e6
+        megabytes = (data_folders["default"] / JSON_NAME).stat().st_size / 1e6
         steps = [text for text in seen if text.startswith("Loading the network… ")]
         assert len(steps) >= 2
         assert steps[-1] == f"Loading the network… {megabytes:.1f} of {megabytes:.1f} MB"
@@ -611,7 +612,37 @@ def save_screenshot(page: Page, tmp_path_factory: pytest.TempPathFactory, name: 
     page.tab.screenshot(path=folder / f"{name}.png")
 
 
-@pytest.mark.parametrize("size", [s for s in screens.SIZES if s not in screens.PHONES])
+def clipped(page: Page) -> list[str]:
+    """Visible buttons and text boxes cut off: outside the window, outside their panel, or their
+    text wider than the box."""
+    return page.tab.evaluate(
+        """() => [...document.querySelectorAll("button, #verdict, .caveat, #confidence")]
+          .filter((node) => node.checkVisibility() && node.closest("dialog") === null)
+          .flatMap((node) => {
+            const r = node.getBoundingClientRect();
+            const panel = node.closest(".panel")?.getBoundingClientRect() ??
+              { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+            const inside = (box) => r.left >= box.left - 0.5 && r.top >= box.top - 0.5 &&
+              r.right <= box.right + 0.5 && r.bottom <= box.bottom + 0.5;
+            const view = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+            const cut = !inside(view) || !inside(panel) || node.scrollWidth > node.clientWidth + 1;
+            return cut ? [node.id || node.textContent.trim().slice(0, 20)] : [];
+          })"""
+    )
+
+
+def text_sizes(page: Page) -> list[tuple[str, float]]:
+    """Every visible piece of text (the curve's labels too) and its font size in CSS pixels."""
+    return page.tab.evaluate(
+        """() => [...document.querySelectorAll("main *, header *")]
+          .filter((node) => node.checkVisibility() && (node.tagName === "CANVAS" ||
+            [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())))
+          .map((node) => [`${node.tagName}.${node.className} ${node.textContent.slice(0, 20)}`,
+                          parseFloat(getComputedStyle(node).fontSize)])"""
+    )
+
+
+@pytest.mark.parametrize("size", screens.ONE_SCREEN)
 def test_on_a_projector_or_laptop_everything_is_in_view_without_scrolling(
     browser, server: str, tmp_path_factory, size: str
 ):
@@ -620,10 +651,83 @@ def test_on_a_projector_or_laptop_everything_is_in_view_without_scrolling(
         save_screenshot(page, tmp_path_factory, f"size-{size}")
         shown = ["#pad", "#maps canvas.map", "#maps canvas.kernel", "#prediction", "#bars"]
         assert outside_viewport(page, [*shown, "#curve", "#epoch", "#train"]) == []
-        assert page.tab.evaluate("document.documentElement.scrollHeight") <= screens.SIZES[size][1]
+        width, height, _ = screens.SIZES[size]
+        assert page.tab.evaluate("document.documentElement.scrollHeight") <= height
+        assert page.tab.evaluate("document.documentElement.scrollWidth") <= width
+        assert clipped(page) == []
         assert page.problems == []
     finally:
         page.tab.close()
+
+
+@pytest.mark.parametrize("size", screens.PROJECTOR)
+def test_projector_mode_has_no_text_under_16_px_and_is_switched_with_a_button(
+    browser, server: str, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        assert page.tab.get_attribute("#projector", "aria-pressed") == "true"
+        sizes = text_sizes(page)
+        assert len(sizes) > 50
+        assert [(text, px) for text, px in sizes if px < 16] == []
+        # Off: the normal page, the address without ?projector; on again: as it was.
+        page.tab.click("#projector")
+        assert page.tab.get_attribute("#projector", "aria-pressed") == "false"
+        assert "projector" not in page.tab.url
+        assert min(px for _, px in text_sizes(page)) < 16
+        page.tab.click("#projector")
+        assert page.tab.url.endswith("&projector=")
+        assert min(px for _, px in text_sizes(page)) >= 16
+        assert clipped(page) == []
+    finally:
+        page.tab.close()
+
+
+@pytest.mark.parametrize("size", screens.SHORT)
+def test_zoomed_in_or_a_phone_held_sideways_the_digits_pad_and_clear_are_in_view(
+    browser, server: str, tmp_path_factory, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        save_screenshot(page, tmp_path_factory, f"size-{size}")
+        width = screens.SIZES[size][0]
+        assert page.tab.evaluate("document.documentElement.scrollWidth") <= width
+        in_view = ["#digits button", "#clear", "#pad", "#prediction", "#confidence", "#verdict"]
+        assert outside_viewport(page, in_view) == []
+        assert [name for name in clipped(page) if name in "0123456789clear"] == []
+        # No control under another panel.
+        overlaps = page.tab.evaluate(
+            """() => {
+              const maps = document.getElementById("maps-panel").getBoundingClientRect();
+              return [...document.querySelectorAll("#input-panel button, #output-panel button")]
+                .filter((node) => { const r = node.getBoundingClientRect();
+                  return r.bottom > maps.top && r.top < maps.bottom &&
+                         r.right > maps.left && r.left < maps.right; })
+                .map((node) => node.textContent.trim()); }"""
+        )
+        assert overlaps == []
+        assert page.problems == []
+    finally:
+        page.tab.close()
+
+
+def test_at_1280x720_conv2s_kernels_are_wider_than_10_px(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        widths = page.tab.locator(".conv2 canvas.kernel").evaluate_all(
+            "(nodes) => nodes.map((node) => node.getBoundingClientRect().width)"
+        )
+        assert len(widths) == 8 and min(widths) > 10
+    finally:
+        page.tab.close()
+
+
+def test_the_accuracy_axis_shows_the_climb_from_90_to_98_percent(demo: Page, default_payload: dict):
+    trained = [e for e in default_payload["training_epochs"] if e["epoch"] > 0]
+    lowest = min(min(e["train_accuracy"], e["test_accuracy"]) for e in trained)
+    low, high = map(float, demo.tab.get_attribute("#curve", "data-accuracy-axis").split())
+    assert (low, high) == (10 * math.floor(lowest / 10), 100)
+    assert (98 - 90) / (high - low) >= 0.25  # on 0-100%: 0.08
 
 
 def sizes_of(page: Page) -> dict[str, float]:
@@ -645,13 +749,7 @@ def test_on_a_large_screen_maps_and_labels_grow(browser, server: str):
         for name in before:
             assert after[name] >= 1.35 * before[name], (name, before, after)
         # Every piece of text, the curve's labels included, at least 20 px on the large screen.
-        fonts = large.tab.evaluate(
-            """() => [...document.querySelectorAll("main *, header *")]
-              .filter((node) => node.checkVisibility() && (node.tagName === "CANVAS" ||
-                [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())))
-              .map((node) => [`${node.tagName}.${node.className} ${node.textContent.slice(0, 20)}`,
-                              parseFloat(getComputedStyle(node).fontSize)])"""
-        )
+        fonts = text_sizes(large)
         assert len(fonts) > 50
         assert [text for text, size in fonts if size < 20] == []
     finally:
@@ -685,6 +783,66 @@ def test_on_a_phone_the_prediction_is_in_view_while_drawing(
         )
         assert small == []
         assert page.problems == []
+    finally:
+        page.tab.close()
+
+
+def dialog_fits(page: Page) -> dict:
+    """Where the open dialog is and whether its content is cut sideways or scrolls."""
+    return page.tab.evaluate(
+        """() => {
+          const dialog = document.getElementById("explain");
+          const r = dialog.getBoundingClientRect();
+          const before = dialog.scrollTop;
+          dialog.scrollTop = 50;
+          const scrolls = dialog.scrollTop > before;
+          dialog.scrollTop = before;
+          return { inside: r.left >= 0 && r.top >= 0 && r.right <= innerWidth &&
+                     r.bottom <= innerHeight,
+                   sideways: dialog.scrollWidth > dialog.clientWidth,
+                   taller: dialog.scrollHeight > dialog.clientHeight, scrolls };
+        }"""
+    )
+
+
+def test_on_a_phone_the_dialogs_fit_the_screen_or_scroll_inside_it(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="390x844")
+    try:
+        page.tab.locator("#bars button").nth(8).click()
+        fc2 = dialog_fits(page)
+        assert fc2["inside"] and not fc2["sideways"]
+        page.tab.click("#explain-close")
+        page.tab.locator("#maps canvas.map[data-layer=conv2]").nth(2).click()
+        conv2 = dialog_fits(page)
+        assert conv2["inside"] and not conv2["sideways"]
+        assert conv2["scrolls"] or not conv2["taller"]
+    finally:
+        page.tab.close()
+
+
+def test_a_finger_picks_a_pixel_of_a_small_map_on_its_enlarged_copy(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="390x844")
+    try:
+        conv1 = page.tab.locator("#maps canvas.map[data-layer=conv1]").first
+        conv1.scroll_into_view_if_needed()
+        box = conv1.bounding_box()
+        assert box["width"] / 26 < 4  # too small a pixel for a finger on the page itself
+        page.tab.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert page.tab.is_visible("#explain")
+        picker = page.tab.locator("#explain-body .picker canvas")
+        big = picker.bounding_box()
+        assert big["width"] / 26 >= 10  # at least 10 px a pixel
+        page.tab.touchscreen.tap(
+            big["x"] + 20.5 * big["width"] / 26, big["y"] + 5.5 * big["height"] / 26
+        )
+        target = page.state("explanation")
+        assert (target["layer"], target["channel"], target["y"], target["x"]) == ("conv1", 0, 5, 20)
+        page.tab.locator("#explain-body button.move[data-key=ArrowDown]").tap()
+        assert (page.state("explanation")["y"], page.state("explanation")["x"]) == (6, 20)
+        sizes = page.tab.locator("#explain-body button.move").evaluate_all(
+            "(nodes) => nodes.map((n) => [n.offsetWidth, n.offsetHeight])"
+        )
+        assert len(sizes) == 4 and min(min(size) for size in sizes) >= 44
     finally:
         page.tab.close()
 
@@ -874,6 +1032,32 @@ def test_the_last_epoch_keeps_the_keyboard_focus(demo: Page):
     assert demo.state("epoch") == 20
     assert demo.tab.is_disabled("#train")
     assert demo.tab.evaluate("document.activeElement.id") == "epoch"
+
+
+def test_the_keyboard_focus_on_a_map_is_visible(demo: Page):
+    demo.tab.focus("#scale")
+    demo.tab.keyboard.press("Tab")
+    outline = demo.tab.evaluate(
+        """() => { const node = document.activeElement, style = getComputedStyle(node);
+          return [node.dataset.layer, style.outlineStyle, style.outlineWidth,
+                  style.outlineColor]; }"""
+    )
+    assert outline == ["conv1", "solid", "3px", "rgb(26, 95, 180)"]
+
+
+def test_the_epoch_slider_is_two_keys_from_the_top_of_the_page(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        page.tab.keyboard.press("Tab")
+        assert page.tab.evaluate("document.activeElement.id") == "skip"
+        assert outside_viewport(page, ["#skip"]) == []
+        assert page.text("#skip") == "skip to the epoch slider"
+        page.tab.keyboard.press("Enter")
+        assert page.tab.evaluate("document.activeElement.id") == "epoch"
+        page.tab.keyboard.press("ArrowLeft")
+        assert page.state("epoch") == 19
+    finally:
+        page.tab.close()
 
 
 def test_every_map_has_a_text_alternative(demo: Page):
