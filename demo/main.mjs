@@ -50,6 +50,7 @@ const state = {
   fixedScale: true,
   kernelLimits: null, // per conv layer, the largest |weight| over every epoch
   target: null, // what the dialog explains (see explain.mjs), or null
+  curveEpoch: null, // the epoch the metrics and the curve show
   scale: null, // the fixed colour scale of the last image: {image, limits, next epoch to add}
   mistakes: new Map(), // epoch index -> the test images it gets wrong
 };
@@ -205,8 +206,11 @@ function update() {
   if (trainHadFocus && $("train").disabled) {
     $("epoch").focus(); // a disabled button drops the keyboard focus: keep it on the epochs
   }
-  showMetrics(entry);
-  drawCurve($("curve"), epochs, state.epoch);
+  if (state.curveEpoch !== state.epoch) {
+    showMetrics(entry); // not on every frame of a stroke: only when the epoch changes
+    drawCurve($("curve"), epochs, state.epoch);
+    state.curveEpoch = state.epoch;
+  }
 
   const explanation =
     state.target === null ? null : explain(state.target, entry.weights, state.image, result);

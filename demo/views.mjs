@@ -193,11 +193,15 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
     }
     const oneSided = AFTER_RELU.has(name);
     const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
-    const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
-    if (kernels !== undefined) {
-      legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
+    const ends = `${limits[name]} ${kernels === undefined ? "" : limits.kernels[name]}`;
+    if (row.dataset.ends !== ends) {
+      row.dataset.ends = ends; // new legends only for new ends
+      const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
+      if (kernels !== undefined) {
+        legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
+      }
+      row.querySelector(".scales").replaceChildren(...legends);
     }
-    row.querySelector(".scales").replaceChildren(...legends);
     row.querySelectorAll("canvas.map").forEach((canvas, i) => {
       paintMap(canvas, channels[i], limits[name], scale);
       const values = channels[i].flat();
