@@ -695,6 +695,8 @@ def test_zoomed_in_or_a_phone_held_sideways_the_digits_pad_and_clear_are_in_view
         in_view = ["#digits button", "#clear", "#pad", "#prediction", "#confidence", "#verdict"]
         assert outside_viewport(page, in_view) == []
         assert [name for name in clipped(page) if name in "0123456789clear"] == []
+        pad, panel = (page.tab.locator(s).bounding_box() for s in ("#pad", "#input-panel"))
+        assert panel["x"] <= pad["x"] and pad["x"] + pad["width"] <= panel["x"] + panel["width"]
         # No control under another panel.
         overlaps = page.tab.evaluate(
             """() => {
