@@ -7,11 +7,14 @@
  *   fc2 bar (a digit): the largest contributions of fc1's units to that digit's score
  *
  * `explain(...)` returns the numbers as a plain object (the page keeps it in demoState for the
- * tests); `showExplanation(...)` writes them into the dialog as tables a class can read.
+ * tests); `showExplanation(...)` writes them into the dialog as tables a class can read. The
+ * dialog rounds every number to 3 decimals and does its arithmetic on the numbers as printed,
+ * so that each product and sum checks out on paper; beside it, what js/cnn.mjs computed from
+ * the unrounded numbers. Maps, rows, columns and fc1 units are numbered from 1.
  */
 
 import { preprocess, relu } from "../js/cnn.mjs";
-import { SCALES, element, largestMagnitude, numberText, paintMap, scaleColour } from "./views.mjs";
+import { SCALES, element, largestMagnitude, paintMap, scaleColour } from "./views.mjs";
 
 const KERNEL = 3; // the convolutions' kernel size
 const POOL = 2; // the pooling window
@@ -111,6 +114,28 @@ export function explain(target, weights, image, result) {
 // ---------------------------------------------------------------------------------------------
 // The dialog
 
+const DECIMALS = 3; // every number in the dialog is printed with this many decimals
+const UNIT = 10 ** DECIMALS;
+
+/** x rounded to an integer, halves away from zero (as on paper). */
+const roundHalfAway = (x) => Math.sign(x) * Math.round(Math.abs(x));
+
+/** A value as it is printed (rounded as toFixed rounds), in thousandths: an integer, so that
+ * printed sums are exact. */
+const printed = (value) => Math.sign(value) * Math.round(Number(Math.abs(value).toFixed(DECIMALS)) * UNIT);
+
+/** The product of two printed numbers (thousandths), rounded to thousandths as printed. */
+const printedProduct = (a, b) => roundHalfAway((a * b) / UNIT);
+
+const total = (units) => units.reduce((sum, value) => sum + value, 0);
+
+/** Thousandths as text, a true minus sign: "0.526", "−0.035". */
+const decimalText = (units) =>
+  `${units < 0 ? "−" : ""}${(Math.abs(units) / UNIT).toFixed(DECIMALS)}`;
+
+/** An unrounded value with two decimals more than the printed ones. */
+const unroundedText = (value) => value.toFixed(DECIMALS + 2).replace("-", "−");
+
 /** WCAG's relative luminance of an sRGB colour [r, g, b], 0..255 each. */
 function luminance(rgb) {
   const linear = rgb
@@ -119,17 +144,17 @@ function luminance(rgb) {
   return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
 }
 
-/** A table of numbers [H][W], each cell tinted on `scale`, its text black or white, whichever
- * contrasts more (at least 4.5:1 either way). */
+/** A table of printed numbers [H][W] (thousandths), each cell tinted on `scale`, its text black
+ * or white, whichever contrasts more (at least 4.5:1 either way). */
 function grid(rows, role, limit, scale) {
   const table = element("table", `grid ${role}`);
   table.dataset.role = role;
   for (const row of rows) {
     const line = table.insertRow();
-    for (const value of row) {
+    for (const units of row) {
       const cell = line.insertCell();
-      cell.textContent = numberText(value);
-      const tint = scaleColour(value, limit, scale);
+      cell.textContent = decimalText(units);
+      const tint = scaleColour(units / UNIT, limit, scale);
       cell.style.background = `rgb(${tint.join(" ")})`;
       cell.style.color = luminance(tint) > 0.179 ? "black" : "white";
     }
@@ -137,39 +162,91 @@ function grid(rows, role, limit, scale) {
   return table;
 }
 
-/** The maps a window is taken from, each with the window outlined, at `zoom` pixels a cell. */
+/** A map painted on `scale` with the window of `size` pixels at (y, x) outlined. */
+function markedMap(map, y, x, size, limit, scale) {
+  const box = element("div", "source-map");
+  const canvas = element("canvas", "");
+  paintMap(canvas, map, limit, scale);
+  const mark = element("span", "window");
+  const height = map.length;
+  const width = map[0].length;
+  mark.style.left = `${(100 * x) / width}%`;
+  mark.style.top = `${(100 * y) / height}%`;
+  mark.style.width = `${(100 * size) / width}%`;
+  mark.style.height = `${(100 * size) / height}%`;
+  box.append(canvas, mark);
+  return box;
+}
+
+/** The maps a window is taken from, each with the window outlined. */
 function sourceFigure(maps, y, x, size, limit, scale, caption) {
   const figure = element("figure", "source");
   const row = element("div", "source-maps");
-  for (const map of maps) {
-    const box = element("div", "source-map");
-    const canvas = element("canvas", "");
-    paintMap(canvas, map, limit, scale);
-    const mark = element("span", "window");
-    const height = map.length;
-    const width = map[0].length;
-    mark.style.left = `${(100 * x) / width}%`;
-    mark.style.top = `${(100 * y) / height}%`;
-    mark.style.width = `${(100 * size) / width}%`;
-    mark.style.height = `${(100 * size) / height}%`;
-    box.append(canvas, mark);
-    row.append(box);
-  }
+  row.append(...maps.map((map) => markedMap(map, y, x, size, limit, scale)));
   figure.append(row, element("figcaption", "", caption));
+  return figure;
+}
+
+/** Arrow buttons for the explained pixel: key (as the keyboard's), label, symbol. */
+const MOVE_BUTTONS = [
+  ["ArrowUp", "the pixel above", "↑"],
+  ["ArrowLeft", "the pixel to the left", "←"],
+  ["ArrowRight", "the pixel to the right", "→"],
+  ["ArrowDown", "the pixel below", "↓"],
+];
+
+/**
+ * The explained map itself, enlarged, its pixel outlined: a tap or a click on it explains that
+ * pixel instead, and the arrow buttons move one pixel (a finger's way into a small map).
+ */
+function pixelPicker(e, result) {
+  const map = result[e.layer][e.channel];
+  const scale = e.layer.startsWith("pool") ? SCALES.oneSided : SCALES.twoSided;
+  const figure = element("figure", "picker");
+  const box = markedMap(map, e.y, e.x, 1, largestMagnitude(map), scale);
+  const canvas = box.querySelector("canvas");
+  canvas.dataset.layer = e.layer;
+  canvas.dataset.channel = String(e.channel);
+  const moves = element("div", "moves");
+  for (const [key, label, symbol] of MOVE_BUTTONS) {
+    const button = element("button", "move", symbol);
+    button.type = "button";
+    button.dataset.key = key;
+    button.setAttribute("aria-label", `explain ${label}`);
+    moves.append(button);
+  }
+  const caption = `${e.layer} map ${e.channel + 1}: tap a pixel, or move with the arrows`;
+  figure.append(box, moves, element("figcaption", "", caption));
   return figure;
 }
 
 const operator = (text) => element("span", "operator", text);
 
-/** A line "= value" with what js/cnn.mjs drew beside it. */
-function resultLine(text, total, computed) {
+/**
+ * The sum of printed `addends` ([name, thousandths]) as a line "a + b + bias c = total", the
+ * total the exact sum of what is printed; under it, what js/cnn.mjs computed unrounded.
+ */
+function sumLines(addends, computed, what) {
   const line = element("p", "result");
-  const same = Math.abs(total - computed) <= 1e-9 * Math.max(1, Math.abs(computed));
-  line.append(element("span", "", text), element("b", "total", numberText(total)));
-  const check = same ? ` = what js/cnn.mjs drew (${numberText(computed)})` : ` ≠ ${computed}`;
-  line.append(element("span", "check", check));
-  return line;
+  addends.forEach(([name, units], i) => {
+    if (i > 0) {
+      line.append(" + ");
+    }
+    line.append(name, element("span", "addend", decimalText(units)));
+  });
+  line.append(" = ", element("b", "total", decimalText(total(addends.map(([, u]) => u)))));
+  const note = element(
+    "p",
+    "unrounded",
+    `Every number is rounded to ${DECIMALS} decimals, and each product and sum is of the ` +
+      `numbers as printed. js/cnn.mjs, from the unrounded numbers: ${what} ` +
+      `${unroundedText(computed)}.`,
+  );
+  return [line, note];
 }
+
+/** Rows of a [H][W] array, each value printed (thousandths). */
+const printedRows = (rows) => rows.map((row) => row.map(printed));
 
 function showConvolution(body, e, image, result) {
   const first = e.layer === "conv1";
@@ -183,18 +260,23 @@ function showConvolution(body, e, image, result) {
   const terms = element("div", "terms");
   const kernelLimit = largestMagnitude(e.terms.map(({ kernel }) => kernel));
   const productLimit = largestMagnitude(e.terms.map(({ products }) => products));
+  const sums = [];
   for (const term of e.terms) {
+    const window = printedRows(term.window);
+    const kernel = printedRows(term.kernel);
+    const products = window.map((row, i) => row.map((w, j) => printedProduct(w, kernel[i][j])));
+    const sum = total(products.flat());
     const line = element("div", "term");
     const name = first ? "input" : `pool1 map ${term.channel + 1}`;
     line.append(element("span", "term-name", name));
-    line.append(grid(term.window, "window", sourceLimit, sourceScale));
-    line.append(operator("×"), grid(term.kernel, "kernel", kernelLimit, SCALES.twoSided));
-    line.append(operator("="), grid(term.products, "products", productLimit, SCALES.twoSided));
-    line.append(operator("sum"), element("b", "sum", numberText(term.sum)));
+    line.append(grid(window, "window", sourceLimit, sourceScale));
+    line.append(operator("×"), grid(kernel, "kernel", kernelLimit, SCALES.twoSided));
+    line.append(operator("="), grid(products, "products", productLimit, SCALES.twoSided));
+    line.append(operator("sum"), element("b", "sum", decimalText(sum)));
     terms.append(line);
+    sums.push([first ? "input: " : `map ${term.channel + 1}: `, sum]);
   }
-  const sums = e.terms.map(({ sum }) => numberText(sum)).join(" + ");
-  terms.append(resultLine(`${sums} + bias ${numberText(e.bias)} = `, e.total, e.computed));
+  terms.append(...sumLines([...sums, ["bias: ", printed(e.bias)]], e.computed, "the pixel is"));
   body.append(terms);
 }
 
@@ -216,10 +298,17 @@ function showPool(body, e, result) {
   const terms = element("div", "terms");
   const line = element("div", "term");
   const limit = largestMagnitude(e.window);
+  const window = printedRows(e.window);
+  const rectified = window.map((row) => row.map((units) => Math.max(0, units)));
   line.append(element("span", "term-name", source));
-  line.append(grid(e.window, "window", limit, SCALES.twoSided));
-  line.append(operator("ReLU"), grid(e.rectified, "relu", limit, SCALES.oneSided));
-  terms.append(line, resultLine("the largest of the four: ", e.max, e.computed));
+  line.append(grid(window, "window", limit, SCALES.twoSided));
+  line.append(operator("ReLU"), grid(rectified, "relu", limit, SCALES.oneSided));
+  const largest = element("p", "result");
+  largest.append(
+    "the largest of the four: ",
+    element("b", "total", decimalText(Math.max(...rectified.flat()))),
+  );
+  terms.append(line, largest);
   body.append(terms);
 }
 
@@ -230,22 +319,30 @@ function showScore(body, e) {
     head.append(element("th", "", title));
   }
   const rows = table.createTBody();
-  for (const { unit, activation, weight, product } of e.top) {
+  const listed = [];
+  for (const { unit, activation, weight } of e.top) {
     const row = rows.insertRow();
-    for (const value of [activation, weight, product]) {
-      row.insertCell().textContent = numberText(value);
+    const factors = [printed(activation), printed(weight)];
+    const product = printedProduct(...factors);
+    row.insertCell().textContent = String(unit + 1);
+    for (const units of [...factors, product]) {
+      row.insertCell().textContent = decimalText(units);
     }
-    row.insertCell(0).textContent = String(unit);
+    listed.push(product);
   }
   const terms = element("div", "terms");
   const count = e.top.length + e.restCount;
-  const others = `the other ${e.restCount} (${numberText(e.rest)})`;
   const percent = `${(100 * e.probability).toFixed(1)}%`;
+  const addends = [
+    [`those ${e.top.length}: `, total(listed)],
+    [`the other ${e.restCount}: `, printed(e.rest)],
+    ["bias: ", printed(e.bias)],
+  ];
   terms.append(
     element("p", "", `The ${e.top.length} largest of the ${count} contributions to ${e.digit}:`),
     table,
-    resultLine(`those + ${others} + bias ${numberText(e.bias)} = score `, e.total, e.computed),
-    element("p", "", `softmax of the 10 scores: ${percent} for ${e.digit}`),
+    ...sumLines(addends, e.computed, "the score is"),
+    element("p", "", `softmax of the 10 scores: probability ${percent} for ${e.digit}`),
   );
   body.append(terms);
 }
@@ -262,8 +359,10 @@ export function explanationTitle(e, epoch) {
 export function showExplanation(body, e, image, result) {
   body.replaceChildren();
   if (e.kind === "convolution") {
+    body.append(pixelPicker(e, result));
     showConvolution(body, e, image, result);
   } else if (e.kind === "pool") {
+    body.append(pixelPicker(e, result));
     showPool(body, e, result);
   } else {
     showScore(body, e);

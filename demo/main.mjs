@@ -50,25 +50,59 @@ const state = {
   fixedScale: true,
   kernelLimits: null, // per conv layer, the largest |weight| over every epoch
   target: null, // what the dialog explains (see explain.mjs), or null
-  limitsCache: { image: null, limits: null }, // fixedLimits() of the last image
+  curveEpoch: null, // the epoch the metrics and the curve show
+  scale: null, // the fixed colour scale of the last image: {image, limits, next epoch to add}
   mistakes: new Map(), // epoch index -> the test images it gets wrong
 };
 
-/** Per layer, the largest |value| its maps reach for the current image over every epoch. */
-function fixedLimits() {
-  const cache = state.limitsCache;
-  if (cache.image !== state.image) {
-    const limits = Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, 0]));
-    for (const entry of state.data.training_epochs) {
-      const result = forward(entry.weights, state.image);
-      for (const name of Object.keys(limits)) {
-        limits[name] = Math.max(limits[name], largestMagnitude(result[name]));
-      }
+/** Forward passes per task when a drawing's colour scale is computed in the background. */
+const EPOCHS_PER_TASK = 3;
+
+/** Take epochs `scale.next`.. (at most `count`) into `scale.limits`; true once all are in. */
+function growLimits(scale, count) {
+  const epochs = state.data.training_epochs;
+  const end = Math.min(epochs.length, scale.next + count);
+  for (; scale.next < end; scale.next++) {
+    const result = forward(epochs[scale.next].weights, scale.image);
+    for (const name of Object.keys(scale.limits)) {
+      scale.limits[name] = Math.max(scale.limits[name], largestMagnitude(result[name]));
     }
-    cache.image = state.image;
-    cache.limits = limits;
   }
-  return cache.limits;
+  return scale.next === epochs.length;
+}
+
+/** A drawing's scale, EPOCHS_PER_TASK epochs a task; redrawn once complete, unless the image
+ * has changed since (a new scale then started). */
+function growLater(scale) {
+  if (state.scale !== scale) {
+    return;
+  }
+  if (growLimits(scale, EPOCHS_PER_TASK)) {
+    update();
+  } else {
+    setTimeout(() => growLater(scale), 0);
+  }
+}
+
+/**
+ * Per layer, the largest |value| its maps reach for the current image over every epoch (one
+ * forward pass per epoch, once per image). A test image's is computed at once; a drawing's,
+ * which changes on every frame of a stroke, a few epochs per task in the background, the maps
+ * drawn meanwhile on the epochs seen so far: so a slow phone draws without a long pause.
+ */
+function fixedLimits(result) {
+  if (state.scale === null || state.scale.image !== state.image) {
+    const limits = Object.fromEntries(
+      Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
+    );
+    state.scale = { image: state.image, limits, next: 0 };
+    if (state.sample !== null) {
+      growLimits(state.scale, Infinity);
+    } else {
+      setTimeout(() => growLater(state.scale), 0);
+    }
+  }
+  return state.scale.limits;
 }
 
 /** Per conv layer, the largest |weight| of its kernels over every epoch. */
@@ -83,7 +117,7 @@ const kernelLimitsAllEpochs = (epochs) =>
 /** Where each layer's colour scale ends: fixed across epochs, or fitted to this picture. */
 function colourLimits(result, weights) {
   if (state.fixedScale) {
-    return { ...fixedLimits(), kernels: state.kernelLimits };
+    return { ...fixedLimits(result), kernels: state.kernelLimits };
   }
   const limits = Object.fromEntries(
     Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
@@ -94,7 +128,7 @@ function colourLimits(result, weights) {
   return limits;
 }
 
-/** The prediction as a class can read it: "draw a digit", unsure below 50%, or how sure. */
+/** The prediction as a class can read it: "draw a digit", unsure below 50%, or its probability. */
 function showPrediction(prediction, probability) {
   const unsure = prediction !== null && probability < SURE;
   $("prediction").textContent = prediction === null ? "–" : String(prediction);
@@ -102,15 +136,43 @@ function showPrediction(prediction, probability) {
   $("output-panel").classList.toggle("unsure", unsure);
   const percent = `${(100 * probability).toFixed(1)}%`;
   $("confidence").textContent =
-    prediction === null ? "draw a digit" : unsure ? `unsure: only ${percent}` : `${percent} sure`;
+    prediction === null
+      ? "draw a digit"
+      : unsure
+        ? `unsure: probability only ${percent}`
+        : `probability ${percent}`;
+  return unsure;
+}
+
+/**
+ * Right or wrong, whenever a test image is shown (a drawing has no label to check against);
+ * the lecture's digit, wrong, is named as the confident mistake it is.
+ */
+function showVerdict(prediction, probability) {
+  const sample = state.sample;
+  let verdict = "";
+  let right = null;
+  if (sample !== null && prediction !== null) {
+    right = prediction === sample.label;
+    verdict = `${right ? "Right" : "Wrong"}: test image ${sample.index} is labelled ${sample.label}.`;
+    if (sample.index === state.data.feature_map_image.index) {
+      const mistake = probability >= SURE ? "a confident mistake" : "a mistake";
+      verdict += ` The lecture's digit, the first ${sample.label} of the test set` +
+        (right ? "." : `: ${mistake}.`);
+    }
+  } else if (prediction !== null) {
+    verdict = "A drawing has no label: only you know whether the answer is right.";
+  }
+  $("verdict").textContent = verdict;
+  $("verdict").className = right === null ? "" : right ? "right" : "wrong";
   const spoken =
     prediction === null
       ? "Blank pad: draw a digit."
-      : `Prediction ${prediction}, ${$("confidence").textContent}.`;
+      : `Prediction ${prediction}, ${$("confidence").textContent}. ${verdict}`;
   if ($("announce").textContent !== spoken) {
     $("announce").textContent = spoken;
   }
-  return unsure;
+  return right;
 }
 
 /** Run the network of the current epoch on the current image and draw everything. */
@@ -125,6 +187,7 @@ function update() {
   paintDigit($("seen"), state.image);
   drawFeatureMaps($("maps"), result, entry.weights, colourLimits(result, entry.weights), MAP_NOTES);
   const unsure = showPrediction(prediction, probability);
+  const right = showVerdict(prediction, probability);
   drawBars($("bars"), result.probabilities, prediction, unsure, (digit) =>
     openExplanation({ layer: "fc2", digit }),
   );
@@ -134,7 +197,7 @@ function update() {
   $("input-caption").textContent =
     state.sample === null
       ? "your drawing, as the network sees it"
-      : `test image #${state.sample.index}, labelled ${state.sample.label}`;
+      : `test image ${state.sample.index}, as the network sees it`;
 
   $("epoch").value = String(state.epoch);
   $("epoch-value").textContent = `${entry.epoch} of ${epochs.at(-1).epoch}`;
@@ -143,8 +206,11 @@ function update() {
   if (trainHadFocus && $("train").disabled) {
     $("epoch").focus(); // a disabled button drops the keyboard focus: keep it on the epochs
   }
-  showMetrics(entry);
-  drawCurve($("curve"), epochs, state.epoch);
+  if (state.curveEpoch !== state.epoch) {
+    showMetrics(entry); // not on every frame of a stroke: only when the epoch changes
+    drawCurve($("curve"), epochs, state.epoch);
+    state.curveEpoch = state.epoch;
+  }
 
   const explanation =
     state.target === null ? null : explain(state.target, entry.weights, state.image, result);
@@ -167,7 +233,9 @@ function update() {
     probabilities: result.probabilities,
     prediction,
     unsure,
+    right,
     explanation,
+    scaleComplete: state.scale?.next === epochs.length,
     mistakes: window.demoState?.mistakes ?? null,
     drawnAt: performance.now(), // milliseconds since the navigation started
   };
@@ -195,12 +263,11 @@ function showMetrics(entry) {
   );
 }
 
-/** Show test sample `position` (0..99) of the JSON. */
-function showSample(position) {
-  const sample = state.data.samples[position];
-  state.sample = { position, label: sample.label, index: sample.index };
-  state.image = sample.image;
-  pad.showImage(sample.image);
+/** Show a test image {image, label, index}: sample `position` of the JSON's samples, or null. */
+function showTestImage(image, position) {
+  state.sample = { position, label: image.label, index: image.index };
+  state.image = image.image;
+  pad.showImage(image.image);
   update();
 }
 
@@ -208,7 +275,8 @@ function showSample(position) {
 function pickDigit(digit) {
   const positions = state.data.samples.flatMap((sample, i) => (sample.label === digit ? [i] : []));
   const now = state.sample === null ? -1 : positions.indexOf(state.sample.position);
-  showSample(positions[(now + 1) % positions.length]);
+  const position = positions[(now + 1) % positions.length];
+  showTestImage(state.data.samples[position], position);
 }
 
 /** Show the network as it was after epoch `index` (kept within 0..last). */
@@ -263,62 +331,92 @@ function strongestPixel(canvas) {
 /** Arrow keys in the dialog move the explained pixel within its map. */
 const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
 
-function moveTarget(event) {
-  const move = MOVES[event.key];
+/** Move the explained pixel one step (`key` as an arrow key's); false when there is none. */
+function moveTarget(key) {
+  const move = MOVES[key];
   const target = state.target;
   if (move === undefined || target === null || target.layer === "fc2") {
-    return;
+    return false;
   }
-  event.preventDefault();
   const map = window.demoState.maps[target.layer][target.channel];
   const y = Math.max(0, Math.min(map.length - 1, target.y + move[0]));
   const x = Math.max(0, Math.min(map[0].length - 1, target.x + move[1]));
   openExplanation({ ...target, y, x });
+  return true;
 }
 
-/** The test images the current epoch gets wrong (cached per epoch): position, label, guess. */
+/**
+ * The epoch's most confident mistakes on the whole test set, from the JSON: each {index, label,
+ * prediction, probability, image}. A JSON written before it held them: the mistakes among its
+ * samples, each found by a forward pass (cached per epoch), and `older` set.
+ */
 function mistakesAt(epoch) {
+  const entry = state.data.training_epochs[epoch];
+  if (entry.mistakes !== undefined) {
+    const images = new Map(state.data.mistake_samples.map((image) => [image.index, image]));
+    return { older: false, wrong: entry.mistakes.map((m) => ({ ...m, image: images.get(m.index) })) };
+  }
   if (!state.mistakes.has(epoch)) {
-    const weights = state.data.training_epochs[epoch].weights;
     const wrong = [];
-    state.data.samples.forEach((sample, position) => {
-      const { probabilities } = forward(weights, sample.image);
+    for (const sample of state.data.samples) {
+      const { probabilities } = forward(entry.weights, sample.image);
       const prediction = argmax(probabilities);
       if (prediction !== sample.label) {
-        const probability = probabilities[prediction];
-        wrong.push({ position, label: sample.label, prediction, probability });
+        const { index, label } = sample;
+        wrong.push({ index, label, prediction, probability: probabilities[prediction], image: sample });
       }
-    });
+    }
     state.mistakes.set(epoch, wrong);
   }
-  return state.mistakes.get(epoch);
+  return { older: true, wrong: state.mistakes.get(epoch) };
+}
+
+/** The dialog's title and first line over `wrong`, the mistakes of `entry`. */
+function galleryText(entry, wrong, older) {
+  if (older) {
+    return [
+      `Epoch ${entry.epoch} gets ${wrong.length} of the ${state.data.samples.length} test images ` +
+        "in this JSON wrong",
+      "This JSON is older than the page: it holds no mistakes of the whole test set, so these " +
+        "are its samples' only (make data writes it again).",
+    ];
+  }
+  const accuracy = `test accuracy ${entry.test_accuracy.toFixed(2)}%`;
+  return [
+    wrong.length === 0
+      ? `Epoch ${entry.epoch} gets every test image right`
+      : `Epoch ${entry.epoch}: its ${wrong.length} most confident mistakes on the whole test set`,
+    `Out of all the test images (${accuracy}), the wrong answers with the highest probability, ` +
+      "the most confident first. Press one to look inside it.",
+  ];
 }
 
 /** The dialog as a gallery of this epoch's mistakes, each a button that shows that image. */
 function showMistakes() {
-  const epoch = state.data.training_epochs[state.epoch].epoch;
-  const wrong = mistakesAt(state.epoch);
+  const entry = state.data.training_epochs[state.epoch];
+  const { older, wrong } = mistakesAt(state.epoch);
   state.target = null;
-  $("explain-title").textContent =
-    `Epoch ${epoch} gets ${wrong.length} of the ${state.data.samples.length} test images wrong`;
+  const [title, line] = galleryText(entry, wrong, older);
+  $("explain-title").textContent = title;
   const gallery = element("div", "gallery");
-  for (const { position, label, prediction, probability } of wrong) {
+  for (const { index, label, prediction, probability, image } of wrong) {
     const item = element("button", "mistake");
     item.type = "button";
     const canvas = element("canvas", "");
     canvas.width = 28;
     canvas.height = 28;
-    paintDigit(canvas, state.data.samples[position].image);
-    const text = `${label} seen as ${prediction} (${(100 * probability).toFixed(0)}%)`;
-    item.append(canvas, element("span", "", text));
+    paintDigit(canvas, image.image);
+    const text = `${label} seen as ${prediction}, probability ${(100 * probability).toFixed(1)}%`;
+    item.append(canvas, element("span", "", text), element("span", "index", `test image ${index}`));
     item.addEventListener("click", () => {
       $("explain").close();
-      showSample(position);
+      const position = state.data.samples.findIndex((sample) => sample.index === index);
+      showTestImage(image, position < 0 ? null : position);
     });
     gallery.append(item);
   }
-  $("explain-body").replaceChildren(gallery);
-  window.demoState.mistakes = wrong;
+  $("explain-body").replaceChildren(element("p", "gallery-note", line), gallery);
+  window.demoState.mistakes = wrong.map(({ image, ...mistake }) => mistake);
   window.demoState.explanation = null;
   if (!$("explain").open) {
     $("explain").showModal();
@@ -361,7 +459,24 @@ function connect(epochs) {
       openExplanation(strongestPixel(event.target));
     }
   });
-  $("explain").addEventListener("keydown", moveTarget);
+  $("skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("epoch").focus();
+  });
+  $("explain").addEventListener("keydown", (event) => {
+    if (moveTarget(event.key)) {
+      event.preventDefault();
+    }
+  });
+  $("explain").addEventListener("click", (event) => {
+    if (event.target.matches(".picker canvas")) {
+      openExplanation(pixelTarget(event.target, event));
+    } else if (event.target.matches("button.move")) {
+      const key = event.target.dataset.key;
+      moveTarget(key);
+      document.querySelector(`#explain-body button.move[data-key=${key}]`).focus();
+    }
+  });
   $("explain-close").addEventListener("click", () => $("explain").close());
   $("explain").addEventListener("close", () => {
     state.target = null;
@@ -369,6 +484,23 @@ function connect(epochs) {
     window.demoState.mistakes = null;
   });
   window.addEventListener("resize", () => drawCurve($("curve"), epochs, state.epoch));
+}
+
+/** Projector mode on or off: larger text, one screen; kept in the address (`?projector`) so
+ * that a reload or a bookmark keeps it. */
+function setProjector(on) {
+  document.documentElement.classList.toggle("projector", on);
+  $("projector").setAttribute("aria-pressed", String(on));
+  const url = new URL(window.location.href);
+  if (on) {
+    url.searchParams.set("projector", "");
+  } else {
+    url.searchParams.delete("projector");
+  }
+  window.history.replaceState(null, "", url);
+  if (state.data !== null) {
+    drawCurve($("curve"), state.data.training_epochs, state.epoch);
+  }
 }
 
 function showScaleChoice() {
@@ -386,6 +518,10 @@ function showProgress(received, total) {
 }
 
 async function start() {
+  setProjector(new URL(window.location.href).searchParams.has("projector"));
+  $("projector").addEventListener("click", () =>
+    setProjector($("projector").getAttribute("aria-pressed") !== "true"),
+  );
   const url = dataUrl(window.location.href);
   const name = url.pathname.replace(/^\//, "");
   try {

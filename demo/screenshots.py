@@ -17,16 +17,27 @@ from types import ModuleType
 DEMO_DIR = Path(__file__).resolve().parent
 
 # name: (CSS viewport width, height, device pixel ratio); a 1920×1080 screen zoomed to 150% is
-# a 1280×720 CSS viewport at 1.5 device pixels per CSS pixel.
+# a 1280×720 CSS viewport at 1.5 device pixels per CSS pixel, a 720p projector zoomed to 125% or
+# 150% one of 1024×576 or 853×480.
 SIZES = {
     "1280x720": (1280, 720, 1),
     "1366x768": (1366, 768, 1),
+    "1024x768": (1024, 768, 1),
     "1920x1080": (1920, 1080, 1),
     "1920x1080-zoom150": (1280, 720, 1.5),
+    "1280x720-projector": (1280, 720, 1),
+    "1024x768-projector": (1024, 768, 1),
+    "1024x576-zoom125": (1024, 576, 1.25),
+    "853x480-zoom150": (853, 480, 1.5),
     "390x844": (390, 844, 3),
     "360x740": (360, 740, 3),
+    "844x390": (844, 390, 3),
 }
-PHONES = ("390x844", "360x740")
+PHONES = ("390x844", "360x740")  # held upright: one column
+SHORT = ("1024x576-zoom125", "853x480-zoom150", "844x390")  # the pad and digits in view, scrolls
+TOUCH = (*PHONES, "844x390")
+PROJECTOR = ("1280x720-projector", "1024x768-projector")  # opened in projector mode
+ONE_SCREEN = tuple(size for size in SIZES if size not in PHONES + SHORT)
 README_SIZE = "1366x768"
 
 
@@ -49,10 +60,10 @@ def open_page(browser, url: str, size: str):
     page = browser.new_page(
         viewport={"width": width, "height": height},
         device_scale_factor=ratio,
-        has_touch=size in PHONES,
-        is_mobile=size in PHONES,
+        has_touch=size in TOUCH,
+        is_mobile=size in TOUCH,
     )
-    page.goto(url)
+    page.goto(f"{url}?projector" if size in PROJECTOR else url)
     page.wait_for_function("window.demoState !== undefined", timeout=60_000)
     return page
 

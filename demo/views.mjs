@@ -193,11 +193,15 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
     }
     const oneSided = AFTER_RELU.has(name);
     const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
-    const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
-    if (kernels !== undefined) {
-      legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
+    const ends = `${limits[name]} ${kernels === undefined ? "" : limits.kernels[name]}`;
+    if (row.dataset.ends !== ends) {
+      row.dataset.ends = ends; // new legends only for new ends
+      const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
+      if (kernels !== undefined) {
+        legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
+      }
+      row.querySelector(".scales").replaceChildren(...legends);
     }
-    row.querySelector(".scales").replaceChildren(...legends);
     row.querySelectorAll("canvas.map").forEach((canvas, i) => {
       paintMap(canvas, channels[i], limits[name], scale);
       const values = channels[i].flat();
@@ -246,17 +250,31 @@ export function drawBars(container, probabilities, predicted, unsure, onPick) {
 }
 
 /**
- * Training loss (left axis) and train/test accuracy in percent (right axis) over the epochs,
- * with axis titles and the current epoch marked by a vertical line and dots.
+ * Where the accuracy axis starts: the lowest accuracy after epoch 0, rounded down to 10%, so
+ * that the climb from 90% to 98% fills a good part of the curve; the untrained network's 10%
+ * (epoch 0) then lies below the axis and is marked there. 0 when there is no epoch after 0.
+ */
+export function accuracyAxisStart(epochs) {
+  const trained = epochs.filter((entry) => entry.epoch > 0);
+  const lowest = Math.min(...trained.flatMap((e) => [e.train_accuracy, e.test_accuracy]));
+  return trained.length === 0 ? 0 : Math.max(0, 10 * Math.floor(lowest / 10));
+}
+
+/**
+ * Training loss (left axis) and train/test accuracy in percent (right axis, from
+ * accuracyAxisStart to 100%) over the epochs, with axis titles and the current epoch marked by
+ * a vertical line and dots (a triangle on the axis for a value below it).
  */
 export function drawCurve(canvas, epochs, current) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio); // a new size clears the canvas: only when it changes
+    canvas.height = Math.round(height * ratio);
+  }
   const c = canvas.getContext("2d");
-  c.scale(ratio, ratio);
+  c.setTransform(ratio, 0, 0, ratio, 0, 0);
   c.clearRect(0, 0, width, height);
   const style = getComputedStyle(canvas);
   const size = parseFloat(style.fontSize);
@@ -272,7 +290,9 @@ export function drawCurve(canvas, epochs, current) {
   const x = (epoch) => box.left + ((box.right - box.left) * epoch) / Math.max(1, last);
   const maxLoss = Math.max(...epochs.map((entry) => entry.loss));
   const yLoss = (loss) => box.bottom - ((box.bottom - box.top) * loss) / (1.05 * maxLoss);
-  const yAccuracy = (percent) => box.bottom - ((box.bottom - box.top) * percent) / 100;
+  const low = accuracyAxisStart(epochs);
+  const yAccuracy = (percent) =>
+    box.bottom - ((box.bottom - box.top) * (percent - low)) / (100 - low);
 
   // Axes, ticks, labels and titles.
   c.strokeStyle = "#767676";
@@ -297,19 +317,25 @@ export function drawCurve(canvas, epochs, current) {
   }
   c.textAlign = "left";
   c.fillStyle = "#333";
-  for (const percent of [0, 50, 100]) {
+  for (const percent of [low, (low + 100) / 2, 100]) {
     c.fillText(`${percent}%`, box.right + 0.3 * size, yAccuracy(percent));
   }
   const middle = (box.top + box.bottom) / 2;
   verticalText(c, "loss", 0.6 * size, middle, LINES.loss.colour);
-  verticalText(c, "accuracy", width - 0.6 * size, middle, "#333");
+  if (c.measureText("accuracy").width <= height) {
+    verticalText(c, "accuracy", width - 0.6 * size, middle, "#333"); // on a tall enough curve
+  }
 
-  // The three curves.
+  // The three curves, cut at the box (an accuracy below the axis runs out of its bottom).
   const curves = [
     ["loss", LINES.loss, yLoss],
     ["train_accuracy", LINES.train, yAccuracy],
     ["test_accuracy", LINES.test, yAccuracy],
   ];
+  c.save();
+  c.beginPath();
+  c.rect(box.left, box.top, box.right - box.left, box.bottom - box.top);
+  c.clip();
   for (const [key, { colour, dashed }, y] of curves) {
     c.strokeStyle = colour;
     c.lineWidth = 2.5;
@@ -321,6 +347,7 @@ export function drawCurve(canvas, epochs, current) {
     }
     c.stroke();
   }
+  c.restore();
   c.setLineDash([]);
 
   // The current epoch: a vertical line and a dot on each curve.
@@ -334,9 +361,18 @@ export function drawCurve(canvas, epochs, current) {
   for (const [key, { colour }, y] of curves) {
     c.fillStyle = colour;
     c.beginPath();
-    c.arc(x(now.epoch), y(now[key]), 5, 0, 2 * Math.PI);
+    const at = y(now[key]);
+    if (at > box.bottom) {
+      // Below the axis: a triangle on it, pointing down.
+      c.moveTo(x(now.epoch) - 6, box.bottom - 8);
+      c.lineTo(x(now.epoch) + 6, box.bottom - 8);
+      c.lineTo(x(now.epoch), box.bottom);
+    } else {
+      c.arc(x(now.epoch), at, 5, 0, 2 * Math.PI);
+    }
     c.fill();
   }
+  canvas.dataset.accuracyAxis = `${low} ${100}`;
 }
 
 /** Text turned a quarter left, centred on (x, y): an axis title. */

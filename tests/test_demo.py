@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlib.data import REPO_DIR, normalize
+from cnnlib.data import REPO_DIR, Mnist, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.lecture.plots import style
 from cnnlib.model import ACTIVATION_NAMES, CNN
@@ -128,13 +129,68 @@ screens = load_script(REPO_DIR / "demo" / "screenshots.py", "demo_screenshots")
 # The runs the page loads, the server that serves them, the browser
 
 
+MISTAKES_SHOWN = 10  # the most confident mistakes the JSON holds per epoch
+
+
+def most_confident_mistakes(run: Path, mnist: Mnist, epochs: int) -> list[list[dict]]:
+    """Per epoch, its up to 10 most confident mistakes on the whole test set, from the run's .pth
+    files: {index, label, prediction, probability}, the highest probability first."""
+    images = normalize(mnist.test_pixels)
+    found = []
+    for epoch in range(epochs + 1):
+        model = CNN().eval()
+        model.load_state_dict(load_state_dict(run / epoch_weights_name(epoch)))
+        with torch.inference_mode():
+            probabilities, predictions = model(images).softmax(dim=1).max(dim=1)
+        wrong = (predictions != mnist.test_labels).nonzero().flatten()
+        order = wrong[probabilities[wrong].argsort(descending=True, stable=True)][:MISTAKES_SHOWN]
+        found.append(
+            [
+                {
+                    "index": int(i),
+                    "label": int(mnist.test_labels[i]),
+                    "prediction": int(predictions[i]),
+                    "probability": float(probabilities[i]),
+                }
+                for i in order
+            ]
+        )
+    return found
+
+
+def add_mistakes(payload: dict, run: Path, mnist: Mnist) -> None:
+    """The contract's `training_epochs[k].mistakes` and `mistake_samples`, computed here from the
+    weights for a JSON exported before cnnlib.export wrote them."""
+    epochs = epochs_of(payload)
+    for entry, mistakes in zip(
+        epochs, most_confident_mistakes(run, mnist, epochs[-1]["epoch"]), strict=True
+    ):
+        entry["mistakes"] = mistakes
+    named = sorted({m["index"] for entry in epochs for m in entry["mistakes"]})
+    payload["mistake_samples"] = [
+        {"image": mnist.test_pixels[i].tolist(), "label": int(mnist.test_labels[i]), "index": i}
+        for i in named
+    ]
+
+
 @pytest.fixture(scope="session")
-def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_run: Path):
-    """The data the server offers under /data/NAME/: both runs, and damaged copies of the short
-    one, each in a folder of its own."""
+def default_payload(default_run: Path, mnist: Mnist) -> dict:
+    """The default run's JSON, with the whole test set's mistakes (added if it lacks them)."""
+    payload = json.loads((default_run / JSON_NAME).read_text())
+    if "mistake_samples" not in payload:
+        add_mistakes(payload, default_run, mnist)
+    return payload
+
+
+@pytest.fixture(scope="session")
+def data_folders(tmp_path_factory: pytest.TempPathFactory, short_run: Path, default_payload: dict):
+    """The data the server offers under /data/NAME/: the default run (with its mistakes), the
+    short one, and damaged copies of the short one, each in a folder of its own."""
     damaged = tmp_path_factory.mktemp("damaged")
     text = (short_run / JSON_NAME).read_text()
-    folders = {"default": default_run, "short": short_run}
+    default = tmp_path_factory.mktemp("default")
+    (default / JSON_NAME).write_text(json.dumps(default_payload))
+    folders = {"default": default, "short": short_run}
 
     def add(name: str, content: str) -> None:
         folders[name] = damaged / name
@@ -196,7 +252,7 @@ class Page:
             self.tab = browser.new_page(viewport=VIEWPORT, has_touch=has_touch)
         else:
             width, height, ratio = screens.SIZES[size]
-            phone = size in screens.PHONES
+            phone = size in screens.TOUCH
             self.tab = browser.new_page(
                 viewport={"width": width, "height": height},
                 device_scale_factor=ratio,
@@ -209,7 +265,8 @@ class Page:
         self.tab.on("requestfailed", lambda request: self.problems.append(request.url))
         self.tab.on("response", self.on_response)
         self.tab.on("request", self.on_request)
-        self.tab.goto(f"{server}/demo/?data={data}")
+        projector = "&projector" if size in screens.PROJECTOR else ""
+        self.tab.goto(f"{server}/demo/?data={data}{projector}")
         self.tab.wait_for_function("window.demoState !== undefined")
 
     def on_console(self, message) -> None:
@@ -279,11 +336,6 @@ def screenshot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         )
 
 
-@pytest.fixture(scope="session")
-def default_payload(default_run: Path) -> dict:
-    return json.loads((default_run / JSON_NAME).read_text())
-
-
 def torch_predictions(run: Path, payload: dict, epoch: int) -> list[int]:
     """PyTorch's predicted digit for the 100 samples, from the .pth of `epoch`."""
     pixels = torch.tensor([sample["image"] for sample in payload["samples"]], dtype=torch.uint8)
@@ -347,7 +399,7 @@ def test_bad_data_shows_one_sentence_naming_the_key_and_epoch(browser, server: s
         page.tab.close()
 
 
-def test_the_page_shows_its_loading_progress(browser, server: str, default_run: Path):
+def test_the_page_shows_its_loading_progress(browser, server: str, data_folders: dict[str, Path]):
     """Each chunk of the JSON that arrives updates the line under the title, in megabytes."""
     tab = browser.new_page()
     tab.add_init_script(
@@ -363,7 +415,7 @@ def test_the_page_shows_its_loading_progress(browser, server: str, default_run: 
         tab.goto(f"{server}/demo/?data={data_path('default')}")
         tab.wait_for_function("window.demoState !== undefined")
         seen = tab.evaluate("window.progressSeen")
-        megabytes = (default_run / JSON_NAME).stat().st_size / 1e6
+        megabytes = (data_folders["default"] / JSON_NAME).stat().st_size / 1e6
         steps = [text for text in seen if text.startswith("Loading the network… ")]
         assert len(steps) >= 2
         assert steps[-1] == f"Loading the network… {megabytes:.1f} MB"  # gzipped: no total
@@ -560,7 +612,37 @@ def save_screenshot(page: Page, tmp_path_factory: pytest.TempPathFactory, name: 
     page.tab.screenshot(path=folder / f"{name}.png")
 
 
-@pytest.mark.parametrize("size", [s for s in screens.SIZES if s not in screens.PHONES])
+def clipped(page: Page) -> list[str]:
+    """Visible buttons and text boxes cut off: outside the window, outside their panel, or their
+    text wider than the box."""
+    return page.tab.evaluate(
+        """() => [...document.querySelectorAll("button, #verdict, .caveat, #confidence")]
+          .filter((node) => node.checkVisibility() && node.closest("dialog") === null)
+          .flatMap((node) => {
+            const r = node.getBoundingClientRect();
+            const panel = node.closest(".panel")?.getBoundingClientRect() ??
+              { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+            const inside = (box) => r.left >= box.left - 0.5 && r.top >= box.top - 0.5 &&
+              r.right <= box.right + 0.5 && r.bottom <= box.bottom + 0.5;
+            const view = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+            const cut = !inside(view) || !inside(panel) || node.scrollWidth > node.clientWidth + 1;
+            return cut ? [node.id || node.textContent.trim().slice(0, 20)] : [];
+          })"""
+    )
+
+
+def text_sizes(page: Page) -> list[tuple[str, float]]:
+    """Every visible piece of text (the curve's labels too) and its font size in CSS pixels."""
+    return page.tab.evaluate(
+        """() => [...document.querySelectorAll("main *, header *")]
+          .filter((node) => node.checkVisibility() && (node.tagName === "CANVAS" ||
+            [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())))
+          .map((node) => [`${node.tagName}.${node.className} ${node.textContent.slice(0, 20)}`,
+                          parseFloat(getComputedStyle(node).fontSize)])"""
+    )
+
+
+@pytest.mark.parametrize("size", screens.ONE_SCREEN)
 def test_on_a_projector_or_laptop_everything_is_in_view_without_scrolling(
     browser, server: str, tmp_path_factory, size: str
 ):
@@ -569,10 +651,85 @@ def test_on_a_projector_or_laptop_everything_is_in_view_without_scrolling(
         save_screenshot(page, tmp_path_factory, f"size-{size}")
         shown = ["#pad", "#maps canvas.map", "#maps canvas.kernel", "#prediction", "#bars"]
         assert outside_viewport(page, [*shown, "#curve", "#epoch", "#train"]) == []
-        assert page.tab.evaluate("document.documentElement.scrollHeight") <= screens.SIZES[size][1]
+        width, height, _ = screens.SIZES[size]
+        assert page.tab.evaluate("document.documentElement.scrollHeight") <= height
+        assert page.tab.evaluate("document.documentElement.scrollWidth") <= width
+        assert clipped(page) == []
         assert page.problems == []
     finally:
         page.tab.close()
+
+
+@pytest.mark.parametrize("size", screens.PROJECTOR)
+def test_projector_mode_has_no_text_under_16_px_and_is_switched_with_a_button(
+    browser, server: str, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        assert page.tab.get_attribute("#projector", "aria-pressed") == "true"
+        sizes = text_sizes(page)
+        assert len(sizes) > 50
+        assert [(text, px) for text, px in sizes if px < 16] == []
+        # Off: the normal page, the address without ?projector; on again: as it was.
+        page.tab.click("#projector")
+        assert page.tab.get_attribute("#projector", "aria-pressed") == "false"
+        assert "projector" not in page.tab.url
+        assert min(px for _, px in text_sizes(page)) < 16
+        page.tab.click("#projector")
+        assert page.tab.url.endswith("&projector=")
+        assert min(px for _, px in text_sizes(page)) >= 16
+        assert clipped(page) == []
+    finally:
+        page.tab.close()
+
+
+@pytest.mark.parametrize("size", screens.SHORT)
+def test_zoomed_in_or_a_phone_held_sideways_the_digits_pad_and_clear_are_in_view(
+    browser, server: str, tmp_path_factory, size: str
+):
+    page = Page(browser, server, data_path("default"), size=size)
+    try:
+        save_screenshot(page, tmp_path_factory, f"size-{size}")
+        width = screens.SIZES[size][0]
+        assert page.tab.evaluate("document.documentElement.scrollWidth") <= width
+        in_view = ["#digits button", "#clear", "#pad", "#prediction", "#confidence", "#verdict"]
+        assert outside_viewport(page, in_view) == []
+        assert [name for name in clipped(page) if name in "0123456789clear"] == []
+        pad, panel = (page.tab.locator(s).bounding_box() for s in ("#pad", "#input-panel"))
+        assert panel["x"] <= pad["x"] and pad["x"] + pad["width"] <= panel["x"] + panel["width"]
+        # No control under another panel.
+        overlaps = page.tab.evaluate(
+            """() => {
+              const maps = document.getElementById("maps-panel").getBoundingClientRect();
+              return [...document.querySelectorAll("#input-panel button, #output-panel button")]
+                .filter((node) => { const r = node.getBoundingClientRect();
+                  return r.bottom > maps.top && r.top < maps.bottom &&
+                         r.right > maps.left && r.left < maps.right; })
+                .map((node) => node.textContent.trim()); }"""
+        )
+        assert overlaps == []
+        assert page.problems == []
+    finally:
+        page.tab.close()
+
+
+def test_at_1280x720_conv2s_kernels_are_wider_than_10_px(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        widths = page.tab.locator(".conv2 canvas.kernel").evaluate_all(
+            "(nodes) => nodes.map((node) => node.getBoundingClientRect().width)"
+        )
+        assert len(widths) == 8 and min(widths) > 10
+    finally:
+        page.tab.close()
+
+
+def test_the_accuracy_axis_shows_the_climb_from_90_to_98_percent(demo: Page, default_payload: dict):
+    trained = [e for e in default_payload["training_epochs"] if e["epoch"] > 0]
+    lowest = min(min(e["train_accuracy"], e["test_accuracy"]) for e in trained)
+    low, high = map(float, demo.tab.get_attribute("#curve", "data-accuracy-axis").split())
+    assert (low, high) == (10 * math.floor(lowest / 10), 100)
+    assert (98 - 90) / (high - low) >= 0.25  # on 0-100%: 0.08
 
 
 def sizes_of(page: Page) -> dict[str, float]:
@@ -594,13 +751,7 @@ def test_on_a_large_screen_maps_and_labels_grow(browser, server: str):
         for name in before:
             assert after[name] >= 1.35 * before[name], (name, before, after)
         # Every piece of text, the curve's labels included, at least 20 px on the large screen.
-        fonts = large.tab.evaluate(
-            """() => [...document.querySelectorAll("main *, header *")]
-              .filter((node) => node.checkVisibility() && (node.tagName === "CANVAS" ||
-                [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())))
-              .map((node) => [`${node.tagName}.${node.className} ${node.textContent.slice(0, 20)}`,
-                              parseFloat(getComputedStyle(node).fontSize)])"""
-        )
+        fonts = text_sizes(large)
         assert len(fonts) > 50
         assert [text for text, size in fonts if size < 20] == []
     finally:
@@ -638,6 +789,66 @@ def test_on_a_phone_the_prediction_is_in_view_while_drawing(
         page.tab.close()
 
 
+def dialog_fits(page: Page) -> dict:
+    """Where the open dialog is and whether its content is cut sideways or scrolls."""
+    return page.tab.evaluate(
+        """() => {
+          const dialog = document.getElementById("explain");
+          const r = dialog.getBoundingClientRect();
+          const before = dialog.scrollTop;
+          dialog.scrollTop = 50;
+          const scrolls = dialog.scrollTop > before;
+          dialog.scrollTop = before;
+          return { inside: r.left >= 0 && r.top >= 0 && r.right <= innerWidth &&
+                     r.bottom <= innerHeight,
+                   sideways: dialog.scrollWidth > dialog.clientWidth,
+                   taller: dialog.scrollHeight > dialog.clientHeight, scrolls };
+        }"""
+    )
+
+
+def test_on_a_phone_the_dialogs_fit_the_screen_or_scroll_inside_it(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="390x844")
+    try:
+        page.tab.locator("#bars button").nth(8).click()
+        fc2 = dialog_fits(page)
+        assert fc2["inside"] and not fc2["sideways"]
+        page.tab.click("#explain-close")
+        page.tab.locator("#maps canvas.map[data-layer=conv2]").nth(2).click()
+        conv2 = dialog_fits(page)
+        assert conv2["inside"] and not conv2["sideways"]
+        assert conv2["scrolls"] or not conv2["taller"]
+    finally:
+        page.tab.close()
+
+
+def test_a_finger_picks_a_pixel_of_a_small_map_on_its_enlarged_copy(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="390x844")
+    try:
+        conv1 = page.tab.locator("#maps canvas.map[data-layer=conv1]").first
+        conv1.scroll_into_view_if_needed()
+        box = conv1.bounding_box()
+        assert box["width"] / 26 < 4  # too small a pixel for a finger on the page itself
+        page.tab.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert page.tab.is_visible("#explain")
+        picker = page.tab.locator("#explain-body .picker canvas")
+        big = picker.bounding_box()
+        assert big["width"] / 26 >= 10  # at least 10 px a pixel
+        page.tab.touchscreen.tap(
+            big["x"] + 20.5 * big["width"] / 26, big["y"] + 5.5 * big["height"] / 26
+        )
+        target = page.state("explanation")
+        assert (target["layer"], target["channel"], target["y"], target["x"]) == ("conv1", 0, 5, 20)
+        page.tab.locator("#explain-body button.move[data-key=ArrowDown]").tap()
+        assert (page.state("explanation")["y"], page.state("explanation")["x"]) == (6, 20)
+        sizes = page.tab.locator("#explain-body button.move").evaluate_all(
+            "(nodes) => nodes.map((n) => [n.offsetWidth, n.offsetHeight])"
+        )
+        assert len(sizes) == 4 and min(min(size) for size in sizes) >= 44
+    finally:
+        page.tab.close()
+
+
 @pytest.mark.parametrize("width", [360, 375, 390, 414, 430])
 def test_on_a_phone_nothing_overflows_sideways(browser, server: str, width: int):
     tab = browser.new_page(viewport={"width": width, "height": 800}, is_mobile=True, has_touch=True)
@@ -670,17 +881,83 @@ def test_a_prediction_under_half_is_marked_unsure(demo: Page):
     probability = max(demo.state("probabilities"))
     assert probability < 0.5
     assert demo.state("unsure") is True
-    assert demo.text("#confidence") == f"unsure: only {100 * probability:.1f}%"
+    assert demo.text("#confidence") == f"unsure: probability only {100 * probability:.1f}%"
     assert "unsure" in demo.tab.get_attribute("#output-panel", "class")
     demo.set_epoch(20)
     demo.show_sample(30)
     probability = max(demo.state("probabilities"))
-    assert demo.text("#confidence") == f"{100 * probability:.1f}% sure"
+    assert demo.text("#confidence") == f"probability {100 * probability:.1f}%"
     assert "unsure" not in demo.tab.get_attribute("#output-panel", "class")
     assert demo.tab.get_attribute("#announce", "aria-live") == "polite"
-    assert demo.text("#announce") == f"Prediction {demo.state('prediction')}, " + (
-        f"{100 * probability:.1f}% sure."
+    assert demo.text("#announce") == (
+        f"Prediction {demo.state('prediction')}, probability {100 * probability:.1f}%. "
+        f"{demo.text('#verdict')}"
     )
+
+
+def torch_probabilities(run: Path, image: list, epoch: int) -> np.ndarray:
+    model = CNN().eval()
+    model.load_state_dict(load_state_dict(run / epoch_weights_name(epoch)))
+    with torch.inference_mode():
+        logits = model(normalize(torch.tensor([image], dtype=torch.uint8)))
+    return logits.softmax(dim=1)[0].numpy()
+
+
+def test_the_page_opens_on_the_lecture_digit_and_says_it_is_a_confident_mistake(
+    browser, server: str, default_run: Path, default_payload: dict
+):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        index = default_payload["feature_map_image"]["index"]
+        sample = next(s for s in default_payload["samples"] if s["index"] == index)
+        assert page.state("sample")["index"] == index == 18 and sample["label"] == 3
+        probabilities = torch_probabilities(default_run, sample["image"], 20)
+        assert page.state("prediction") == probabilities.argmax() == 8  # the lecture's run
+        assert page.state("right") is False
+        assert page.text("#confidence") == f"probability {100 * probabilities[8]:.1f}%"
+        assert probabilities[8] > 0.5
+        assert page.text("#verdict") == (
+            "Wrong: test image 18 is labelled 3. The lecture's digit, the first 3 of the test "
+            "set: a confident mistake."
+        )
+        assert outside_viewport(page, ["#verdict", "#prediction", "#confidence"]) == []
+    finally:
+        page.tab.close()
+
+
+def test_every_test_image_shown_says_right_or_wrong(
+    demo: Page, default_run: Path, default_payload: dict
+):
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        expected = torch_predictions(default_run, default_payload, epoch)
+        for position in (0, 18, 30, 55, 99):
+            demo.show_sample(position)
+            sample = default_payload["samples"][position]
+            right = expected[position] == sample["label"]
+            assert demo.state("right") is right
+            verdict = demo.text("#verdict")
+            assert verdict.startswith(
+                f"{'Right' if right else 'Wrong'}: test image {sample['index']} is labelled "
+                f"{sample['label']}."
+            )
+    demo.draw(SEVEN)
+    assert demo.state("right") is None
+    assert demo.text("#verdict") == (
+        "A drawing has no label: only you know whether the answer is right."
+    )
+
+
+def test_the_page_says_probability_and_that_any_input_gets_a_digit(demo: Page):
+    demo.draw(ONE)
+    text = demo.tab.inner_text("body")
+    assert re.search(r"\bsure\b", text) is None
+    assert demo.text("#confidence").startswith(("probability ", "unsure: probability only "))
+    assert demo.text(".caveat") == (
+        "The network answers with one of its ten digits whatever it is shown, a scribble or a "
+        "letter too: a high probability is no proof that the input is a digit."
+    )
+    assert demo.tab.is_visible(".caveat")
 
 
 def precision3(value: float) -> str:
@@ -759,6 +1036,32 @@ def test_the_last_epoch_keeps_the_keyboard_focus(demo: Page):
     assert demo.tab.evaluate("document.activeElement.id") == "epoch"
 
 
+def test_the_keyboard_focus_on_a_map_is_visible(demo: Page):
+    demo.tab.focus("#scale")
+    demo.tab.keyboard.press("Tab")
+    outline = demo.tab.evaluate(
+        """() => { const node = document.activeElement, style = getComputedStyle(node);
+          return [node.dataset.layer, style.outlineStyle, style.outlineWidth,
+                  style.outlineColor]; }"""
+    )
+    assert outline == ["conv1", "solid", "3px", "rgb(26, 95, 180)"]
+
+
+def test_the_epoch_slider_is_two_keys_from_the_top_of_the_page(browser, server: str):
+    page = Page(browser, server, data_path("default"), size="1280x720")
+    try:
+        page.tab.keyboard.press("Tab")
+        assert page.tab.evaluate("document.activeElement.id") == "skip"
+        assert outside_viewport(page, ["#skip"]) == []
+        assert page.text("#skip") == "skip to the epoch slider"
+        page.tab.keyboard.press("Enter")
+        assert page.tab.evaluate("document.activeElement.id") == "epoch"
+        page.tab.keyboard.press("ArrowLeft")
+        assert page.state("epoch") == 19
+    finally:
+        page.tab.close()
+
+
 def test_every_map_has_a_text_alternative(demo: Page):
     demo.show_sample(30)
     labels = demo.tab.locator("#maps canvas.map").evaluate_all(
@@ -800,11 +1103,6 @@ def click_pixel(page: Page, layer: str, channel: int, y: int, x: int) -> dict:
     return page.state("explanation")
 
 
-def shown_numbers(page: Page, selector: str) -> np.ndarray:
-    texts = page.tab.locator(f"#explain-body {selector}").all_inner_texts()
-    return np.asarray([float(text.replace("−", "-")) for text in texts])
-
-
 def close_enough(shown, expected, tolerance: float = TOLERANCE) -> bool:
     expected = np.asarray(expected, dtype=float)
     scale = max(1.0, float(np.abs(expected).max()))
@@ -813,60 +1111,105 @@ def close_enough(shown, expected, tolerance: float = TOLERANCE) -> bool:
     )
 
 
-@pytest.mark.parametrize("epoch", [0, 5, 20])
+THOUSANDTH = Decimal("0.001")
+
+
+def on_paper(value: float | Decimal) -> Decimal:
+    """`value` rounded to 3 decimals as on paper (halves away from zero), as the dialog prints."""
+    exact = value if isinstance(value, Decimal) else Decimal(float(value))
+    return exact.quantize(THOUSANDTH, rounding=ROUND_HALF_UP)
+
+
+def printed(page: Page, selector: str) -> list[Decimal]:
+    """The numbers the dialog prints in `selector`, exactly as printed."""
+    texts = page.tab.locator(f"#explain-body {selector}").all_inner_texts()
+    return [Decimal(text.strip().replace("−", "-")) for text in texts]
+
+
+def unrounded(page: Page) -> float:
+    """The value js/cnn.mjs computed, as the dialog's last line prints it."""
+    line = page.text("#explain-body .unrounded")
+    return float(re.search(r"(−?[0-9.]+)\.$", line).group(1).replace("−", "-"))
+
+
 def test_a_clicked_conv_pixel_shows_window_times_kernel_plus_bias_as_pytorch(
-    demo: Page, default_run: Path, default_payload: dict, epoch: int
+    demo: Page, default_run: Path, default_payload: dict
 ):
     demo.show_sample(30)
-    demo.set_epoch(epoch)
-    torch_maps, weights = torch_activations(
-        default_run, default_payload["samples"][30]["image"], epoch
-    )
-    for layer, channel, y, x in [
-        ("conv1", 0, 10, 12),
-        ("conv1", 3, 20, 5),
-        ("conv2", 2, 4, 6),
-        ("conv2", 7, 0, 10),
-    ]:
-        shown = click_pixel(demo, layer, channel, y, x)
-        assert (shown["layer"], shown["channel"], shown["y"], shown["x"]) == (layer, channel, y, x)
-        source = torch_maps["input" if layer == "conv1" else "pool1"]
-        windows = source[:, y : y + 3, x : x + 3]
-        kernel = weights[f"{layer}.weight"][channel]
-        assert close_enough([t["window"] for t in shown["terms"]], windows)
-        assert close_enough([t["kernel"] for t in shown["terms"]], kernel)
-        assert close_enough([t["products"] for t in shown["terms"]], windows * kernel)
-        assert close_enough(shown["bias"], weights[f"{layer}.bias"][channel])
-        expected = torch_maps[layer][channel, y, x]
-        assert close_enough(shown["total"], expected) and shown["total"] == shown["computed"]
-        # What the dialog shows, to its 3 digits.
-        products = shown_numbers(demo, "table[data-role=products] td")
-        assert np.allclose(products, (windows * kernel).ravel(), rtol=6e-3, atol=1e-9)
-        assert np.allclose(shown_numbers(demo, ".result .total"), [expected], rtol=6e-3)
-        assert demo.text("#explain-title") == (
-            f"{layer} map {channel + 1}, row {y + 1}, column {x + 1}, epoch {epoch}"
+    for epoch in (0, 5, 20):
+        demo.set_epoch(epoch)
+        torch_maps, weights = torch_activations(
+            default_run, default_payload["samples"][30]["image"], epoch
         )
-        demo.tab.click("#explain-close")
+        for layer, channel, y, x in [
+            ("conv1", 0, 10, 12),
+            ("conv1", 3, 20, 5),
+            ("conv2", 2, 4, 6),
+            ("conv2", 7, 0, 10),
+        ]:
+            shown = click_pixel(demo, layer, channel, y, x)
+            assert (shown["layer"], shown["channel"], shown["y"], shown["x"]) == (
+                layer,
+                channel,
+                y,
+                x,
+            )
+            source = torch_maps["input" if layer == "conv1" else "pool1"]
+            windows = source[:, y : y + 3, x : x + 3]
+            kernel = weights[f"{layer}.weight"][channel]
+            assert close_enough([t["window"] for t in shown["terms"]], windows)
+            assert close_enough([t["kernel"] for t in shown["terms"]], kernel)
+            assert close_enough([t["products"] for t in shown["terms"]], windows * kernel)
+            assert close_enough(shown["bias"], weights[f"{layer}.bias"][channel])
+            expected = torch_maps[layer][channel, y, x]
+            assert close_enough(shown["total"], expected) and shown["total"] == shown["computed"]
+            assert demo.text("#explain-title") == (
+                f"{layer} map {channel + 1}, row {y + 1}, column {x + 1}, epoch {epoch}"
+            )
+            assert_conv_dialog_adds_up(demo, shown)
+            assert unrounded(demo) == pytest.approx(expected, abs=1e-5)
+            demo.tab.click("#explain-close")
 
 
-@pytest.mark.parametrize("epoch", [0, 20])
+def assert_conv_dialog_adds_up(page: Page, shown: dict) -> None:
+    """The printed window and kernel are the page's numbers (PyTorch's, as checked), rounded;
+    each printed product is the product of the printed factors, rounded; each sum and the total
+    add up as printed."""
+    window = printed(page, "table[data-role=window] td")
+    weight = printed(page, "table[data-role=kernel] td")
+    assert window == [on_paper(v) for t in shown["terms"] for v in np.ravel(t["window"])]
+    assert weight == [on_paper(v) for t in shown["terms"] for v in np.ravel(t["kernel"])]
+    products = printed(page, "table[data-role=products] td")
+    assert products == [on_paper(w * k) for w, k in zip(window, weight, strict=True)]
+    sums = printed(page, ".term .sum")
+    assert sums == [sum(products[i : i + 9]) for i in range(0, len(products), 9)]
+    addends = printed(page, ".result .addend")
+    assert addends == [*sums, on_paper(shown["bias"])]
+    assert printed(page, ".result .total") == [sum(addends)]
+
+
 def test_a_clicked_pool_pixel_shows_its_2x2_window_and_the_max_as_pytorch(
-    demo: Page, default_run: Path, default_payload: dict, epoch: int
+    demo: Page, default_run: Path, default_payload: dict
 ):
     demo.show_sample(30)
-    demo.set_epoch(epoch)
-    torch_maps, _ = torch_activations(default_run, default_payload["samples"][30]["image"], epoch)
-    for layer, channel, y, x in [("pool1", 1, 6, 7), ("pool2", 5, 2, 3)]:
-        shown = click_pixel(demo, layer, channel, y, x)
-        source = torch_maps["conv1" if layer == "pool1" else "conv2"][channel]
-        window = source[2 * y : 2 * y + 2, 2 * x : 2 * x + 2]
-        assert close_enough(shown["window"], window)
-        assert close_enough(shown["rectified"], np.maximum(window, 0))
-        assert close_enough(shown["max"], torch_maps[layer][channel, y, x])
-        assert np.allclose(
-            shown_numbers(demo, "table[data-role=window] td"), window.ravel(), rtol=6e-3, atol=1e-9
+    for epoch in (0, 20):
+        demo.set_epoch(epoch)
+        torch_maps, _ = torch_activations(
+            default_run, default_payload["samples"][30]["image"], epoch
         )
-        demo.tab.click("#explain-close")
+        for layer, channel, y, x in [("pool1", 1, 6, 7), ("pool2", 5, 2, 3)]:
+            shown = click_pixel(demo, layer, channel, y, x)
+            source = torch_maps["conv1" if layer == "pool1" else "conv2"][channel]
+            window = source[2 * y : 2 * y + 2, 2 * x : 2 * x + 2]
+            assert close_enough(shown["window"], window)
+            assert close_enough(shown["rectified"], np.maximum(window, 0))
+            assert close_enough(shown["max"], torch_maps[layer][channel, y, x])
+            values = printed(demo, "table[data-role=window] td")
+            assert values == [on_paper(v) for v in np.ravel(shown["window"])]
+            rectified = [max(v, Decimal("0.000")) for v in values]
+            assert printed(demo, "table[data-role=relu] td") == rectified
+            assert printed(demo, ".result .total") == [max(rectified)]
+            demo.tab.click("#explain-close")
 
 
 def test_a_clicked_bar_shows_the_top_fc1_contributions_as_pytorch(
@@ -885,9 +1228,22 @@ def test_a_clicked_bar_shows_the_top_fc1_contributions_as_pytorch(
         assert [entry["unit"] for entry in shown["top"]] == top.tolist()
         assert close_enough([entry["product"] for entry in shown["top"]], contributions[top])
         assert close_enough(shown["total"], torch_maps["logits"][digit])
-        rows = demo.tab.locator("#explain-body table.contributions tbody tr").count()
-        assert rows == 8
         assert demo.text("#explain-title") == f"fc2: the score of digit {digit}, epoch 20"
+        # fc1's units numbered from 1, as maps, rows and columns are.
+        rows = demo.tab.locator("#explain-body table.contributions tbody tr").all_inner_texts()
+        cells = [row.split("\t") for row in rows]
+        assert [int(cell[0]) for cell in cells] == (top + 1).tolist()
+        activation, weight, product = (
+            [Decimal(cell[i].strip().replace("−", "-")) for cell in cells] for i in (1, 2, 3)
+        )
+        assert activation == [on_paper(entry["activation"]) for entry in shown["top"]]
+        assert weight == [on_paper(entry["weight"]) for entry in shown["top"]]
+        assert product == [on_paper(a * w) for a, w in zip(activation, weight, strict=True)]
+        assert close_enough(shown["rest"], np.delete(contributions, top).sum())
+        addends = printed(demo, ".result .addend")
+        assert addends == [sum(product), on_paper(shown["rest"]), on_paper(shown["bias"])]
+        assert printed(demo, ".result .total") == [sum(addends)]
+        assert unrounded(demo) == pytest.approx(torch_maps["logits"][digit], abs=1e-5)
         demo.tab.click("#explain-close")
 
 
@@ -935,30 +1291,65 @@ def test_the_kernels_are_drawn_beside_their_maps(demo: Page, default_payload: di
     assert colour == expected_colour
 
 
-def test_the_gallery_shows_the_epochs_mistakes_and_opens_one(
-    demo: Page, default_run: Path, default_payload: dict
+def test_the_gallery_shows_each_epochs_most_confident_mistakes_of_the_whole_test_set(
+    demo: Page, default_run: Path, default_payload: dict, mnist: Mnist
 ):
-    for epoch in (0, 20):
+    for epoch in (0, 8, 20):
         demo.set_epoch(epoch)
-        expected = torch_predictions(default_run, default_payload, epoch)
-        labels = [sample["label"] for sample in default_payload["samples"]]
-        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
+        stored = default_payload["training_epochs"][epoch]["mistakes"]
         demo.tab.click("#mistakes")
         mistakes = demo.state("mistakes")
-        assert [m["position"] for m in mistakes] == wrong
-        assert [m["prediction"] for m in mistakes] == [expected[i] for i in wrong]
-        assert demo.tab.locator("#explain-body .mistake").count() == len(wrong)
-        assert (
-            demo.text("#explain-title")
-            == f"Epoch {epoch} gets {len(wrong)} of the 100 test images wrong"
+        assert mistakes == stored
+        assert demo.tab.locator("#explain-body .mistake").count() == len(stored) >= 10
+        assert demo.text("#explain-title") == (
+            f"Epoch {epoch}: its {len(stored)} most confident mistakes on the whole test set"
         )
-        if wrong:
-            demo.tab.locator("#explain-body .mistake").first.click()
-            assert not demo.tab.is_visible("#explain")
-            assert demo.state("sample")["position"] == wrong[0]
-            assert demo.state("prediction") == expected[wrong[0]]
-        else:
-            demo.tab.click("#explain-close")
+        first = stored[0]
+        assert demo.tab.locator("#explain-body .mistake").first.inner_text().split("\n") == [
+            f"{first['label']} seen as {first['prediction']}, probability "
+            f"{100 * first['probability']:.1f}%",
+            f"test image {first['index']}",
+        ]
+        # Each is PyTorch's mistake on that test image, the most confident first.
+        image = mnist.test_pixels[first["index"]].tolist()
+        probabilities = torch_probabilities(default_run, image, epoch)
+        assert probabilities.argmax() == first["prediction"] != mnist.test_labels[first["index"]]
+        assert [m["probability"] for m in stored] == sorted(
+            (m["probability"] for m in stored), reverse=True
+        )
+        demo.tab.locator("#explain-body .mistake").first.click()
+        assert not demo.tab.is_visible("#explain")
+        assert demo.state("sample")["index"] == first["index"]
+        assert demo.state("image") == image
+        assert demo.state("prediction") == first["prediction"]
+        assert demo.text("#verdict").startswith(f"Wrong: test image {first['index']} is labelled")
+
+
+def test_with_an_older_json_the_gallery_says_so_and_shows_the_samples_mistakes(
+    browser, server: str, short_run: Path
+):
+    payload = json.loads((short_run / JSON_NAME).read_text())
+    page = Page(browser, server, data_path("short"))
+    try:
+        page.set_epoch(0)
+        expected = torch_predictions(short_run, payload, 0)
+        labels = [sample["label"] for sample in payload["samples"]]
+        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
+        page.tab.click("#mistakes")
+        mistakes = page.state("mistakes")
+        assert [m["index"] for m in mistakes] == [payload["samples"][i]["index"] for i in wrong]
+        assert page.text("#explain-title") == (
+            f"Epoch 0 gets {len(wrong)} of the 100 test images in this JSON wrong"
+        )
+        assert page.text(".gallery-note") == (
+            "This JSON is older than the page: it holds no mistakes of the whole test set, so "
+            "these are its samples' only (make data writes it again)."
+        )
+        page.tab.locator("#explain-body .mistake").first.click()
+        assert page.state("sample")["position"] == wrong[0]
+        assert page.problems == []
+    finally:
+        page.tab.close()
 
 
 # ---------------------------------------------------------------------------------------------
