@@ -76,7 +76,7 @@ lint: setup
 bench: setup
 	$(PY) bench/run.py
 
-# Every checked sentence of the notebooks against seeds 0-4 (each run in a scratch folder, never
+# Every checked sentence of the notebooks against seeds 0-9 (each run in a scratch folder, never
 # data/): a table sentence x seed, and exit status 1 if a general sentence fails for one of them.
 claims: setup
 	$(PY) bench/claims.py
