@@ -220,7 +220,7 @@ class SetReader:
             before = self._publish_state()
             self._read_all()
             after = self._publish_state()
-            if after == before and self._consistent():
+            if after == before and self.consistent():
                 return  # one whole set
             if self._being_published() is None:
                 read = (before, after, {name: str(got) for name, got in self._files.items()})
@@ -264,7 +264,7 @@ class SetReader:
         epochs = [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
         return [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME, *epochs]
 
-    def _consistent(self) -> bool:
+    def consistent(self) -> bool:
         """Does the manifest list exactly the set's files, each with its size and sha-256, and
         does DIR hold no other snapshot?"""
         try:

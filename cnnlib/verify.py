@@ -423,23 +423,15 @@ def unchanged_since_written(out_dir: Path, config: TrainConfig) -> bool:
     what was written is right is `verify`'s question (a second), which `regenerate` asks before
     it publishes a set and notebook 04 asks at its end."""
     artifacts = SetReader(out_dir, DEFAULT_DATA_DIR)
-    if artifacts.interrupted is not None:  # the files DIR shows are a mix until finished
-        return False
-    names = [epoch_weights_name(epoch) for epoch in range(config.epochs + 1)]
-    try:
+    with suppress(VerifyError):
         manifest = artifacts.manifest()
-        listed: dict[str, dict] = manifest["files"]
         return (
-            manifest.get("schema_version") == SCHEMA_VERSION  # a set of an older cnnlib: retrain
+            artifacts.interrupted is None  # the files DIR shows are a mix until finished
+            and manifest.get("schema_version") == SCHEMA_VERSION  # an older cnnlib's: retrain
             and manifest["config"] == config.as_dict()
-            and set(listed) == {*names, FINAL_WEIGHTS_NAME, JSON_NAME}
-            and not any(
-                manifest_problem(artifacts.read(name, artifacts.limit(name)), name, entry)
-                for name, entry in listed.items()
-            )
+            and artifacts.consistent()
         )
-    except VerifyError:
-        return False
+    return False
 
 
 def verify(
