@@ -114,6 +114,19 @@ def test_a_truncated_archive_is_one_clear_error_naming_it(data_root: Path):
     assert "\n" not in message
 
 
+def test_notebook_02_refuses_a_damaged_archive_in_its_first_cell(data_root: Path, tmp_path: Path):
+    """`make data` stops in 02's first cell (lecture.setup with writes=True), before training,
+    when an archive that verify reads at the end is damaged; 01, 03 and 04 do not check."""
+    from cnnlib import lecture
+
+    archive = data_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:1000])
+    arguments = (tmp_path / "out", 20, 100, 64, 1e-3, 42, "cpu")
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz is truncated or corrupt"):
+        lecture.setup(*arguments, writes=True, data_root=data_root)
+    lecture.setup(*arguments, data_root=data_root)  # a reader: no check, no cost
+
+
 def test_an_archive_with_the_wrong_content_fails_its_md5(data_root: Path):
     archive = data_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
     content = bytearray(gzip.decompress(archive.read_bytes()))

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
+from cnnlib.data import DEFAULT_DATA_DIR
 from cnnlib.lecture import claims
 from cnnlib.lecture.plots import live_frontend, use_lecture_style
+from cnnlib.pipeline import check_data
 from cnnlib.store import OutputError, check_writable, prepare_output
 from cnnlib.train import TrainConfig
 
@@ -23,10 +25,12 @@ def setup(
     seed: int,
     device: str,
     writes: bool = False,
+    data_root: Path = DEFAULT_DATA_DIR,
 ) -> tuple[TrainConfig, Path]:
     """Check the parameters (a wrong one stops here, with one line) and the output folder (that
-    it can be written, too, for the notebook that `writes` the set there: before any training);
-    large fonts for the figures. Returns the training configuration and the output folder."""
+    it can be written, and the vendored MNIST archives intact, for the notebook that `writes` the
+    set there: before any training); large fonts for the figures. Returns the training
+    configuration and the output folder."""
     config = TrainConfig(
         epochs=epochs,
         batches_per_epoch=batches_per_epoch,
@@ -38,6 +42,7 @@ def setup(
     output_dir = Path(output_dir)
     if writes:
         ready_to_write(output_dir)
+        check_data(data_root)
     else:
         check_writable(output_dir)
     use_lecture_style()
