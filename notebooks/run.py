@@ -34,8 +34,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
-import papermill
-from jupyter_client.manager import KernelManager
+if __name__ == "__main__":
+    # Until main() installs its own handlers, Ctrl-C ends the process quietly: no traceback from
+    # the second that the imports below take (make adds its one line).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import papermill  # noqa: E402
+from jupyter_client.manager import KernelManager  # noqa: E402
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 TRAINING = "02_training.ipynb"  # writes the artifacts

@@ -264,6 +264,25 @@ def test_one_ctrl_c_stops_make_data_within_seconds_with_one_line(
     assert {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_a_ctrl_c_while_run_py_starts_is_quiet(tmp_path: Path, delay: float):
+    """Ctrl-C in the first second of `make data`, while run.py imports papermill: no traceback,
+    nothing written (before main() takes over Ctrl-C, the process just ends)."""
+    process = subprocess.Popen(
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
+    assert "Traceback" not in stdout + stderr
+    assert len(stderr.splitlines()) <= 1
+
+
 def test_the_kernels_die_with_a_killed_run_py_and_publish_nothing(long_run):
     process, out = long_run
     kernels = children_of(process.pid)
