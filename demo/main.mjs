@@ -52,7 +52,6 @@ const state = {
   target: null, // what the dialog explains (see explain.mjs), or null
   curveEpoch: null, // the epoch the metrics and the curve show
   scale: null, // the fixed colour scale of the last image: {image, limits, next epoch to add}
-  mistakes: new Map(), // epoch index -> the test images it gets wrong
 };
 
 /** Forward passes per task when a drawing's colour scale is computed in the background. */
@@ -347,40 +346,16 @@ function moveTarget(key) {
 
 /**
  * The epoch's most confident mistakes on the whole test set, from the JSON: each {index, label,
- * prediction, probability, image}. A JSON written before it held them: the mistakes among its
- * samples, each found by a forward pass (cached per epoch), and `older` set.
+ * prediction, probability, image}.
  */
 function mistakesAt(epoch) {
-  const entry = state.data.training_epochs[epoch];
-  if (entry.mistakes !== undefined) {
-    const images = new Map(state.data.mistake_samples.map((image) => [image.index, image]));
-    return { older: false, wrong: entry.mistakes.map((m) => ({ ...m, image: images.get(m.index) })) };
-  }
-  if (!state.mistakes.has(epoch)) {
-    const wrong = [];
-    for (const sample of state.data.samples) {
-      const { probabilities } = forward(entry.weights, sample.image);
-      const prediction = argmax(probabilities);
-      if (prediction !== sample.label) {
-        const { index, label } = sample;
-        wrong.push({ index, label, prediction, probability: probabilities[prediction], image: sample });
-      }
-    }
-    state.mistakes.set(epoch, wrong);
-  }
-  return { older: true, wrong: state.mistakes.get(epoch) };
+  const images = new Map(state.data.mistake_samples.map((image) => [image.index, image]));
+  const mistakes = state.data.training_epochs[epoch].mistakes;
+  return mistakes.map((mistake) => ({ ...mistake, image: images.get(mistake.index) }));
 }
 
 /** The dialog's title and first line over `wrong`, the mistakes of `entry`. */
-function galleryText(entry, wrong, older) {
-  if (older) {
-    return [
-      `Epoch ${entry.epoch} gets ${wrong.length} of the ${state.data.samples.length} test images ` +
-        "in this JSON wrong",
-      "This JSON is older than the page: it holds no mistakes of the whole test set, so these " +
-        "are its samples' only (make data writes it again).",
-    ];
-  }
+function galleryText(entry, wrong) {
   const accuracy = `test accuracy ${entry.test_accuracy.toFixed(2)}%`;
   return [
     wrong.length === 0
@@ -394,9 +369,9 @@ function galleryText(entry, wrong, older) {
 /** The dialog as a gallery of this epoch's mistakes, each a button that shows that image. */
 function showMistakes() {
   const entry = state.data.training_epochs[state.epoch];
-  const { older, wrong } = mistakesAt(state.epoch);
+  const wrong = mistakesAt(state.epoch);
   state.target = null;
-  const [title, line] = galleryText(entry, wrong, older);
+  const [title, line] = galleryText(entry, wrong);
   $("explain-title").textContent = title;
   const gallery = element("div", "gallery");
   for (const { index, label, prediction, probability, image } of wrong) {

@@ -20,6 +20,7 @@ from cnnlib.data import Mnist, load_mnist
 from cnnlib.pipeline import ensure_artifacts, stage, write_artifacts
 from cnnlib.store import locked, prepare_output, publish
 from cnnlib.train import EpochResult, TrainConfig, train
+from tests.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -134,6 +135,28 @@ def fresh_run(short_run: Path, tmp_path: Path) -> Path:
     """A private copy of the short run, free to be modified by one test (its relative links
     copied as links: the copy is a complete set of its own)."""
     return Path(shutil.copytree(short_run, tmp_path / "run", symlinks=True))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the session (each xdist worker runs one Playwright: a
+    second sync_playwright in the same process fails). In CI a missing one fails the test."""
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = "Playwright is not installed (pip install playwright)"
+    if problem is None and not CHROMIUM.exists():
+        problem = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI must run the browser tests")
+        pytest.skip(problem)
+    playwright = sync_playwright().start()
+    chromium = launch_chromium(playwright)
+    yield chromium
+    chromium.close()
+    playwright.stop()
 
 
 @pytest.fixture(scope="session")

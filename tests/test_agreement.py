@@ -32,7 +32,6 @@ from cnnlib.export import (
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.verify import verify
-from tests.browser import CHROMIUM, launch_chromium
 from tests.test_js import DAMAGED
 
 # The damaged files all three must refuse: the ones issue 25 names, and the mistakes' data.
@@ -261,27 +260,15 @@ def site(tmp_path_factory: pytest.TempPathFactory, payload: dict) -> Iterator[tu
     httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    playwright = playwright_api.sync_playwright().start()
-    browser = launch_chromium(playwright)
-    yield browser
-    browser.close()
-    playwright.stop()
-
-
 @pytest.mark.parametrize("number", range(len(PAGE_CORPUS)), ids=PAGE_CORPUS)
 def test_the_page_shows_check_mjs_line_instead_of_the_network(
-    node: str, chromium, site: tuple[str, Path], number: int
+    node: str, browser, site: tuple[str, Path], number: int
 ):
     base, root = site
     name = f"data/{number}/{JSON_NAME}"
     checked = check_mjs(node, root / name)
     reason = checked.stderr.removeprefix(f"check.mjs: {root / name}: ").removesuffix("\n")
-    tab = chromium.new_page()
+    tab = browser.new_page()
     try:
         tab.goto(f"{base}/demo/?data=../{name}")
         tab.wait_for_function("window.demoState !== undefined")

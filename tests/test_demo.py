@@ -33,7 +33,6 @@ from cnnlib.data import REPO_DIR, Mnist, normalize
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.lecture.plots import style
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from tests.browser import CHROMIUM, launch_chromium
 from tests.conftest import load_script, run_es_module
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -217,27 +216,6 @@ def server(data_folders: dict[str, Path]) -> Iterator[str]:
 def data_path(name: str) -> str:
     """The `?data=` of data folder `name`, relative to the page."""
     return f"../data/{name}/{JSON_NAME}"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Debian Chromium for the session."""
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "Playwright is not installed (pip install playwright)"
-    if problem is None and not CHROMIUM.exists():
-        problem = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    if problem is not None:
-        if browsers_must_run():
-            pytest.fail(f"{problem}; CI must run the browser tests")
-        pytest.skip(problem)
-    playwright = sync_playwright().start()
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
-    playwright.stop()
 
 
 class Page:
@@ -1323,33 +1301,6 @@ def test_the_gallery_shows_each_epochs_most_confident_mistakes_of_the_whole_test
         assert demo.state("image") == image
         assert demo.state("prediction") == first["prediction"]
         assert demo.text("#verdict").startswith(f"Wrong: test image {first['index']} is labelled")
-
-
-def test_with_an_older_json_the_gallery_says_so_and_shows_the_samples_mistakes(
-    browser, server: str, short_run: Path
-):
-    payload = json.loads((short_run / JSON_NAME).read_text())
-    page = Page(browser, server, data_path("short"))
-    try:
-        page.set_epoch(0)
-        expected = torch_predictions(short_run, payload, 0)
-        labels = [sample["label"] for sample in payload["samples"]]
-        wrong = [i for i, (p, t) in enumerate(zip(expected, labels, strict=True)) if p != t]
-        page.tab.click("#mistakes")
-        mistakes = page.state("mistakes")
-        assert [m["index"] for m in mistakes] == [payload["samples"][i]["index"] for i in wrong]
-        assert page.text("#explain-title") == (
-            f"Epoch 0 gets {len(wrong)} of the 100 test images in this JSON wrong"
-        )
-        assert page.text(".gallery-note") == (
-            "This JSON is older than the page: it holds no mistakes of the whole test set, so "
-            "these are its samples' only (make data writes it again)."
-        )
-        page.tab.locator("#explain-body .mistake").first.click()
-        assert page.state("sample")["position"] == wrong[0]
-        assert page.problems == []
-    finally:
-        page.tab.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -255,16 +255,18 @@ def test_links_under_cnnlib_never_lead_a_run_outside_the_folder(
 def test_a_set_whose_last_epoch_is_the_untrained_one_fails_the_measured_metrics(
     fresh_run: Path, short_results
 ):
-    """Epoch 2 and the final weights replaced by epoch 0's, in the .pth files and the JSON, the
+    """Epoch 2 and the final weights replaced by epoch 0's (its maps and mistakes too), the
     manifest's sha-256 recomputed: every stored check agrees, the measurement does not."""
     last = epoch_weights_name(SHORT.epochs)
     for name in (last, FINAL_WEIGHTS_NAME):
         shutil.copyfile(fresh_run / epoch_weights_name(0), fresh_run / name)
     payload = json.loads((fresh_run / JSON_NAME).read_text())
     untrained = payload["training_epochs"][0]
-    for key in ("weights", "feature_maps"):
+    for key in ("weights", "feature_maps", "mistakes"):
         payload["training_epochs"][-1][key] = untrained[key]
     payload["final_weights"] = untrained["weights"]
+    named = {m["index"] for entry in payload["training_epochs"] for m in entry["mistakes"]}
+    payload["mistake_samples"] = [s for s in payload["mistake_samples"] if s["index"] in named]
     (fresh_run / JSON_NAME).write_text(json.dumps(payload, separators=(",", ":")))
     manifest = json.loads((fresh_run / MANIFEST_NAME).read_text())
     for name, entry in manifest["files"].items():

@@ -30,7 +30,6 @@ import pytest
 
 from cnnlib.data import REPO_DIR
 from cnnlib.export import JSON_NAME
-from tests.browser import CHROMIUM, launch_chromium
 from tests.conftest import load_script
 
 serve = load_script(REPO_DIR / "demo" / "serve.py", "demo_serve_class")
@@ -480,16 +479,10 @@ def test_make_site_leaves_a_folder_it_did_not_write_untouched(short_run: Path, t
 
 
 def test_the_site_served_by_pythons_http_server_under_a_sub_path_predicts(
-    short_run: Path, tmp_path: Path
+    short_run: Path, tmp_path: Path, browser
 ):
     """`python -m http.server` (not ours) serves the folder at /course/cnn/; Chromium opens
     that address and the page loads the JSON and draws its first prediction."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM}; CI must run the browser tests")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     site = tmp_path / "www" / "course" / "cnn"
     assert make_site(short_run, site).returncode == 0
     port = free_port()
@@ -501,16 +494,14 @@ def test_the_site_served_by_pythons_http_server_under_a_sub_path_predicts(
     )
     try:
         wait_until(lambda: can_connect(port), "http.server listening")
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            tab = browser.new_page()
-            requested, failed = [], []
-            tab.on("request", lambda request: requested.append(urlsplit(request.url).path))
-            tab.on("requestfailed", lambda request: failed.append(request.url))
-            tab.goto(f"http://127.0.0.1:{port}/course/cnn/")
-            tab.wait_for_function("window.demoState !== undefined", timeout=WAIT_S * 1000)
-            state = tab.evaluate("window.demoState")
-            browser.close()
+        tab = browser.new_page()
+        requested, failed = [], []
+        tab.on("request", lambda request: requested.append(urlsplit(request.url).path))
+        tab.on("requestfailed", lambda request: failed.append(request.url))
+        tab.goto(f"http://127.0.0.1:{port}/course/cnn/")
+        tab.wait_for_function("window.demoState !== undefined", timeout=WAIT_S * 1000)
+        state = tab.evaluate("window.demoState")
+        tab.close()
     finally:
         static.terminate()
         static.wait(timeout=WAIT_S)
