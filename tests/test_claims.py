@@ -260,6 +260,17 @@ def test_the_measured_grid_holds_every_sentence_about_it() -> None:
         lecture.check(id, cells=grid())
 
 
+def test_a_seed_that_reads_the_lecture_digit_right_fails_its_mistake_sentences() -> None:
+    """Seed 0's network reads 03's 3 right: the sentences about the mistake fail (a warning in a
+    live lecture), and nothing crashes."""
+    for id, arguments in (
+        ("confident-mistake", {"probabilities": [0.0] * 3 + [0.95] + [0.05 / 6] * 6, "label": 3}),
+        ("on-the-border", {"r": {3: 0.6}}),
+    ):
+        with pytest.raises(lecture.ClaimError, match="but this run disagrees"):
+            lecture.check(id, **arguments)
+
+
 # 02's comparisons fail for the right reason: beyond the baseline, not only in the wrong direction.
 FAILS_AGAINST_ITS_BASELINE = {
     # 9.5% never drawn: in the range, but 9 standard errors above what random shuffles give
