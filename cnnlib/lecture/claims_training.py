@@ -142,9 +142,10 @@ def epoch1_most(changes: Mapping[str, Sequence[float]]) -> Verdict:
 
 @claim("conv1-least")
 def conv1_least(changes: Mapping[str, Sequence[float]]) -> Verdict:
+    """Almost every epoch: seeds 5 and 7 have one early epoch (2) where fc2 changes less."""
     smallest = [min(epoch, key=epoch.get) for epoch in _per_epoch(changes)]
     return Verdict(
-        bool(smallest) and set(smallest) == {"conv1"},
+        bool(smallest) and smallest.count("conv1") >= 0.8 * len(smallest),
         f"the least changed layer per epoch: {smallest}",
     )
 
@@ -179,7 +180,7 @@ def _against_trained(ablation: Mapping[str, torch.Tensor], variant: str) -> tupl
     return z, f"{variant}: {accuracy:.2f}%, {b} turn wrong, {c} right, z = {z:+.1f}"
 
 
-@claim("frozen-worse")
+@claim("frozen-worse", general=False)  # seed 7: z = -0.3
 def frozen_worse(ablation: Mapping[str, torch.Tensor]) -> Verdict:
     """`ablation`: for each variant, which validation images it reads right."""
     z, numbers = _against_trained(ablation, FROZEN)
@@ -252,7 +253,7 @@ def grid_choice(cells: Sequence[Cell]) -> Verdict:
     )
 
 
-@claim("reset-worse")
+@claim("reset-worse", general=False)  # seed 7: a cost of 0.8 points
 def reset_worse(ablation: Mapping[str, torch.Tensor]) -> Verdict:
     frozen, frozen_numbers = _against_trained(ablation, FROZEN)
     reset, reset_numbers = _against_trained(ablation, RESET)
