@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
-from cnnlib.data import DEFAULT_DATA_DIR, prepare_raw_files
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, vendored_file
 from cnnlib.model import ACTIVATION_NAMES, CNN
 
 MEAN, STD = 0.1307, 0.3081
@@ -42,7 +42,10 @@ FEATURE_MAP_DIGIT = 3
 def load_datasets(root: Path) -> tuple[datasets.MNIST, datasets.MNIST]:
     """The seed's datasets: each image decoded and normalized on every access."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
-    prepare_raw_files(root)  # extract the vendored .gz files once; never downloads
+    for name in RAW_FILES:  # torchvision reads them uncompressed; extracted once, never downloaded
+        extracted = Path(root) / "MNIST" / "raw" / name
+        if not extracted.exists():
+            extracted.write_bytes(vendored_file(root, name))
     train_set = datasets.MNIST(root, train=True, download=False, transform=transform)
     test_set = datasets.MNIST(root, train=False, download=False, transform=transform)
     return train_set, test_set

@@ -12,11 +12,12 @@ from typing import NoReturn
 
 from cnnlib.data import DEFAULT_DATA_DIR, IN_REPOSITORY, REPO_DIR, DataError
 from cnnlib.export import NonFiniteError
-from cnnlib.files import BusyError
 from cnnlib.pipeline import regenerate
-from cnnlib.store import OutputError, prepare_output
+from cnnlib.store import BusyError, OutputError, prepare_output
 from cnnlib.train import ConfigError, TrainConfig
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
+
+TRAINING_OPTIONS = {"epochs": int, "batches_per_epoch": int, "batch_size": int, "lr": float}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -29,24 +30,16 @@ class OneLineParser(argparse.ArgumentParser):
 def add_training_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
     """--epochs, --batches-per-epoch, --batch-size, --lr, --seed, --device: TrainConfig's fields."""
     defaults = TrainConfig(device=device)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    for name, kind in {**TRAINING_OPTIONS, "seed": int}.items():
+        option = "--" + name.replace("_", "-")
+        parser.add_argument(option, type=kind, default=getattr(defaults, name))
     parser.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig the options ask for; ConfigError names a bad one."""
-    return TrainConfig(
-        epochs=args.epochs,
-        batches_per_epoch=args.batches_per_epoch,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-    )
+    names = [*TRAINING_OPTIONS, "seed", "device"]
+    return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
 def percentage(text: str) -> float:
@@ -70,7 +63,6 @@ def folder(text: str) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m cnnlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
     regen = commands.add_parser("regenerate", help="train and write every artifact, then verify")
     regen.add_argument("--out", type=folder, default=DEFAULT_DATA_DIR, help="output folder (data/)")
     regen.add_argument(
@@ -88,14 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "with the default training length, else 0)",
     )
     regen.add_argument("--quiet", action="store_true", help="no progress bar")
-    regen.set_defaults(command_parser=regen)
-
     check = commands.add_parser("verify", help="check the artifacts in a folder")
     check.add_argument("directory", nargs="?", type=folder, default=DEFAULT_DATA_DIR)
     check.add_argument(
         "--min-accuracy", type=percentage, default=DEFAULT_MIN_ACCURACY, metavar="PCT"
     )
-    check.set_defaults(command_parser=check)
+    for command in (regen, check):
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -120,8 +111,10 @@ def run_regenerate(args: argparse.Namespace) -> int:
             min_accuracy=args.min_accuracy,
             force=args.force,
         )
-    except (DataError, BusyError, OutputError) as error:
-        message = error.strerror if isinstance(error, BusyError) else str(error)
+    except (DataError, OutputError) as error:
+        message = str(error)
+    except BusyError as error:
+        message = error.strerror
     except NonFiniteError as error:
         message = f"{error}; {unchanged}"
     except OSError as error:
@@ -141,10 +134,8 @@ def run_verify(args: argparse.Namespace) -> int:
         args.command_parser.error(f"{args.directory} {state}; name the folder regenerate wrote")
     report = verify(args.directory, min_accuracy=args.min_accuracy)
     print("\n".join(report.lines()))
-    print(
-        f"{'all' if report.passed else 'NOT all'} {len(report.checks)} checks passed "
-        f"in {report.directory}"
-    )
+    passed = "all" if report.passed else "NOT all"
+    print(f"{passed} {len(report.checks)} checks passed in {report.directory}")
     return 0 if report.passed else 1
 
 
@@ -156,15 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             f"cnnlib runs from its repository, not from {REPO_DIR} (a `pip install .`, which "
             "copies no data/): in a clone, run `make setup` (pip install -e .)"
         )
-    if args.command == "regenerate":
-        return run_regenerate(args)
-    return run_verify(args)
+    return run_regenerate(args) if args.command == "regenerate" else run_verify(args)
 
 
 def exit_now(code: int) -> NoReturn:
-    """End the process at once, its output flushed and every file it wrote closed. A normal exit
-    would also run the C++ destructors of PyTorch's libraries, which page in about 130 MB and
-    take 0.3 s for nothing (see bench/README.md)."""
+    """End the process at once, its output flushed and its files closed: a normal exit also runs
+    the C++ destructors of PyTorch's libraries, 0.3 s for nothing (see bench/README.md)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from cnnlib.data import MEAN, STD, Mnist, feature_map_index, normalize, sample_indices
+from cnnlib.data import MEAN, RAW_FILES, STD, Mnist, feature_map_index, normalize, sample_indices
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.train import EpochResult, TrainConfig, resolve_device
 
@@ -285,7 +285,7 @@ def payload_end(
             "versions": versions(),
             "config": config.as_dict(),
             "device": resolve_device(config.device).type,
-            "dataset": {"name": "MNIST", "md5": data.checksums},
+            "dataset": {"name": "MNIST", "md5": RAW_FILES},
             "normalization": {"mean": MEAN, "std": STD},
         },
     }

@@ -1,4 +1,4 @@
-"""The factory, the whole job in one call: data, training, export, then verification."""
+"""The factory, the whole job in one call, one way: data -> train -> export -> store -> verify."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from cnnlib.data import DEFAULT_DATA_DIR, Mnist, load_mnist, read_split, vendored_file
+from cnnlib.data import DEFAULT_DATA_DIR, Mnist, load_mnist
 from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
@@ -24,9 +24,14 @@ from cnnlib.export import (
 )
 from cnnlib.store import dir_manifest, discard, locked, prepare_output, publish, staging
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
-from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, unchanged_since_written, verify
+from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, held_out, unchanged_since_written, verify
 
-LONG_RUN_SECONDS = 180  # a run expected to take longer says so, with its estimate, at the start
+LONG_RUN_SECONDS = 180  # a run expected to take longer says so at the start, with its estimate
+
+
+class SetRejected(RuntimeError):
+    """A new set failed verify and was discarded; the message names the check and what DIR
+    still holds."""
 
 
 @dataclass
@@ -43,30 +48,23 @@ class Summary:
 
     def lines(self) -> list[str]:
         weights = {name: size for name, size in self.files.items() if name.startswith("epoch_")}
-        others = {name: size for name, size in self.files.items() if name not in weights}
         lines = [
             f"final test accuracy: {self.final_test_accuracy:.2f}%",
             f"files in {self.out_dir}:",
         ]
-        lines += [f"  {name:<34}{size / 1e6:8.2f} MB" for name, size in others.items()]
-        lines.append(
-            f"  {'epoch_weights/ (' + str(len(weights)) + ' files)':<34}"
-            f"{sum(weights.values()) / 1e6:8.2f} MB"
-        )
+        lines += [
+            f"  {name:<34}{size / 1e6:8.2f} MB"
+            for name, size in self.files.items()
+            if name not in weights
+        ]
+        folder = f"epoch_weights/ ({len(weights)} files)"
+        lines.append(f"  {folder:<34}{sum(weights.values()) / 1e6:8.2f} MB")
         passed = sum(check.passed for check in self.report.checks)
-        lines.append(
-            f"verify: {passed}/{len(self.report.checks)} checks passed"
-            + ("" if self.report.passed else " -- FAILED, see above")
-        )
+        failed = "" if self.report.passed else " -- FAILED, see above"
+        lines.append(f"verify: {passed}/{len(self.report.checks)} checks passed{failed}")
         if not self.published:
             lines.append(f"the new set was discarded: {kept(self.out_dir, self.had_set)}")
-        lines.append(f"wall time: {self.seconds:.1f} s")
-        return lines
-
-
-class SetRejected(RuntimeError):
-    """A new set failed verify and was discarded; the message names the check and what DIR
-    still holds."""
+        return [*lines, f"wall time: {self.seconds:.1f} s"]
 
 
 def kept(out_dir: Path, had_set: bool) -> str:
@@ -80,55 +78,35 @@ def default_min_accuracy(config: TrainConfig) -> float:
     return DEFAULT_MIN_ACCURACY if config == full_length else 0.0
 
 
-def duration(seconds: float) -> str:
-    """3725 -> 'about 1 h 2 min', 150 -> 'about 2.5 min'."""
-    if seconds >= 3600:
-        return f"about {seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
-    return f"about {seconds / 60:.1f} min"
-
-
-class Watch:
-    """Passes training's epochs on. Remembers the last one's test accuracy, and as soon as the
-    first trained epoch is timed, says how long the whole run will take if that is long."""
-
-    def __init__(self, config: TrainConfig, out_dir: Path) -> None:
-        self.config = config
-        self.out_dir = out_dir
-        self.final_test_accuracy = 0.0
-
-    def follow(self, epochs: Iterable[EpochResult]) -> Iterator[EpochResult]:
-        start = time.perf_counter()
-        for result in epochs:
-            self.final_test_accuracy = result.test_accuracy
-            if result.epoch == 0:
-                untrained = time.perf_counter()
-            elif result.epoch == 1:
-                per_epoch = time.perf_counter() - untrained
-                self.announce(untrained - start + per_epoch * self.config.epochs, per_epoch)
-            yield result
-
-    def announce(self, total: float, per_epoch: float) -> None:
-        if total > LONG_RUN_SECONDS:
-            tqdm.write(
-                f"this run will take {duration(total)}: {self.config.epochs} epochs of "
-                f"{per_epoch:.1f} s; Ctrl-C stops it and leaves {self.out_dir} as it was",
-                file=sys.stderr,
-            )
-
-
-def check_data(data_root: Path) -> None:
-    """DataError, before any training, when the vendored archives that `verify` reads are
-    missing or damaged (training may read intact extracted copies beside them)."""
-    for split in ("train", "t10k"):
-        read_split(data_root, split, read=vendored_file)
+def announced(epochs: Iterable[EpochResult], config: TrainConfig, out_dir: Path) -> Iterator:
+    """Training's epochs, passed on; once the first trained epoch is timed, a run that will take
+    longer than LONG_RUN_SECONDS says how long."""
+    start = time.perf_counter()
+    for result in epochs:
+        if result.epoch == 0:
+            untrained = time.perf_counter()
+        elif result.epoch == 1:
+            per_epoch = time.perf_counter() - untrained
+            total = untrained - start + per_epoch * config.epochs
+            if total > LONG_RUN_SECONDS:
+                hours, minutes = divmod(total / 60, 60)
+                about = (
+                    f"{hours:.0f} h {minutes:.0f} min" if hours >= 1 else f"{total / 60:.1f} min"
+                )
+                tqdm.write(
+                    f"this run will take about {about}: {config.epochs} epochs of "
+                    f"{per_epoch:.1f} s; Ctrl-C stops it and leaves {out_dir} as it was",
+                    file=sys.stderr,
+                )
+        yield result
 
 
 def stage(
     results: Iterable[EpochResult], data: Mnist, config: TrainConfig, out_dir: Path
-) -> tuple[Path, dict[str, int]]:
-    """Write a new set beside the one DIR shows, each epoch as `results` yields it (training, when
-    it is `train_epochs`: this loop drives it); return the set's folder and {name: bytes}. The
-    caller holds the lock."""
+) -> tuple[Path, dict[str, int], EpochResult]:
+    """Write a new set beside the one DIR shows, each epoch as `results` yields it (this loop
+    drives training); return the set's folder, {name: bytes} and the last epoch. The caller
+    holds the lock."""
     image, mistaken = feature_map_input(data), set()
     with staging(out_dir) as staged:
         with staged.stream(JSON_NAME) as write_json:
@@ -141,27 +119,39 @@ def stage(
                 last = result
             write_json(json_end(last, data, config, mistaken).encode())
         staged.write(FINAL_WEIGHTS_NAME, state_dict_bytes(last.state_dict))
-        return staged.folder, staged.seal(config.as_dict())
+        return staged.folder, staged.seal(config.as_dict()), last
 
 
-def verify_then_publish(
-    set_dir: Path, out_dir: Path, data_root: Path, min_accuracy: float
-) -> tuple[Report, bool]:
-    """Verify a staged set and publish it only if every check but the accuracy threshold
-    passed; else discard it. The caller holds the lock. Returns the report and whether the set
-    was published."""
-    try:
-        report = verify(set_dir, min_accuracy=min_accuracy, data_root=data_root)
+def write_set(
+    results: Iterable[EpochResult],
+    data: Mnist,
+    config: TrainConfig,
+    out_dir: Path,
+    force: bool,
+    data_root: Path,
+    min_accuracy: float,
+) -> tuple[Summary, bool]:
+    """Stage every artifact as a new set of `out_dir`, verify it, and publish it only if every
+    check but the accuracy threshold passed, else discard it."""
+    start, out_dir = time.perf_counter(), Path(out_dir)
+    prepare_output(out_dir, force)
+    held_out(data_root)  # the archives verify reads, checked before any training (DataError)
+    with locked(out_dir):
+        had_set = dir_manifest(out_dir) is not None
+        set_dir, files, last = stage(results, data, config, out_dir)
+        try:
+            report = verify(set_dir, min_accuracy=min_accuracy, data_root=data_root)
+        except BaseException:  # Ctrl-C while verifying: the staged set goes
+            discard(set_dir)
+            raise
         report.directory = out_dir
-        intact = all(check.passed for check in report.checks if check.name != "accuracy")
-    except BaseException:  # Ctrl-C while verifying: the staged set goes
-        discard(set_dir)
-        raise
-    if intact:
-        publish(out_dir, set_dir)
-    else:
-        discard(set_dir)
-    return report, intact
+        published = all(check.passed for check in report.checks if check.name != "accuracy")
+        if published:
+            publish(out_dir, set_dir)
+        else:
+            discard(set_dir)
+    seconds = time.perf_counter() - start
+    return Summary(out_dir, last.test_accuracy, files, seconds, report, published, had_set)
 
 
 def write_artifacts(
@@ -172,24 +162,17 @@ def write_artifacts(
     force: bool = False,
     data_root: Path = DEFAULT_DATA_DIR,
 ) -> dict[str, int]:
-    """Write every artifact into `out_dir` as a new set, verify it, and only then make it the
-    set `out_dir` shows; return {relative path: size in bytes}. `results` may be a generator:
-    each epoch is written away as it arrives. SetRejected, `out_dir` left as it was, when the
-    new set fails a check other than the accuracy threshold."""
-    out_dir = Path(out_dir)
-    prepare_output(out_dir, force)
-    check_data(data_root)
-    with locked(out_dir):
-        had_set = dir_manifest(out_dir) is not None
-        set_dir, files = stage(results, data, config, out_dir)
-        report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy=0.0)
-    if not published:
-        failed = next(check for check in report.checks if not check.passed)
+    """Write `results` into `out_dir` as a new set, verify it, and only then make it the set
+    `out_dir` shows; return {relative path: bytes}. SetRejected, `out_dir` left as it was, when
+    the new set fails a check other than the accuracy threshold."""
+    summary = write_set(results, data, config, out_dir, force, data_root, min_accuracy=0.0)
+    if not summary.published:
+        failed = next(check for check in summary.report.checks if not check.passed)
         raise SetRejected(
             f"the new set failed verify ({failed.name}: {failed.detail}) and was discarded; "
-            f"{kept(out_dir, had_set)}"
+            f"{kept(summary.out_dir, summary.had_set)}"
         )
-    return files
+    return summary.files
 
 
 def regenerate(
@@ -201,25 +184,14 @@ def regenerate(
     force: bool = False,
 ) -> Summary:
     """Train from scratch, write every artifact as a new set, verify it, and only then make it
-    the set `out_dir` shows. A set that fails a check other than the accuracy threshold is
+    the set `out_dir` shows; a set that fails a check other than the accuracy threshold is
     discarded, and `out_dir` keeps its previous set."""
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
     if min_accuracy is None:
         min_accuracy = default_min_accuracy(config)
-    prepare_output(out_dir, force)
-    check_data(data_root)
-    with locked(out_dir):
-        had_set = dir_manifest(out_dir) is not None
-        data = load_mnist(data_root)
-        watch = Watch(config, out_dir)
-        set_dir, files = stage(
-            watch.follow(train_epochs(config, data, progress)), data, config, out_dir
-        )
-        del data  # freed before verify reads the files back
-        report, published = verify_then_publish(set_dir, out_dir, data_root, min_accuracy)
-    seconds = time.perf_counter() - start
-    return Summary(out_dir, watch.final_test_accuracy, files, seconds, report, published, had_set)
+    prepare_output(Path(out_dir), force)  # before the data is read: a wrong folder, at once
+    data = load_mnist(data_root)
+    epochs = announced(train_epochs(config, data, progress), config, Path(out_dir))
+    return write_set(epochs, data, config, out_dir, force, data_root, min_accuracy)
 
 
 def ensure_artifacts(
@@ -228,8 +200,8 @@ def ensure_artifacts(
     data_root: Path = DEFAULT_DATA_DIR,
     progress: bool = True,
 ) -> Path:
-    """Reuse the artifacts in `out_dir` when they are a complete set written for `config`,
-    unchanged since; otherwise regenerate them. Lets any notebook run on its own."""
+    """Reuse the set in `out_dir` when it is complete, written for `config` and unchanged since;
+    otherwise regenerate it. Lets any notebook run on its own."""
     out_dir = Path(out_dir)
     if unchanged_since_written(out_dir, config):
         return out_dir

@@ -1,8 +1,7 @@
-"""The factory, reading an artifact set safely: regular files inside its folder only, each of a
-bounded size, parsed as strictly as the demo's JavaScript reads them, snapshots loaded without
-running pickled code. One consistent set: the manifest and every file are read together, and read
-again while a run publishes a new set into the folder. Every failure is a VerifyError naming the
-file; `cnnlib.verify` checks what is read.
+"""The factory, reading an artifact set safely for `cnnlib.verify`: regular files inside its folder
+only, each of a bounded size, parsed as strictly as the demo's JavaScript reads them, snapshots
+loaded without running pickled code; the manifest and every file read together, and again while
+a run publishes a new set, so that they are one set. Every failure is a VerifyError naming the file.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from pathlib import Path
 import fastjsonschema
 import torch
 
-from cnnlib.data import DataError, read_split, validation_split, vendored_file
 from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
     FINAL_WEIGHTS_NAME,
@@ -34,27 +32,17 @@ from cnnlib.export import (
     load_schema,
     load_state_dict,
 )
+from cnnlib.files import read_regular
 from cnnlib.model import CNN
-from cnnlib.store import (
-    CURRENT,
-    MAX_MANIFEST_BYTES,
-    SETS_DIR,
-    current_set,
-    read_regular,
-)
+from cnnlib.store import CURRENT, MAX_MANIFEST_BYTES, SETS_DIR, current_set
 from cnnlib.train import MAX_EPOCHS, TrainConfig
 
-# verify reads no file larger than these; a .pth snapshot is about 0.11 MB, the JSON about
-# 0.43 MB per epoch.
-MAX_PTH_BYTES = 1_000_000
-# A snapshot is a zip of 14 members, stored uncompressed (torch.save): more members, or any
-# compression (which can expand 1 KB into 1 GB), is no snapshot of ours.
+MAX_PTH_BYTES = 1_000_000  # a snapshot is about 0.11 MB
+MAX_JSON_BYTES = 2_000_000 + 600_000 * (MAX_EPOCHS + 1)  # the JSON: about 0.43 MB an epoch
+# torch.save writes a zip of 14 members, stored uncompressed: more members, or any compression
+# (which can expand 1 KB into 1 GB), is no snapshot of ours.
 MAX_PTH_MEMBERS = 64
-# While a run publishes a new set into the folder, read it again: this often, this long apart.
-READ_TRIES = 40
-READ_AGAIN_S = 0.05
-MAX_JSON_BYTES = 2_000_000 + 600_000 * (MAX_EPOCHS + 1)
-UTF8_BOM = b"\xef\xbb\xbf"
+READ_TRIES, READ_AGAIN_S = 40, 0.05  # while a run publishes into DIR, read again
 EXPECTED_SHAPES = {name: tuple(tensor.shape) for name, tensor in CNN().state_dict().items()}
 
 
@@ -63,28 +51,25 @@ class VerifyError(Exception):
 
 
 def strict_json(content: bytes, name: str) -> dict:
-    """Parse a JSON object as strictly as the standard and as JavaScript's JSON.parse: UTF-8
-    without a byte order mark, no NaN or Infinity, no number too large for a double, no repeated
-    keys."""
+    """A JSON object parsed as strictly as JavaScript's JSON.parse reads it: UTF-8 without a byte
+    order mark, no NaN or Infinity, no number too large for a double, no repeated keys."""
 
     def refuse_constant(constant: str) -> None:
         raise VerifyError(f"{name}: holds {constant}, which strict JSON does not allow")
 
     def finite_float(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
+        if not math.isfinite(value := float(text)):
             raise VerifyError(f"{name}: holds the number {text[:30]}, too large for a double")
         return value
 
     def refuse_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
-        value = dict(pairs)
-        if len(value) != len(pairs):  # linear: a hostile file of 100,000 keys takes no longer
+        if len(value := dict(pairs)) != len(pairs):  # linear, however many keys
             counts = Counter(key for key, _ in pairs)
             repeated = min(key for key, count in counts.items() if count > 1)
             raise VerifyError(f"{name}: repeats the key {repeated!r} in one object")
         return value
 
-    if content.startswith(UTF8_BOM):
+    if content.startswith(b"\xef\xbb\xbf"):
         raise VerifyError(f"{name}: starts with a UTF-8 byte order mark, which JSON does not allow")
     try:
         value = json.loads(
@@ -108,18 +93,9 @@ def schema_validator() -> Callable[[object], object]:
     return fastjsonschema.compile(load_schema())
 
 
-def schema_message(error: fastjsonschema.JsonSchemaValueException) -> str:
-    """fastjsonschema calls the document "data" ("data.samples[3] must be ..."); drop that."""
-    message = error.message[:300]
-    if message.startswith("data."):
-        return message.removeprefix("data.")
-    return "top level " + message.removeprefix("data ")
-
-
 def check_archive(content: bytes, name: str) -> None:
-    """VerifyError unless `content` is an intact zip of the shape torch.save writes: at most
-    MAX_PTH_MEMBERS members, all stored uncompressed, every CRC-32 right. Bounded by the file's
-    own size: a zip bomb is refused before a byte of it is inflated."""
+    """VerifyError unless `content` is an intact zip of the shape torch.save writes; a zip bomb
+    is refused before a byte of it is inflated."""
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             members = archive.infolist()
@@ -128,21 +104,19 @@ def check_archive(content: bytes, name: str) -> None:
                     f"{name}: not a snapshot ({len(members)} zip members; torch.save writes "
                     f"at most {MAX_PTH_MEMBERS})"
                 )
-            packed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
+            packed = [m for m in members if m.compress_type != zipfile.ZIP_STORED]
             if packed or sum(m.file_size for m in members) > len(content):
                 raise VerifyError(
                     f"{name}: not a snapshot (compressed zip members, which torch.save never "
                     "writes)"
                 )
-            damaged_member = archive.testzip()  # checks the CRC-32 of every member
+            damaged = archive.testzip()  # the CRC-32 of every member
     except VerifyError:
         raise
     except Exception as error:  # a damaged zip surfaces as many error types
         raise VerifyError(f"{name}: not an intact .pth archive ({type(error).__name__})") from None
-    if damaged_member is not None:
-        raise VerifyError(
-            f"{name}: damaged (zip member {damaged_member!r} does not read back intact)"
-        )
+    if damaged is not None:
+        raise VerifyError(f"{name}: damaged (zip member {damaged!r} does not read back intact)")
 
 
 def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
@@ -180,65 +154,98 @@ def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
 
 def is_manifest(value: dict) -> bool:
     """Has `value` the shape `regenerate` writes: {'config': {...}, 'files': {name: entry}}?"""
-    files = value.get("files")
+    config, files = value.get("config"), value.get("files")
     return (
-        isinstance(value.get("config"), dict)
-        and isinstance(value["config"].get("epochs"), int)
-        and value["config"]["epochs"] >= 0
+        isinstance(config, dict)
+        and type(config.get("epochs")) is int
+        and config["epochs"] >= 0
         and isinstance(files, dict)
         and all(
             isinstance(entry, dict)
-            and isinstance(entry.get("bytes"), int)
+            and type(entry.get("bytes")) is int
             and isinstance(entry.get("sha256"), str)
             for entry in files.values()
         )
     )
 
 
-def matches(content: bytes, entry: dict) -> bool:
-    """Has `content` the size and sha-256 that a manifest's entry lists?"""
-    return len(content) == entry["bytes"] and hashlib.sha256(content).hexdigest() == entry["sha256"]
+def limit(name: str) -> int:
+    """How many bytes verify reads of the artifact `name`."""
+    return {JSON_NAME: MAX_JSON_BYTES, MANIFEST_NAME: MAX_MANIFEST_BYTES}.get(name, MAX_PTH_BYTES)
+
+
+def read_inside(folder: Path, name: str, inside: Path) -> bytes:
+    """The artifact folder/NAME, at most `limit(name)` bytes; VerifyError when it is missing, no
+    regular file, larger, or outside the folder `inside` (through a link)."""
+    real = (folder / name).resolve()
+    if not real.is_relative_to(inside):
+        raise VerifyError(f"{name}: leads out of {folder}; verify reads only inside it")
+    try:  # O_NONBLOCK: a FIFO opens at once, and is refused below
+        descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise VerifyError(f"{name}: missing") from None
+    except OSError as error:
+        raise VerifyError(f"{name}: cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise VerifyError(f"{name}: cannot be read (not a regular file)")
+    with os.fdopen(descriptor, "rb") as handle:
+        content = handle.read(limit(name) + 1)
+    if len(content) > limit(name):
+        raise VerifyError(f"{name}: larger than the {limit(name) / 1e6:g} MB verify reads")
+    return content
+
+
+def remembered(method: Callable) -> Callable:
+    """A SetReader method computed once: its value, or its VerifyError, kept for the next calls."""
+
+    def once(self: SetReader, *args: object) -> object:
+        key = (method.__name__, *args)
+        if key not in self.memo:
+            try:
+                self.memo[key] = method(self, *args)
+            except VerifyError as error:
+                self.memo[key] = error
+        if isinstance(value := self.memo[key], VerifyError):
+            raise VerifyError(str(value))
+        return value
+
+    return once
 
 
 class SetReader:
-    """One artifact set, read safely: regular files inside DIR only, each of a bounded size, the
-    manifest and every file read together once (what the checks share), as one consistent set:
-    while a run publishes into DIR (its `.cnnlib/current` names a set that DIR does not show
-    yet), or when the manifest changes under the reader, everything is read again."""
+    """One artifact set, read safely and together. While a run publishes into DIR (its
+    `.cnnlib/current` names a set DIR does not show yet), or when the manifest changes under
+    the reader, everything is read again; a publish a kill interrupted is read from its set."""
 
-    def __init__(self, out_dir: Path, data_root: Path) -> None:
-        self.out_dir = Path(out_dir)
-        self.real_dir = self.out_dir.resolve()
-        self.data_root = Path(data_root)
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir, self.real_dir = Path(out_dir), Path(out_dir).resolve()
         self.source = self.out_dir  # where the files are read: DIR, or the set it is getting
-        self.interrupted: Path | None = None  # the staged set of a publish a kill interrupted
-        self._cache: dict[str, object] = {}
-        self._files: dict[str, bytes | VerifyError] = {}
-        self.present: list[str] = []  # the .pth files in DIR/epoch_weights
+        self.interrupted: Path | None = None  # that set, when a kill interrupted its publish
         previous = None
         for _ in range(READ_TRIES):
             before = self._publish_state()
             self._read_all()
             after = self._publish_state()
             if after == before and self.consistent():
-                return  # one whole set
-            if self._being_published() is None:
-                read = (before, after, {name: str(got) for name, got in self._files.items()})
+                return
+            if self._being_published() is None:  # the same mismatch twice: damaged; say so
+                read = (
+                    before,
+                    after,
+                    {n: str(f) if isinstance(f, Exception) else f for n, f in self.files.items()},
+                )
                 if read == previous:
-                    return  # the same mismatch twice, no publish in between: damaged; say so
+                    return
                 previous = read
             time.sleep(READ_AGAIN_S)
-        # DIR is still a mix of two sets: a run was killed while publishing. Read the set it
-        # was publishing (complete, and verified before its publish began); the next run
-        # finishes the publish.
-        staged = self._being_published()
-        if staged is not None:
-            self.interrupted = self.source = staged
+        self.interrupted = self._being_published()  # DIR is still a mix: a run was killed
+        if self.interrupted is not None:
+            self.source = self.interrupted
             self._read_all()
 
     def _publish_state(self) -> tuple[object, ...]:
-        """What changes when a run publishes: `.cnnlib/current`, and the manifest's file (a new
-        inode, made at another time)."""
+        """What a publish changes: `.cnnlib/current`, and the manifest's file (a new inode)."""
         try:
             target = os.readlink(self.out_dir / SETS_DIR / CURRENT)
         except OSError:
@@ -246,7 +253,7 @@ class SetReader:
         try:
             shown = os.stat(self.out_dir / MANIFEST_NAME)
         except OSError:
-            return (target, None)
+            return (target,)
         return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
 
     def _being_published(self) -> Path | None:
@@ -255,9 +262,35 @@ class SetReader:
         if staged is None:
             return None
         content = read_regular(staged / MANIFEST_NAME, MAX_MANIFEST_BYTES)
-        if content is None or content == self._files.get(MANIFEST_NAME):
-            return None
-        return staged
+        return None if content in (None, self.files.get(MANIFEST_NAME)) else staged
+
+    def _read_all(self) -> None:
+        """Read the manifest, then every file a set must have (never more: a forged manifest
+        may list thousands), and list the snapshots DIR holds."""
+        self.memo: dict[tuple, object] = {}
+        self.files: dict[str, bytes | VerifyError] = {}
+        names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
+        with suppress(VerifyError):
+            names = self.names()
+        for name in names:
+            with suppress(VerifyError):
+                self.read(name)
+        self.present = []
+        with suppress(OSError):  # a folder the user may not enter: its files fail their lines
+            inner = os.listdir(self.source / EPOCH_WEIGHTS_DIR)
+            self.present = sorted(f"{EPOCH_WEIGHTS_DIR}/{n}" for n in inner if n[0] != ".")
+            self.present = [name for name in self.present if name.endswith(".pth")]
+
+    def read(self, name: str) -> bytes:
+        """The content of the artifact `name`, as read with the rest of the set."""
+        if name not in self.files:
+            try:
+                self.files[name] = read_inside(self.source, name, self.real_dir)
+            except VerifyError as error:
+                self.files[name] = error
+        if isinstance(content := self.files[name], VerifyError):
+            raise VerifyError(str(content))
+        return content
 
     def names(self) -> list[str]:
         """The files a set of `last_epoch()` epochs holds, the manifest first."""
@@ -265,120 +298,48 @@ class SetReader:
         return [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME, *epochs]
 
     def consistent(self) -> bool:
-        """Does the manifest list exactly the set's files, each with its size and sha-256, and
+        """Does the manifest list exactly the set's files, with their sizes and sha-256, and
         does DIR hold no other snapshot?"""
-        try:
+        with suppress(VerifyError):
             listed = self.manifest()["files"]
             return (
                 set(listed) == set(self.names()[1:])
                 and set(self.present) <= set(listed)
-                and all(matches(self.read(name, self.limit(name)), listed[name]) for name in listed)
+                and all(matches(self.read(name), listed[name]) for name in listed)
             )
-        except VerifyError:
-            return False
+        return False
 
-    def _read_all(self) -> None:
-        """Read the manifest, then every file a set must have (never more: a forged manifest
-        may list thousands)."""
-        self._cache, self._files = {}, {}
-        names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
-        with suppress(VerifyError):
-            names = self.names()
-        for name in names:
-            with suppress(VerifyError):
-                self.read(name, self.limit(name))
-        self.present = []
-        with suppress(OSError):  # a folder the user may not enter: its files fail their lines
-            self.present = sorted(
-                f"{EPOCH_WEIGHTS_DIR}/{name}"
-                for name in os.listdir(self.source / EPOCH_WEIGHTS_DIR)
-                if name.endswith(".pth") and name[0] != "."
-            )
-
-    def once(self, key: str, compute: Callable[[], object]) -> object:
-        """compute() on the first call, its value or VerifyError remembered for the next ones."""
-        if key not in self._cache:
-            try:
-                self._cache[key] = compute()
-            except VerifyError as error:
-                self._cache[key] = error
-        value = self._cache[key]
-        if isinstance(value, VerifyError):
-            raise VerifyError(str(value))
-        return value
-
-    def read(self, name: str, limit: int) -> bytes:
-        """The content of the artifact `name`, as read with the rest of the set; VerifyError if
-        it is missing, not a regular file, outside DIR (through a link) or larger than `limit`."""
-        if name not in self._files:
-            try:
-                self._files[name] = self._read_file(name, limit)
-            except VerifyError as error:
-                self._files[name] = error
-        content = self._files[name]
-        if isinstance(content, VerifyError):
-            raise VerifyError(str(content))
-        return content
-
-    def _read_file(self, name: str, limit: int) -> bytes:
-        real = (self.source / name).resolve()
-        if not real.is_relative_to(self.real_dir):
-            raise VerifyError(f"{name}: leads out of {self.out_dir}; verify reads only inside it")
-        try:
-            # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting
-            descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
-        except FileNotFoundError:
-            raise VerifyError(f"{name}: missing") from None
-        except OSError as error:
-            raise VerifyError(f"{name}: cannot be read ({error.strerror or error})") from None
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            os.close(descriptor)
-            raise VerifyError(f"{name}: cannot be read (not a regular file)")
-        with os.fdopen(descriptor, "rb") as handle:
-            content = handle.read(limit + 1)
-        if len(content) > limit:
-            raise VerifyError(f"{name}: larger than the {limit / 1e6:g} MB verify reads")
-        return content
-
-    def limit(self, name: str) -> int:
-        """How many bytes verify reads of the artifact `name`."""
-        if name == JSON_NAME:
-            return MAX_JSON_BYTES
-        return MAX_MANIFEST_BYTES if name == MANIFEST_NAME else MAX_PTH_BYTES
-
+    @remembered
     def manifest(self) -> dict:
-        def read() -> dict:
-            manifest = strict_json(self.read(MANIFEST_NAME, MAX_MANIFEST_BYTES), MANIFEST_NAME)
-            if not is_manifest(manifest):
-                raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
-            return manifest
+        manifest = strict_json(self.read(MANIFEST_NAME), MANIFEST_NAME)
+        if not is_manifest(manifest):
+            raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
+        return manifest
 
-        return self.once("manifest", read)
+    @remembered
+    def checked_payload(self) -> dict:
+        """The parsed JSON, valid against the schema (the checks rely on its shape)."""
+        payload = strict_json(self.read(JSON_NAME), JSON_NAME)
+        try:
+            schema_validator()(payload)
+        except fastjsonschema.JsonSchemaValueException as error:
+            message = error.message[:300]  # fastjsonschema calls the document "data"
+            where = message.removeprefix("data.") if message.startswith("data.") else None
+            raise VerifyError(
+                f"{JSON_NAME}: {where or 'top level ' + message.removeprefix('data ')}"
+            ) from None
+        return payload
 
     def payload(self) -> dict:
-        """The parsed JSON, valid against the schema; what is wrong with it is said once, on
-        the 'JSON schema' line (`checked_payload`)."""
+        """The checked JSON; what is wrong with it is said once, on the 'JSON schema' line."""
         try:
             return self.checked_payload()
         except VerifyError:
             raise VerifyError(f"{JSON_NAME}: did not load (see 'JSON schema')") from None
 
-    def checked_payload(self) -> dict:
-        """The parsed JSON, valid against the schema (the checks below rely on its shape)."""
-
-        def read() -> dict:
-            payload = strict_json(self.read(JSON_NAME, MAX_JSON_BYTES), JSON_NAME)
-            try:
-                schema_validator()(payload)
-            except fastjsonschema.JsonSchemaValueException as error:
-                raise VerifyError(f"{JSON_NAME}: {schema_message(error)}") from None
-            return payload
-
-        return self.once("payload", read)
-
     def last_epoch(self) -> int:
-        """N, the last epoch: as the manifest's config says, else the JSON's, else the default.
-        VerifyError when it is more than any run can make (a damaged or forged manifest)."""
+        """N, the last epoch: as the manifest's config says, else the JSON's, else the default;
+        VerifyError when it is more than any run makes."""
         last, source = TrainConfig().epochs, "the default"
         try:
             last, source = self.manifest()["config"]["epochs"], MANIFEST_NAME
@@ -389,48 +350,19 @@ class SetReader:
             raise VerifyError(f"{source}: claims {last} epochs; a run makes at most {MAX_EPOCHS}")
         return last
 
-    def snapshots(self) -> dict[str, dict[str, torch.Tensor] | VerifyError]:
-        """Every expected `.pth`, by name: its state dict, or the VerifyError saying what is off."""
-
-        def load_all() -> dict[str, dict[str, torch.Tensor] | VerifyError]:
-            names = [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
-            loaded: dict[str, dict[str, torch.Tensor] | VerifyError] = {}
-            for name in [*names, FINAL_WEIGHTS_NAME]:
-                try:
-                    loaded[name] = read_state_dict(self.read(name, MAX_PTH_BYTES), name)
-                except VerifyError as error:
-                    loaded[name] = error
-            return loaded
-
-        return self.once("snapshots", load_all)
+    @remembered
+    def checked_snapshot(self, name: str) -> dict[str, torch.Tensor]:
+        """The state dict of the `.pth` file `name`, checked."""
+        return read_state_dict(self.read(name), name)
 
     def snapshot(self, name: str) -> dict[str, torch.Tensor]:
-        state = self.snapshots().get(name)
-        if not isinstance(state, dict):
-            raise VerifyError(f"{name}: did not load (see 'weight files')")
-        return state
+        """The checked snapshot; what is wrong with it is said on the 'weight files' line."""
+        try:
+            return self.checked_snapshot(name)
+        except VerifyError:
+            raise VerifyError(f"{name}: did not load (see 'weight files')") from None
 
-    def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The MNIST test pixels and labels, read from the vendored archives themselves (never
-        from what a run loaded or cached); DataError names a missing or corrupt archive."""
 
-        def load() -> tuple[torch.Tensor, torch.Tensor]:
-            try:
-                return read_split(self.data_root, "t10k", read=vendored_file)
-            except DataError as error:
-                raise VerifyError(str(error)) from None
-
-        return self.once("test_set", load)
-
-    def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 5,000 validation images and labels, from the vendored training archives."""
-
-        def load() -> tuple[torch.Tensor, torch.Tensor]:
-            try:
-                pixels, labels = read_split(self.data_root, "train", read=vendored_file)
-            except DataError as error:
-                raise VerifyError(str(error)) from None
-            held_out = validation_split(len(labels))[1]
-            return pixels[held_out], labels[held_out]
-
-        return self.once("validation_set", load)
+def matches(content: bytes, entry: dict) -> bool:
+    """Has `content` the size and sha-256 that a manifest's entry lists?"""
+    return len(content) == entry["bytes"] and hashlib.sha256(content).hexdigest() == entry["sha256"]

@@ -1,32 +1,26 @@
 """The factory, verification: are the artifacts in a folder complete, intact and right? One line
-per check (the files are read by `cnnlib.reading`).
+per check, in this order (the files are read by `cnnlib.reading`):
 
-`python -m cnnlib verify [DIR]`, and the end of every `regenerate`, run these checks in order:
-
-    manifest             manifest.json lists exactly the set's files, each with its size and
+    manifest             manifest.json lists exactly the set's files, with their sizes and
                          sha-256; its config is exactly the JSON's
     weight files         epochs 0..N and the final file: intact, load with weights_only=True,
                          exactly the model's keys, shapes and dtype; final = epoch N
-    JSON schema          pretrained_cnn_data.json parses strictly and fits cnnlib/schema.json;
-                         its architecture is the one derived from the model (the page
-                         derives every shape from it)
+    JSON schema          the JSON parses strictly and fits cnnlib/schema.json; its architecture
+                         is the one derived from the model (the page derives every shape from it)
     JSON epochs          epochs 0..N, in order
     JSON weights = .pth  every JSON weight equals its .pth tensor bit for bit, as float32
-    samples              the 100 samples are the exact MNIST test pixels, as the vendored
-                         archives data/MNIST/raw/*.gz hold them (never a run's cache); so are
-                         mistake_samples, and each epoch's mistakes are its weights' answers;
-                         the dataset MD5s and normalization constants are the official ones
+    samples              the samples and mistake_samples are the exact MNIST test pixels of the
+                         vendored archives (never a run's cache); each epoch's mistakes are its
+                         weights' answers; the dataset MD5s and normalization are the official ones
     feature maps         a plain-NumPy forward pass (cnnlib.reference) reproduces them
-    predictions          ... and PyTorch's logits on the 100 samples, within 1e-4 (relative
-                         to the largest value when that is above 1)
+    predictions          ... and PyTorch's logits on the samples, within 1e-4 (relative to the
+                         largest value when that is above 1)
     test metrics         every epoch's test and validation accuracy and loss, measured on the
                          vendored images, are the JSON's
     accuracy             the final test accuracy, as measured, reaches the threshold
 
-A failed check names the file at fault and never stops the others: every check prints its line,
-and the command exits 0 only when all of them pass. verify certifies only what it computes: the
-accuracy it reports is the one it measured, not the one the JSON states. It reads only regular
-files inside DIR, each of a bounded size, and at most MAX_EPOCHS + 1 epochs.
+A failed check names the file at fault and never stops the others. verify certifies only what it
+computes: the accuracy it reports is the one it measured, not the one the JSON states.
 """
 
 from __future__ import annotations
@@ -47,8 +41,11 @@ from cnnlib.data import (
     MEAN,
     RAW_FILES,
     STD,
+    DataError,
     feature_map_index,
+    read_split,
     sample_indices,
+    validation_split,
 )
 from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
@@ -60,24 +57,18 @@ from cnnlib.export import (
     model_architecture,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.reading import (
-    EXPECTED_SHAPES,
-    MAX_JSON_BYTES,
-    SetReader,
-    VerifyError,
-)
+from cnnlib.reading import EXPECTED_SHAPES, SetReader, VerifyError, remembered
 from cnnlib.train import TrainConfig, evaluate, single_threaded
 
 DEFAULT_MIN_ACCURACY = 95.0
-# Feature maps and logits agree within 1e-4, relative to the largest value compared when that
-# is above 1 (a diverged network's activations can reach 1e9; float32 keeps 7 digits of them).
+# Feature maps and logits agree within 1e-4, relative to the largest value compared when that is
+# above 1 (a diverged network's activations reach 1e9; float32 keeps 7 digits of them).
 TOLERANCE = 1e-4
 MAX_PROBLEMS_SHOWN = 4  # a failed check lists this many problems, then a count of the rest
-# A measured test accuracy may differ from the JSON's by this many percentage points (10 of the
-# 10,000 images: a GPU adds in another order than verify on the CPU), a test loss by this much,
-# relative to the loss when that is above 1. On the machine that trained, both are equal.
-ACCURACY_TOLERANCE = 0.1
-LOSS_TOLERANCE = 1e-3
+# A measured accuracy may differ from the JSON's by this many points (10 of 10,000 images: a GPU
+# adds in another order than the CPU), a loss by this much, relative above 1.
+ACCURACY_TOLERANCE, LOSS_TOLERANCE = 0.1, 1e-3
+Images = tuple[torch.Tensor, torch.Tensor]  # uint8 pixels, labels
 
 
 @dataclass
@@ -97,35 +88,38 @@ class Report:
         return all(check.passed for check in self.checks)
 
     def lines(self) -> list[str]:
-        return [
-            f"[{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}"
-            for check in self.checks
-        ]
+        return [f"[{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+
+
+@functools.lru_cache(maxsize=2)
+def _held_out(data_root: Path, stamp: tuple) -> dict[str, Images]:
+    pixels, labels = read_split(data_root, "train")
+    validation = validation_split(len(labels))[1]
+    return {
+        "test": read_split(data_root, "t10k"),
+        "validation": (pixels[validation], labels[validation]),
+    }
+
+
+def held_out(data_root: Path) -> dict[str, Images]:
+    """The MNIST test set and the 5,000 validation images, read from the vendored archives
+    themselves, again whenever an archive changes; DataError names a damaged one."""
+    archives = sorted(Path(data_root, "MNIST", "raw").glob("*.gz"))
+    stamp = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in archives)
+    return _held_out(Path(data_root), stamp)
 
 
 def fail_if_any(problems: list[str]) -> None:
-    """Raise one VerifyError listing the problems: the first few, then how many more."""
+    """One VerifyError listing the problems: the first few, then how many more."""
     if problems:
         more = len(problems) - MAX_PROBLEMS_SHOWN
-        raise VerifyError(
-            "; ".join(problems[:MAX_PROBLEMS_SHOWN]) + (f"; {more} more" if more > 0 else "")
-        )
+        shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+        raise VerifyError(shown + (f"; {more} more" if more > 0 else ""))
 
 
 def difference(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
-    """The largest |ours - theirs|, and the largest allowed: TOLERANCE, times the largest
-    |theirs| when that is above 1 (float32 keeps about 7 significant digits of any value)."""
+    """The largest |ours - theirs|, and the largest allowed (TOLERANCE, relative above 1)."""
     return float(np.abs(ours - theirs).max()), TOLERANCE * max(1.0, float(np.abs(theirs).max()))
-
-
-def manifest_problem(content: bytes, name: str, entry: dict) -> str | None:
-    """What is wrong with one listed file, or None when its size and sha-256 match."""
-    if len(content) != entry["bytes"]:
-        truncated = " (truncated?)" if len(content) < entry["bytes"] else ""
-        return f"{name}: {len(content)} bytes, {MANIFEST_NAME} says {entry['bytes']}{truncated}"
-    if hashlib.sha256(content).hexdigest() != entry["sha256"]:
-        return f"{name}: sha-256 differs from {MANIFEST_NAME} (changed or damaged)"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,28 +127,34 @@ def manifest_problem(content: bytes, name: str, entry: dict) -> str | None:
 # VerifyError naming the file.
 
 
-def manifest_matches(artifacts: SetReader) -> str:
+def manifest_matches(artifacts: SetReader, data_root: Path) -> str:
     manifest = artifacts.manifest()
-    listed: dict[str, dict] = manifest["files"]
-    expected = artifacts.names()[1:]
+    listed, expected = manifest["files"], artifacts.names()[1:]
     problems = [f"{name}: not listed in {MANIFEST_NAME}" for name in expected if name not in listed]
     for name, entry in listed.items():
         if name not in expected:  # never read: a forged manifest may list thousands
             problems.append(f"{name[:80]}: listed in {MANIFEST_NAME}, but no set holds it")
             continue
         try:
-            problem = manifest_problem(artifacts.read(name, artifacts.limit(name)), name, entry)
+            content = artifacts.read(name)
         except VerifyError as error:
             missing = str(error) == f"{name}: missing"
-            problem = f"{name}: listed in {MANIFEST_NAME} but missing" if missing else str(error)
-        if problem:
-            problems.append(problem)
+            problems.append(
+                f"{name}: listed in {MANIFEST_NAME} but missing" if missing else str(error)
+            )
+            continue
+        if len(content) != entry["bytes"]:
+            truncated = " (truncated?)" if len(content) < entry["bytes"] else ""
+            problems.append(
+                f"{name}: {len(content)} bytes, {MANIFEST_NAME} says {entry['bytes']}{truncated}"
+            )
+        elif hashlib.sha256(content).hexdigest() != entry["sha256"]:
+            problems.append(f"{name}: sha-256 differs from {MANIFEST_NAME} (changed or damaged)")
     problems += [
         f"{name}: not listed in {MANIFEST_NAME} (left from another run?)"
         for name in artifacts.present
         if name not in listed
     ]
-
     with suppress(VerifyError):  # a broken JSON is the JSON checks' to report
         if artifacts.payload()["metadata"]["config"] != manifest["config"]:
             problems.append(f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata")
@@ -168,30 +168,35 @@ def manifest_matches(artifacts: SetReader) -> str:
     return f"{len(listed)} files match their size and sha-256; config as in {JSON_NAME}{read_from}"
 
 
-def weight_files(artifacts: SetReader) -> str:
-    snapshots = artifacts.snapshots()
-    fail_if_any([str(state) for state in snapshots.values() if isinstance(state, VerifyError)])
+def weight_files(artifacts: SetReader, data_root: Path) -> str:
     last = epoch_weights_name(artifacts.last_epoch())
+    names = [epoch_weights_name(epoch) for epoch in range(artifacts.last_epoch() + 1)]
+    problems = []
+    for name in [*names, FINAL_WEIGHTS_NAME]:
+        try:
+            artifacts.checked_snapshot(name)
+        except VerifyError as error:
+            problems.append(str(error))
+    fail_if_any(problems)
     final = artifacts.snapshot(FINAL_WEIGHTS_NAME)
     if any(not torch.equal(tensor, artifacts.snapshot(last)[key]) for key, tensor in final.items()):
         raise VerifyError(f"{FINAL_WEIGHTS_NAME}: differs from {last}")
     return (
-        f"{len(snapshots) - 1} epoch files and {FINAL_WEIGHTS_NAME} intact, load with "
-        f"weights_only=True, {len(EXPECTED_SHAPES)} float32 tensors each; "
-        f"final = epoch {artifacts.last_epoch()}"
+        f"{len(names)} epoch files and {FINAL_WEIGHTS_NAME} intact, load with weights_only=True, "
+        f"{len(EXPECTED_SHAPES)} float32 tensors each; final = epoch {artifacts.last_epoch()}"
     )
 
 
-def json_schema(artifacts: SetReader) -> str:
+def json_schema(artifacts: SetReader, data_root: Path) -> str:
     payload = artifacts.checked_payload()
     for key, derive in (("architecture", architecture), ("model_architecture", model_architecture)):
         if payload[key] != derive(CNN()):
             raise VerifyError(f"{JSON_NAME}: {key} is not the model's ({derive(CNN())})")
-    size = len(artifacts.read(JSON_NAME, MAX_JSON_BYTES))
+    size = len(artifacts.read(JSON_NAME))
     return f"strict JSON, valid against the schema, the model's shapes, {size / 1e6:.2f} MB"
 
 
-def json_epochs(artifacts: SetReader) -> str:
+def json_epochs(artifacts: SetReader, data_root: Path) -> str:
     numbers = [entry["epoch"] for entry in artifacts.payload()["training_epochs"]]
     expected = list(range(artifacts.last_epoch() + 1))
     if numbers != expected:
@@ -200,7 +205,7 @@ def json_epochs(artifacts: SetReader) -> str:
     return f"epochs 0..{expected[-1]} in order, each with weights"
 
 
-def json_weights_equal_pth(artifacts: SetReader) -> str:
+def json_weights_equal_pth(artifacts: SetReader, data_root: Path) -> str:
     payload = artifacts.payload()
     pairs = [
         (epoch_weights_name(entry["epoch"]), f"epoch {entry['epoch']}", entry["weights"])
@@ -223,35 +228,41 @@ def json_weights_equal_pth(artifacts: SetReader) -> str:
     return f"{len(pairs)} weight sets equal the .pth tensors bit for bit (float32)"
 
 
-def samples_are_mnist(artifacts: SetReader) -> str:
-    pixels, labels = artifacts.test_set()
-    samples = artifacts.payload()["samples"]
-    indices = sample_indices(labels)
+def are_test_images(images: list[dict], pixels: torch.Tensor, labels: torch.Tensor) -> bool:
+    """Are these JSON images the test set's, pixel for pixel, with their labels?"""
+    return all(
+        image["label"] == int(labels[image["index"]])
+        and np.array_equal(np.asarray(image["image"]), pixels[image["index"]].numpy())
+        for image in images
+    )
+
+
+def samples_are_mnist(artifacts: SetReader, data_root: Path) -> str:
+    pixels, labels = held_out(data_root)["test"]
+    payload = artifacts.payload()
+    samples, metadata = payload["samples"], payload["metadata"]
     wrong = [
         f"samples[{position}]"
-        for position, (sample, index) in enumerate(zip(samples, indices, strict=True))
-        if sample["index"] != index
-        or sample["label"] != int(labels[index])
-        or not np.array_equal(np.asarray(sample["image"]), pixels[index].numpy())
+        for position, (sample, index) in enumerate(
+            zip(samples, sample_indices(labels), strict=True)
+        )
+        if sample["index"] != index or not are_test_images([sample], pixels, labels)
     ]
     if wrong:
         raise VerifyError(f"{JSON_NAME}: {', '.join(wrong[:5])} not the MNIST test images")
-    metadata = artifacts.payload()["metadata"]
     if metadata["dataset"] != {"name": "MNIST", "md5": RAW_FILES}:
         raise VerifyError(f"{JSON_NAME}: metadata.dataset is not the vendored MNIST's {RAW_FILES}")
     if metadata["normalization"] != {"mean": MEAN, "std": STD}:
         raise VerifyError(f"{JSON_NAME}: metadata.normalization is not mean {MEAN}, std {STD}")
-    image = artifacts.payload()["feature_map_image"]
-    if image["index"] != feature_map_index(labels):
+    if payload["feature_map_image"]["index"] != feature_map_index(labels):
         raise VerifyError(f"{JSON_NAME}: feature_map_image.index is not the first test-set 3")
-    fail_if_any(mistake_problems(artifacts.payload(), pixels, labels))
+    fail_if_any(mistake_problems(payload, pixels, labels))
     return f"{len(samples)} samples are the exact MNIST test pixels (10 per digit)"
 
 
 def mistake_problems(payload: dict, pixels: torch.Tensor, labels: torch.Tensor) -> list[str]:
-    """What is wrong with the epochs' `mistakes` and `mistake_samples`: each mistake must be a
-    distinct test image that the epoch's weights answer wrongly with the stated probability,
-    highest first; mistake_samples, the exact MNIST images they name, by increasing index."""
+    """Each epoch's mistakes: distinct test images its weights answer wrongly with the stated
+    probability, highest first; mistake_samples: the exact images they name, by index."""
     problems, named = [], set()
     for entry in payload["training_epochs"]:
         listed = entry["mistakes"]
@@ -260,16 +271,13 @@ def mistake_problems(payload: dict, pixels: torch.Tensor, labels: torch.Tensor) 
         stated = [mistake["probability"] for mistake in listed]
         if stated != sorted(stated, reverse=True) or len(set(indices)) != len(indices):
             problems.append(f"{JSON_NAME}: epoch {entry['epoch']} mistakes not distinct, sorted")
-        if not listed:
-            continue
         logits = reference.forward(entry["weights"], pixels[indices].numpy())["logits"]
-        ours = reference.softmax(logits)
-        for mistake, probabilities in zip(listed, ours, strict=True):
-            said, probability = mistake["prediction"], probabilities[mistake["prediction"]]
+        for mistake, ours in zip(listed, reference.softmax(logits), strict=True):
+            probability = ours[mistake["prediction"]]
             if not (
-                mistake["label"] == int(labels[mistake["index"]]) != said
+                mistake["label"] == int(labels[mistake["index"]]) != mistake["prediction"]
                 and abs(probability - mistake["probability"]) <= TOLERANCE
-                and probabilities.max() - probability <= TOLERANCE
+                and ours.max() - probability <= TOLERANCE
             ):
                 problems.append(
                     f"{JSON_NAME}: epoch {entry['epoch']} test image {mistake['index']} is not "
@@ -278,18 +286,14 @@ def mistake_problems(payload: dict, pixels: torch.Tensor, labels: torch.Tensor) 
     images = payload["mistake_samples"]
     if [image["index"] for image in images] != sorted(named):
         problems.append(f"{JSON_NAME}: mistake_samples are not the images the mistakes name")
-    elif any(
-        image["label"] != int(labels[image["index"]])
-        or not np.array_equal(np.asarray(image["image"]), pixels[image["index"]].numpy())
-        for image in images
-    ):
+    elif not are_test_images(images, pixels, labels):
         problems.append(f"{JSON_NAME}: mistake_samples are not the MNIST test images")
     return problems
 
 
-def feature_maps_reproduce(artifacts: SetReader) -> str:
+def feature_maps_reproduce(artifacts: SetReader, data_root: Path) -> str:
     index = artifacts.payload()["feature_map_image"]["index"]
-    pixels = artifacts.test_set()[0][index : index + 1].numpy()
+    pixels = held_out(data_root)["test"][0][index : index + 1].numpy()
     problems, worst = [], 0.0
     for entry in artifacts.payload()["training_epochs"]:
         ours = reference.forward(entry["weights"], pixels)
@@ -314,17 +318,16 @@ def feature_maps_reproduce(artifacts: SetReader) -> str:
     )
 
 
-def predictions_reproduce(artifacts: SetReader) -> str:
-    entries = artifacts.payload()["training_epochs"]
-    pixels = np.stack(
-        [np.asarray(s["image"], dtype=np.uint8) for s in artifacts.payload()["samples"]]
-    )
+def predictions_reproduce(artifacts: SetReader, data_root: Path) -> str:
+    entries, samples = artifacts.payload()["training_epochs"], artifacts.payload()["samples"]
+    pixels = np.stack([np.asarray(sample["image"], dtype=np.uint8) for sample in samples])
     images = torch.from_numpy(reference.preprocess(pixels)).float()
     model = CNN().eval()
     problems, worst = [], 0.0
     for entry in entries:
+        name = epoch_weights_name(entry["epoch"])
         try:
-            model.load_state_dict(artifacts.snapshot(epoch_weights_name(entry["epoch"])))
+            model.load_state_dict(artifacts.snapshot(name))
         except VerifyError as error:
             problems.append(str(error))
             continue
@@ -337,8 +340,8 @@ def predictions_reproduce(artifacts: SetReader) -> str:
         picked = np.take_along_axis(ours, theirs.argmax(1)[:, None], axis=1)[:, 0]
         if error > allowed or (ours.max(1) - picked > allowed).any():
             problems.append(
-                f"{JSON_NAME}: epoch {entry['epoch']} logits differ from PyTorch's on "
-                f"{epoch_weights_name(entry['epoch'])} by {error:.2e}"
+                f"{JSON_NAME}: epoch {entry['epoch']} logits differ from PyTorch's on {name} "
+                f"by {error:.2e}"
             )
     fail_if_any(problems)
     return (
@@ -347,37 +350,33 @@ def predictions_reproduce(artifacts: SetReader) -> str:
     )
 
 
-def measured(artifacts: SetReader, epoch: int) -> dict[str, tuple[float, float]]:
+@remembered
+def measured(artifacts: SetReader, data_root: Path, epoch: int) -> dict[str, tuple[float, float]]:
     """{'test': (loss, accuracy %), 'validation': ...} of epoch `epoch`'s snapshot (the final
     file for the last epoch), measured now on the vendored archives' images."""
-
-    def measure() -> dict[str, tuple[float, float]]:
-        last = artifacts.last_epoch()
-        name = FINAL_WEIGHTS_NAME if epoch == last else epoch_weights_name(epoch)
-        model = CNN()
-        model.load_state_dict(artifacts.snapshot(name))
-        held_out = {"test": artifacts.test_set(), "validation": artifacts.validation_set()}
-        with single_threaded():
-            return {kind: evaluate(model, *images) for kind, images in held_out.items()}
-
-    return artifacts.once(f"measured {epoch}", measure)
+    last = epoch == artifacts.last_epoch()
+    model = CNN()
+    model.load_state_dict(
+        artifacts.snapshot(FINAL_WEIGHTS_NAME if last else epoch_weights_name(epoch))
+    )
+    with single_threaded():
+        return {kind: evaluate(model, *images) for kind, images in held_out(data_root).items()}
 
 
-def test_metrics(artifacts: SetReader) -> str:
+def test_metrics(artifacts: SetReader, data_root: Path) -> str:
     entries = artifacts.payload()["training_epochs"]
     problems = []
     for entry in entries:
-        epoch = entry["epoch"]
-        for kind, (loss, accuracy) in measured(artifacts, epoch).items():
+        for kind, (loss, accuracy) in measured(artifacts, data_root, entry["epoch"]).items():
             stated_accuracy, stated_loss = entry[f"{kind}_accuracy"], entry[f"{kind}_loss"]
             if abs(accuracy - stated_accuracy) > ACCURACY_TOLERANCE:
                 problems.append(
-                    f"{JSON_NAME}: epoch {epoch} states {kind} accuracy {stated_accuracy:.2f}%, "
-                    f"its weights score {accuracy:.2f}%"
+                    f"{JSON_NAME}: epoch {entry['epoch']} states {kind} accuracy "
+                    f"{stated_accuracy:.2f}%, its weights score {accuracy:.2f}%"
                 )
             if abs(loss - stated_loss) > LOSS_TOLERANCE * max(1.0, abs(loss)):
                 problems.append(
-                    f"{JSON_NAME}: epoch {epoch} states {kind} loss {stated_loss:.4g}, "
+                    f"{JSON_NAME}: epoch {entry['epoch']} states {kind} loss {stated_loss:.4g}, "
                     f"its weights give {loss:.4g}"
                 )
     fail_if_any(problems)
@@ -388,12 +387,12 @@ def test_metrics(artifacts: SetReader) -> str:
     )
 
 
-def accuracy(artifacts: SetReader, min_accuracy: float) -> str:
+def accuracy(artifacts: SetReader, data_root: Path, min_accuracy: float) -> str:
     if not (isinstance(min_accuracy, (int, float)) and 0 <= min_accuracy <= 100):
         raise VerifyError(
             f"--min-accuracy must be a percentage from 0 to 100, got {min_accuracy!r}"
         )
-    final = measured(artifacts, artifacts.last_epoch())["test"][1]
+    final = measured(artifacts, data_root, artifacts.last_epoch())["test"][1]
     if final < min_accuracy:
         raise VerifyError(
             f"{FINAL_WEIGHTS_NAME}: final test accuracy {final:.2f}% (measured) is below "
@@ -402,27 +401,25 @@ def accuracy(artifacts: SetReader, min_accuracy: float) -> str:
     return f"final test accuracy {final:.2f}% (measured) >= {min_accuracy:g}%"
 
 
-CHECKS: list[tuple[str, Callable[..., str]]] = [
-    ("manifest", manifest_matches),
-    ("weight files", weight_files),
-    ("JSON schema", json_schema),
-    ("JSON epochs", json_epochs),
-    ("JSON weights = .pth", json_weights_equal_pth),
-    ("samples", samples_are_mnist),
-    ("feature maps", feature_maps_reproduce),
-    ("predictions", predictions_reproduce),
-    ("test metrics", test_metrics),
-    ("accuracy", accuracy),
-]
-CHECK_NAMES = [name for name, _ in CHECKS]
+CHECKS: dict[str, Callable[..., str]] = {
+    "manifest": manifest_matches,
+    "weight files": weight_files,
+    "JSON schema": json_schema,
+    "JSON epochs": json_epochs,
+    "JSON weights = .pth": json_weights_equal_pth,
+    "samples": samples_are_mnist,
+    "feature maps": feature_maps_reproduce,
+    "predictions": predictions_reproduce,
+    "test metrics": test_metrics,
+    "accuracy": accuracy,
+}
 
 
 def unchanged_since_written(out_dir: Path, config: TrainConfig) -> bool:
-    """Does `out_dir` show a set that cnnlib wrote for `config`, complete, every file still the
-    bytes its manifest lists? That is all that reusing a set needs, and takes milliseconds; that
-    what was written is right is `verify`'s question (a second), which `regenerate` asks before
-    it publishes a set and notebook 04 asks at its end."""
-    artifacts = SetReader(out_dir, DEFAULT_DATA_DIR)
+    """Does `out_dir` show a complete set that cnnlib wrote for `config`, every file still the
+    bytes its manifest lists? All that reusing a set needs, in milliseconds; whether what was
+    written is right is `verify`'s question."""
+    artifacts = SetReader(out_dir)
     with suppress(VerifyError):
         manifest = artifacts.manifest()
         return (
@@ -443,14 +440,14 @@ def verify(
     report = Report(Path(out_dir))
     if not Path(out_dir).is_dir():
         state = "is not a folder" if Path(out_dir).exists() else "does not exist"
-        report.checks = [Check(name, False, f"{out_dir} {state}") for name in CHECK_NAMES]
+        report.checks = [Check(name, False, f"{out_dir} {state}") for name in CHECKS]
         return report
-    artifacts = SetReader(out_dir, data_root)
-    for name, check in CHECKS:
-        run = functools.partial(accuracy, min_accuracy=min_accuracy) if check is accuracy else check
+    artifacts = SetReader(out_dir)
+    for name, check in CHECKS.items():
+        options = {"min_accuracy": min_accuracy} if check is accuracy else {}
         try:
-            report.checks.append(Check(name, True, run(artifacts)))
-        except VerifyError as error:
+            report.checks.append(Check(name, True, check(artifacts, Path(data_root), **options)))
+        except (VerifyError, DataError) as error:
             report.checks.append(Check(name, False, str(error)))
         except Exception as error:  # an unforeseen fault still fails its line, never the run
             report.checks.append(

@@ -97,7 +97,7 @@ def publish_unverified(
     forged or damaged set that verify must catch."""
     prepare_output(out)
     with locked(out):
-        set_dir, _ = stage(results, data, config, out)
+        set_dir, *_ = stage(results, data, config, out)
         publish(out, set_dir)
     return out
 

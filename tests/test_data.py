@@ -3,9 +3,7 @@
 import gzip
 import os
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,6 @@ from cnnlib.data import (
     DataError,
     feature_map_index,
     load_mnist,
-    md5_of,
-    prepare_raw_files,
     read_split,
     sample_indices,
 )
@@ -46,12 +42,6 @@ def test_the_four_archives_are_vendored():
     assert sorted(path.name for path in RAW.glob("*.gz")) == sorted(f"{n}.gz" for n in RAW_FILES)
 
 
-def test_extracted_files_carry_the_official_md5(data_root: Path):
-    assert prepare_raw_files(data_root) == RAW_FILES
-    for name, md5 in RAW_FILES.items():
-        assert md5_of(data_root / "MNIST" / "raw" / name) == md5
-
-
 def test_mnist_in_memory_has_the_official_shapes_and_class_counts(mnist):
     assert mnist.train_images.shape == (60_000, 1, 28, 28)
     assert mnist.train_images.dtype == torch.float32
@@ -70,7 +60,9 @@ def test_images_are_normalized_once_with_the_mnist_mean_and_std(mnist):
 
 
 def test_pixels_are_the_bytes_torchvision_reads(mnist, data_root: Path):
-    prepare_raw_files(data_root)
+    for name in RAW_FILES:  # torchvision's MNIST class reads the files uncompressed
+        archive = data_root / "MNIST" / "raw" / f"{name}.gz"
+        archive.with_suffix("").write_bytes(gzip.decompress(archive.read_bytes()))
     test = torchvision.datasets.MNIST(data_root, train=False, download=False)
     assert torch.equal(mnist.test_pixels, test.data)
     assert torch.equal(mnist.test_labels, test.targets)
@@ -92,14 +84,6 @@ def test_the_feature_map_image_is_the_first_three_of_the_test_set(mnist):
     assert index == 18
     assert int(mnist.test_labels[index]) == 3
     assert (mnist.test_labels[:index] != 3).all()
-
-
-def test_a_damaged_extracted_file_is_restored_from_its_archive(data_root: Path):
-    prepare_raw_files(data_root)
-    target = data_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
-    target.write_bytes(b"\x00" + target.read_bytes()[1:])
-    prepare_raw_files(data_root)
-    assert md5_of(target) == RAW_FILES["t10k-labels-idx1-ubyte"]
 
 
 def test_a_truncated_archive_is_one_clear_error_naming_it(data_root: Path):
@@ -127,6 +111,16 @@ def test_notebook_02_refuses_a_damaged_archive_in_its_first_cell(data_root: Path
     lecture.setup(*arguments, data_root=data_root)  # a reader: no check, no cost
 
 
+def test_a_missing_archive_is_one_clear_error_naming_it(data_root: Path):
+    archive = data_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    archive.unlink()
+    with pytest.raises(DataError) as caught:
+        load_mnist(data_root)
+    assert str(caught.value) == (
+        f"{archive} is missing; restore the vendored copy with `git checkout -- data/MNIST/raw`"
+    )
+
+
 def test_an_archive_with_the_wrong_content_fails_its_md5(data_root: Path):
     archive = data_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
     content = bytearray(gzip.decompress(archive.read_bytes()))
@@ -136,32 +130,8 @@ def test_an_archive_with_the_wrong_content_fails_its_md5(data_root: Path):
         load_mnist(data_root)
 
 
-def test_a_corrupt_file_without_its_archive_is_named(data_root: Path):
-    prepare_raw_files(data_root)
-    raw = data_root / "MNIST" / "raw"
-    (raw / "t10k-images-idx3-ubyte.gz").unlink()
-    (raw / "t10k-images-idx3-ubyte").write_bytes(b"not an idx file")
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte is corrupt"):
-        prepare_raw_files(data_root)
-
-
-def test_missing_files_fall_back_to_a_download_whose_failure_is_one_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    # torchvision's real download code, pointed at a mirror that does not exist (no network here)
-    monkeypatch.setattr(
-        torchvision.datasets.MNIST, "mirrors", [(tmp_path / "no-mirror").as_uri() + "/"]
-    )
-    with pytest.raises(DataError) as caught:
-        load_mnist(tmp_path)
-    message = str(caught.value)
-    assert "train-images-idx3-ubyte.gz is missing and downloading MNIST failed" in message
-    assert "git checkout -- data/MNIST/raw" in message
-    assert "\n" not in message
-
-
 # ---------------------------------------------------------------------------------------------
-# Only the MD5-checked bytes are loaded: no cache beside them, no leftovers, no writes needed.
+# Only the MD5-checked bytes are loaded: no cache beside them, no writes needed.
 
 
 def poison_processed_cache(root: Path) -> None:
@@ -186,33 +156,6 @@ def test_a_poisoned_processed_cache_is_never_loaded(data_root: Path, mnist):
     assert torch.equal(loaded.train_labels, mnist.train_labels)
 
 
-def test_stale_temporaries_of_a_killed_extraction_are_removed(data_root: Path):
-    raw = data_root / "MNIST" / "raw"
-    name = "train-images-idx3-ubyte"
-    # A real extraction, SIGKILLed by itself once the temporary's bytes are on disk.
-    kill_in_fsync = (
-        "import os, signal, sys\n"
-        "from cnnlib.data import load_mnist\n"
-        "real_fsync = os.fsync\n"
-        "def fsync(fd):\n"
-        "    real_fsync(fd)\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "os.fsync = fsync\n"
-        "load_mnist(sys.argv[1])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", kill_in_fsync, str(data_root)], timeout=300)
-    assert done.returncode == -signal.SIGKILL
-    (stale,) = raw.glob(f".{name}.*.tmp")
-    alive = raw / f".{name}.1.tmp"  # process 1 is running: its temporary is never touched
-    alive.write_bytes(b"in progress")
-    theirs = raw / ".notes.1.tmp"  # not a file of ours
-    theirs.write_bytes(b"")
-    load_mnist(data_root)
-    assert not stale.exists()
-    assert alive.exists() and theirs.exists()
-    assert md5_of(raw / name) == RAW_FILES[name]
-
-
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only folder needs root")
 
 
@@ -224,7 +167,7 @@ def test_a_read_only_data_folder_still_loads(data_root: Path, tmp_path: Path, mn
     try:
         with pytest.raises(OSError, match="Read-only file system"):
             (mounted / "probe").write_bytes(b"")
-        loaded = load_mnist(mounted)  # the .gz files are read; nothing can be extracted
+        loaded = load_mnist(mounted)  # the .gz files are read; nothing is written
         assert torch.equal(loaded.test_pixels, mnist.test_pixels)
         names = sorted(path.name for path in (mounted / "MNIST" / "raw").iterdir())
         assert names == sorted(f"{name}.gz" for name in RAW_FILES)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cnnlib import reference
+from cnnlib.data import RAW_FILES
 from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
@@ -112,7 +113,7 @@ def test_metadata_records_versions_config_checksums_and_the_feature_map_image(pa
     assert metadata["schema_version"] == 3
     assert metadata["config"] == SHORT.as_dict()
     assert metadata["versions"]["torch"] == torch.__version__
-    assert metadata["dataset"]["md5"] == mnist.checksums
+    assert metadata["dataset"]["md5"] == RAW_FILES
     assert metadata["normalization"] == {"mean": 0.1307, "std": 0.3081}
     assert payload["feature_map_image"] == {"index": 18, "label": 3}
 

@@ -30,7 +30,7 @@ from cnnlib.export import (
     epoch_weights_name,
 )
 from cnnlib.pipeline import write_artifacts
-from cnnlib.store import SETS_DIR, link_target
+from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
 from tests.conftest import SHORT
@@ -161,27 +161,6 @@ def test_jupyterlab_serves_and_downloads_the_real_files(short_run: Path, tmp_pat
     finally:
         lab.terminate()
         lab.wait(timeout=60)
-
-
-def test_a_folder_in_cnnlib_1_0_layout_is_read_and_converted(
-    short_run: Path, tmp_path: Path, mnist, short_results
-):
-    """cnnlib 1.0 kept the set in .cnnlib/set-* and made DIR's names links through `current`."""
-    old = tmp_path / "old"
-    staged = old / SETS_DIR / "set-1a"
-    shutil.copytree(short_run, staged, ignore=shutil.ignore_patterns(SETS_DIR))
-    (old / SETS_DIR / "current").symlink_to("set-1a")
-    for name in (JSON_NAME, FINAL_WEIGHTS_NAME, EPOCH_WEIGHTS_DIR, MANIFEST_NAME):
-        (old / name).symlink_to(link_target(name))
-    assert verify(old, min_accuracy=0.0).passed
-    write_artifacts(short_results[:2], mnist, ONE_EPOCH, old)
-    assert not any(path.is_symlink() for path in old.rglob("*"))
-    assert sorted(path.name for path in (old / EPOCH_WEIGHTS_DIR).iterdir()) == [
-        "epoch_0_weights.pth",
-        "epoch_1_weights.pth",
-    ]
-    assert list((old / SETS_DIR).glob("set-*")) == []
-    assert verify(old, min_accuracy=0.0).passed
 
 
 # ---------------------------------------------------------------------------------------------

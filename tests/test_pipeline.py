@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, DataError, raw_file
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, DataError
 from cnnlib.export import JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import (
     SetRejected,
@@ -114,12 +114,10 @@ def artifacts_only(files: dict[Path, bytes]) -> dict[Path, bytes]:
 
 
 def test_a_damaged_test_archive_stops_regenerate_before_any_training(fresh_run: Path, tmp_path):
-    # Training would read the intact extracted files; verify reads the archives, one damaged.
     data_root = tmp_path / "data"
     raw = data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in RAW_FILES:  # (a read-only clone's data/ holds no extracted files to copy)
-        (raw / name).write_bytes(raw_file(DEFAULT_DATA_DIR, name))
+    for name in RAW_FILES:
         shutil.copyfile(DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{name}.gz", raw / f"{name}.gz")
     archive = raw / "t10k-images-idx3-ubyte.gz"
     archive.write_bytes(archive.read_bytes()[:1000])

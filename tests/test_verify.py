@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from cnnlib.__main__ import main
-from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES, raw_file
+from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
 from cnnlib.pipeline import regenerate
 from cnnlib.reading import MAX_PTH_BYTES
@@ -348,10 +348,9 @@ def test_a_nonsense_threshold_fails_the_accuracy_line(short_run: Path, threshold
 def test_corrupt_mnist_file_fails_the_lines_that_need_it(short_run: Path, tmp_path: Path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in RAW_FILES:  # (a read-only clone's data/ holds no extracted files to link to)
-        (raw / name).write_bytes(raw_file(DEFAULT_DATA_DIR, name))
+    for name in RAW_FILES:
+        shutil.copyfile(DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{name}.gz", raw / f"{name}.gz")
     broken = raw / "t10k-images-idx3-ubyte"
-    broken.unlink()
     gz = (DEFAULT_DATA_DIR / "MNIST" / "raw" / f"{broken.name}.gz").read_bytes()
     (raw / f"{broken.name}.gz").write_bytes(gz[: len(gz) // 2])
     failed = failures(verify(short_run, min_accuracy=0.0, data_root=tmp_path))

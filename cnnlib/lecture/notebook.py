@@ -11,9 +11,9 @@ from IPython.display import Markdown
 from cnnlib.data import DEFAULT_DATA_DIR
 from cnnlib.lecture import claims
 from cnnlib.lecture.plots import live_frontend, use_lecture_style
-from cnnlib.pipeline import check_data
 from cnnlib.store import OutputError, check_writable, prepare_output
 from cnnlib.train import TrainConfig
+from cnnlib.verify import held_out
 
 
 def setup(
@@ -42,7 +42,7 @@ def setup(
     output_dir = Path(output_dir)
     if writes:
         ready_to_write(output_dir)
-        check_data(data_root)
+        held_out(data_root)  # the archives verify reads at the end: intact before training
     else:
         check_writable(output_dir)
     use_lecture_style()
