@@ -6,6 +6,7 @@ and are normalized a batch at a time, as training and evaluation draw them.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import zlib
@@ -117,6 +118,24 @@ def validation_split(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     held out: the last VALIDATION_SIZE of a fixed seeded permutation of 0..count-1."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(SPLIT_SEED))
     return order[:-VALIDATION_SIZE].sort().values, order[-VALIDATION_SIZE:].sort().values
+
+
+@functools.lru_cache(maxsize=2)
+def _held_out(root: Path, stamp: tuple) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    pixels, labels = read_split(root, "train")
+    validation = validation_split(len(labels))[1]
+    return {
+        "test": read_split(root, "t10k"),
+        "validation": (pixels[validation], labels[validation]),
+    }
+
+
+def held_out(root: Path = DEFAULT_DATA_DIR) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The test set and the 5,000 validation images (pixels, labels), as `verify` reads them:
+    from the vendored archives, read again whenever one changes."""
+    archives = sorted(Path(root, "MNIST", "raw").glob("*.gz"))
+    stamp = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in archives)
+    return _held_out(Path(root), stamp)
 
 
 def sample_indices(labels: torch.Tensor, per_digit: int = SAMPLES_PER_DIGIT) -> list[int]:

@@ -1,10 +1,9 @@
-"""The factory, stage 3, training: Adam on shuffled mini-batches, one snapshot and one set of
-metrics per epoch.
+"""The factory, training: the one training loop (`fit`), and the factory's run of it, which yields
+one snapshot and one set of metrics per epoch.
 
-Training draws its batches from 55,000 of the 60,000 training images; the other 5,000 are the
-validation set (`cnnlib.data.validation_split`), never trained on. Epoch 0 is the untrained model,
-measured on the same kind of batches without any update. Each snapshot is evaluated on the
-validation set and on the test set by a second thread while training goes on.
+Batches come from 55,000 of the 60,000 training images; the other 5,000 are the validation set
+(`cnnlib.data.validation_split`), never trained on. Epoch 0 is the untrained model, measured on
+the same kind of batches without any update.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -28,18 +27,13 @@ from cnnlib.model import CNN
 DEVICES = ("auto", "cpu", "cuda")
 TRAIN_SIZE = 60_000 - VALIDATION_SIZE  # the training images left once validation is held out
 MAX_EPOCHS = 200  # each epoch adds about 0.43 MB to the JSON the demo (and verify) reads whole
-MAX_SEED = 2**64 - 1  # what torch.manual_seed accepts
 MAX_LR = 10.0  # far past divergence already; 1 is the classic "too large" class demo
 EVAL_CHUNK = 250  # test images per forward pass when evaluating
+OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}  # SGD: plain, w -= lr * grad
 
 
 class ConfigError(ValueError):
-    """A training parameter out of range; the message names the parameter and what it accepts."""
-
-
-def _require_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    """A training parameter out of range; the message names it and what it accepts."""
 
 
 @dataclass(frozen=True)
@@ -54,31 +48,32 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _require_int("epochs", self.epochs, 0)
-        _require_int("batches_per_epoch", self.batches_per_epoch, 1)
-        _require_int("batch_size", self.batch_size, 1)
-        _require_int("seed", self.seed, 0)
+        for name, low in [("epochs", 0), ("batches_per_epoch", 1), ("batch_size", 1), ("seed", 0)]:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.epochs > MAX_EPOCHS:
             raise ConfigError(
-                f"epochs must be at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an "
-                f"epoch), got {self.epochs}"
+                f"epochs must be at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an epoch), "
+                f"got {self.epochs}"
             )
-        if self.seed > MAX_SEED:
-            raise ConfigError(f"seed must be at most 2**64 - 1 = {MAX_SEED}, got {self.seed}")
+        if self.seed > 2**64 - 1:  # what torch.manual_seed accepts
+            raise ConfigError(f"seed must be at most 2**64 - 1 = {2**64 - 1}, got {self.seed}")
         if self.batches_per_epoch * self.batch_size > TRAIN_SIZE:
             raise ConfigError(
                 f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
-                "training images the validation set leaves), got "
-                f"{self.batches_per_epoch} * {self.batch_size}"
+                f"training images), got {self.batches_per_epoch} * {self.batch_size}"
             )
+        lr = self.lr
         if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, (int, float))
-            or not (math.isfinite(self.lr) and self.lr > 0)
+            isinstance(lr, bool)
+            or not isinstance(lr, int | float)
+            or not math.isfinite(lr)
+            or lr <= 0
         ):
-            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
-        if self.lr > MAX_LR:
-            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {self.lr!r}")
+            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+        if lr > MAX_LR:
+            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {lr!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -91,50 +86,23 @@ class TrainConfig:
         return asdict(self)
 
 
-@dataclass
-class EpochResult:
-    """The metrics after one epoch, and a copy of the weights at that moment."""
-
-    epoch: int
-    loss: float  # mean training cross-entropy over the epoch's batches
-    train_accuracy: float  # percent, over the same batches
-    test_loss: float  # mean cross-entropy over the whole test set
-    test_accuracy: float  # percent, over the whole test set
-    validation_loss: float  # mean cross-entropy over the 5,000 held-out training images
-    validation_accuracy: float  # percent, over the same images
-    state_dict: dict[str, torch.Tensor]
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    return torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+    )
 
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
-    """Run PyTorch's operations on one thread each. For tensors this small, waking a second
-    thread costs about what it saves, and on a busy machine the two wait for each other."""
+    """PyTorch's operations on one thread each: for tensors this small, waking a second thread
+    costs about what it saves, and on a busy machine the two wait for each other."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def seed_everything(seed: int) -> None:
-    """Fix every source of randomness, and make PyTorch pick deterministic kernels."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
-    torch.manual_seed(seed)
-    # Every CPU kernel used here is deterministic; on CUDA, a kernel without a deterministic
-    # version warns instead of stopping the run.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-
-
-OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}  # SGD: plain, w -= lr * grad
 
 
 def start(
@@ -147,7 +115,12 @@ def start(
     the layers named in `frozen` kept at their start, and the optimizer for the others."""
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    seed_everything(config.seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # for deterministic cuBLAS
+    torch.manual_seed(config.seed)
+    # Every CPU kernel used here is deterministic; on CUDA, one without a deterministic version
+    # warns instead of stopping the run.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
     model = make_model().to(resolve_device(config.device))
     for name in frozen:
         model.get_submodule(name).requires_grad_(False)
@@ -229,10 +202,8 @@ def fit(
     the model; the loop measures nothing but the training loss and accuracy of its batches."""
     trained_on = training_images(images)
     device = next(model.parameters()).device
-    pixels, labels = (
-        data.train_pixels[trained_on].to(device),
-        data.train_labels[trained_on].to(device),
-    )
+    pixels = data.train_pixels[trained_on].to(device)
+    labels = data.train_labels[trained_on].to(device)
     with single_threaded():
         for number, order in enumerate(shuffles(config, images)):
             if number == 0 and not measure_start:
@@ -251,10 +222,8 @@ def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tu
     model.eval()
     total_loss = torch.zeros((), dtype=torch.float64, device=pixels.device)
     correct = torch.zeros((), dtype=torch.long, device=pixels.device)
-    for chunk_pixels, chunk_labels in zip(
-        pixels.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True
-    ):
-        logits = model(normalize(chunk_pixels))
+    for chunk, chunk_labels in zip(pixels.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True):
+        logits = model(normalize(chunk))
         total_loss += F.cross_entropy(logits, chunk_labels, reduction="sum")
         correct += (logits.argmax(dim=1) == chunk_labels).sum()
     return total_loss.item() / len(labels), 100.0 * correct.item() / len(labels)
@@ -265,28 +234,36 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
 
 
-Scores = dict[str, tuple[float, float]]  # set name -> (mean loss, accuracy in percent)
+@dataclass
+class EpochResult:
+    """The metrics after one epoch, and a copy of the weights at that moment."""
+
+    epoch: int
+    loss: float  # mean training cross-entropy over the epoch's batches
+    train_accuracy: float  # percent, over the same batches
+    test_loss: float  # mean cross-entropy over the whole test set
+    test_accuracy: float  # percent, over the whole test set
+    validation_loss: float  # mean cross-entropy over the 5,000 held-out training images
+    validation_accuracy: float  # percent, over the same images
+    state_dict: dict[str, torch.Tensor]
 
 
 class Evaluator:
-    """Evaluates weight snapshots on held-out sets (validation, test) in a thread of its own, one
-    after the other, while the caller's thread goes on training. Each result is the same as
-    evaluating in line."""
+    """Evaluates snapshots on held-out sets, one after the other, in a thread of its own while the
+    caller's thread goes on training; each result is the same as evaluating in line."""
 
     def __init__(
-        self, model: nn.Module, sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+        self, model: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]]
     ) -> None:
         self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
-        self.sets = dict(sets)  # name -> (uint8 pixels, labels)
-        self.thread = ThreadPoolExecutor(
-            max_workers=1, initializer=torch.set_num_threads, initargs=(1,)
-        )
+        self.sets = sets  # name -> (uint8 pixels, labels)
+        self.thread = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
 
-    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[Scores]:
+    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[dict[str, tuple]]:
         """Start evaluating `state_dict`; the future gives each set's (loss, accuracy)."""
         return self.thread.submit(self._evaluate, state_dict)
 
-    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> Scores:
+    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> dict[str, tuple]:
         self.model.load_state_dict(state_dict)
         return {name: evaluate(self.model, *held_out) for name, held_out in self.sets.items()}
 
@@ -295,23 +272,20 @@ class Evaluator:
 
 
 def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
-    """Train a fresh CNN with `fit`; yield epochs 0..config.epochs as they finish, each with its
-    metrics and weights, so that a caller can write each one away instead of holding them all.
-
-    Epoch k's evaluation runs in a second thread while epoch k + 1 trains, so epoch k is yielded
-    once epoch k + 1 has trained (the last one as soon as it is evaluated).
-    """
+    """Train a fresh CNN with `fit`; yield epochs 0..config.epochs, each with its metrics and
+    weights, as they finish. Epoch k is evaluated in a second thread while epoch k + 1 trains,
+    so it is yielded once epoch k + 1 has trained (the last one as soon as it is evaluated)."""
     model, optimizer = start(config)
     device = next(model.parameters()).device
     held_out = validation_split(len(data.train_labels))[1]
     validation = (data.train_pixels[held_out].to(device), data.train_labels[held_out].to(device))
     test = (data.test_pixels.to(device), data.test_labels.to(device))
-    evaluator = Evaluator(model, {"validation": validation, "test": test})
+    evaluator = Evaluator(model, {"test": test, "validation": validation})
     total = (config.epochs + 1) * config.batches_per_epoch
     bar = tqdm(total=total, unit="batch", desc="training", disable=not progress)
 
-    def finished(epoch: Epoch, state: dict, scores: Future[Scores]) -> EpochResult:
-        test, validation = (scores.result()[name] for name in ("test", "validation"))
+    def finished(epoch: Epoch, state: dict, scores: Future) -> EpochResult:
+        test, validation = scores.result().values()
         bar.set_postfix(epoch=epoch.number, val_acc=f"{validation[1]:.2f}%")
         return EpochResult(epoch.number, epoch.loss, epoch.accuracy, *test, *validation, state)
 

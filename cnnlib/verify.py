@@ -1,31 +1,14 @@
-"""The factory, verification: are the artifacts in a folder complete, intact and right? One line
-per check, in this order (the files are read by `cnnlib.reading`):
-
-    manifest             manifest.json lists exactly the set's files, with their sizes and
-                         sha-256; its config is exactly the JSON's
-    weight files         epochs 0..N and the final file: intact, load with weights_only=True,
-                         exactly the model's keys, shapes and dtype; final = epoch N
-    JSON schema          the JSON parses strictly and fits cnnlib/schema.json; its architecture
-                         is the one derived from the model (the page derives every shape from it)
-    JSON epochs          epochs 0..N, in order
-    JSON weights = .pth  every JSON weight equals its .pth tensor bit for bit, as float32
-    samples              the samples and mistake_samples are the exact MNIST test pixels of the
-                         vendored archives (never a run's cache); each epoch's mistakes are its
-                         weights' answers; the dataset MD5s and normalization are the official ones
-    feature maps         a plain-NumPy forward pass (cnnlib.reference) reproduces them
-    predictions          ... and PyTorch's logits on the samples, within 1e-4 (relative to the
-                         largest value when that is above 1)
-    test metrics         every epoch's test and validation accuracy and loss, measured on the
-                         vendored images, are the JSON's
-    accuracy             the final test accuracy, as measured, reaches the threshold
-
-A failed check names the file at fault and never stops the others. verify certifies only what it
-computes: the accuracy it reports is the one it measured, not the one the JSON states.
-"""
+"""The factory, verification: are the artifacts in a folder complete, intact and right? Ten
+checks, one line each: the manifest lists exactly the set's files; the weight files are intact
+snapshots of the model; the JSON is strict, fits the schema and has the model's architecture; its
+epochs are 0..N; its weights equal the .pth tensors bit for bit; its samples and mistakes are the
+vendored MNIST test images and the weights' own answers; a NumPy forward pass (cnnlib.reference)
+reproduces its feature maps and PyTorch's logits; every epoch's test and validation metrics,
+measured again, are the JSON's; the measured final accuracy reaches the threshold. A failed check
+names the file at fault and never stops the others; verify certifies only what it computes."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from contextlib import suppress
@@ -43,22 +26,20 @@ from cnnlib.data import (
     STD,
     DataError,
     feature_map_index,
-    read_split,
+    held_out,
     sample_indices,
-    validation_split,
 )
 from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
     MANIFEST_NAME,
-    SCHEMA_VERSION,
     architecture,
     epoch_weights_name,
     model_architecture,
 )
 from cnnlib.model import ACTIVATION_NAMES, CNN
 from cnnlib.reading import EXPECTED_SHAPES, SetReader, VerifyError, remembered
-from cnnlib.train import TrainConfig, evaluate, single_threaded
+from cnnlib.train import evaluate, single_threaded
 
 DEFAULT_MIN_ACCURACY = 95.0
 # Feature maps and logits agree within 1e-4, relative to the largest value compared when that is
@@ -68,7 +49,6 @@ MAX_PROBLEMS_SHOWN = 4  # a failed check lists this many problems, then a count 
 # A measured accuracy may differ from the JSON's by this many points (10 of 10,000 images: a GPU
 # adds in another order than the CPU), a loss by this much, relative above 1.
 ACCURACY_TOLERANCE, LOSS_TOLERANCE = 0.1, 1e-3
-Images = tuple[torch.Tensor, torch.Tensor]  # uint8 pixels, labels
 
 
 @dataclass
@@ -89,24 +69,6 @@ class Report:
 
     def lines(self) -> list[str]:
         return [f"[{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
-
-
-@functools.lru_cache(maxsize=2)
-def _held_out(data_root: Path, stamp: tuple) -> dict[str, Images]:
-    pixels, labels = read_split(data_root, "train")
-    validation = validation_split(len(labels))[1]
-    return {
-        "test": read_split(data_root, "t10k"),
-        "validation": (pixels[validation], labels[validation]),
-    }
-
-
-def held_out(data_root: Path) -> dict[str, Images]:
-    """The MNIST test set and the 5,000 validation images, read from the vendored archives
-    themselves, again whenever an archive changes; DataError names a damaged one."""
-    archives = sorted(Path(data_root, "MNIST", "raw").glob("*.gz"))
-    stamp = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in archives)
-    return _held_out(Path(data_root), stamp)
 
 
 def fail_if_any(problems: list[str]) -> None:
@@ -413,22 +375,6 @@ CHECKS: dict[str, Callable[..., str]] = {
     "test metrics": test_metrics,
     "accuracy": accuracy,
 }
-
-
-def unchanged_since_written(out_dir: Path, config: TrainConfig) -> bool:
-    """Does `out_dir` show a complete set that cnnlib wrote for `config`, every file still the
-    bytes its manifest lists? All that reusing a set needs, in milliseconds; whether what was
-    written is right is `verify`'s question."""
-    artifacts = SetReader(out_dir)
-    with suppress(VerifyError):
-        manifest = artifacts.manifest()
-        return (
-            artifacts.interrupted is None  # the files DIR shows are a mix until finished
-            and manifest.get("schema_version") == SCHEMA_VERSION  # an older cnnlib's: retrain
-            and manifest["config"] == config.as_dict()
-            and artifacts.consistent()
-        )
-    return False
 
 
 def verify(

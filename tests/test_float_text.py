@@ -1,11 +1,12 @@
-"""cnnlib.export.dumps_float64: the float64 text that the export avoids, for notebook 04's sizes."""
+"""lecture.sizes.dumps_float64: the float64 text that the export avoids (notebook 04's sizes)."""
 
 import json
 
 import numpy as np
 import torch
 
-from cnnlib.export import dumps_float32, dumps_float64
+from cnnlib.export import dumps_float32
+from cnnlib.lecture.sizes import dumps_float64
 
 
 def test_float64_text_is_what_json_dumps_of_tolist_writes() -> None:

@@ -20,11 +20,12 @@ from cnnlib.pipeline import (
     default_min_accuracy,
     ensure_artifacts,
     regenerate,
+    unchanged_since_written,
     write_artifacts,
 )
 from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
-from cnnlib.verify import unchanged_since_written, verify
+from cnnlib.verify import verify
 from tests.conftest import SHORT
 
 

@@ -30,6 +30,7 @@ and the lecture's modules, one job each:
     hyperparams   the grid of short trainings (learning rate x optimizer, batch sizes)
     features      what the filters respond to, how alike their maps are, how far weights moved
     hierarchy     what conv2's channels and fc1's units respond to over the whole test set
+    sizes         the bytes a part of the JSON takes, and the float64 text the export avoids
     exercises     checkers for the exercises (01's convolution, 02's gradient and SGD step too)
 """
 
@@ -46,9 +47,7 @@ from cnnlib.data import (
 from cnnlib.export import (
     FINAL_WEIGHTS_NAME,
     JSON_NAME,
-    dumps_float64,
     epoch_weights_name,
-    json_bytes,
     load_state_dict,
 )
 from cnnlib.lecture import (
@@ -64,6 +63,7 @@ from cnnlib.lecture import (
     hierarchy,
     hyperparams,
     plots,
+    sizes,
 )
 from cnnlib.lecture.claims import (
     RECORD_ENV,
@@ -74,6 +74,7 @@ from cnnlib.lecture.claims import (
     strict,
 )
 from cnnlib.lecture.notebook import setup, show_source
+from cnnlib.lecture.sizes import dumps_float64, json_bytes
 from cnnlib.model import CNN, count_parameters
 from cnnlib.pipeline import default_min_accuracy, ensure_artifacts, write_artifacts
 from cnnlib.train import (
@@ -130,6 +131,7 @@ __all__ = [
     "sample_indices",
     "setup",
     "show_source",
+    "sizes",
     "shuffles",
     "snapshot",
     "start",

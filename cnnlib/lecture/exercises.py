@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlib import reference
-from cnnlib.export import json_bytes
 from cnnlib.lecture.convolution import receptive_field
+from cnnlib.lecture.sizes import json_bytes
 from cnnlib.model import CNN
 
 

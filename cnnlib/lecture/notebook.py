@@ -8,12 +8,11 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
-from cnnlib.data import DEFAULT_DATA_DIR
+from cnnlib.data import DEFAULT_DATA_DIR, held_out
 from cnnlib.lecture import claims
 from cnnlib.lecture.plots import live_frontend, use_lecture_style
 from cnnlib.store import OutputError, check_writable, prepare_output
 from cnnlib.train import TrainConfig
-from cnnlib.verify import held_out
 
 
 def setup(
