@@ -24,7 +24,8 @@ from cnnlib.export import (
     json_start,
     state_dict_bytes,
 )
-from cnnlib.reading import SetReader, VerifyError
+from cnnlib.reading import VerifyError
+from cnnlib.setreader import SetReader
 from cnnlib.store import dir_manifest, discard, locked, prepare_output, publish, staging
 from cnnlib.train import EpochResult, TrainConfig, train_epochs
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, Report, verify

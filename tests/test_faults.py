@@ -35,7 +35,7 @@ from cnnlib.export import (
     load_state_dict,
 )
 from cnnlib.pipeline import ensure_artifacts, write_artifacts
-from cnnlib.reading import SetReader
+from cnnlib.setreader import SetReader
 from cnnlib.store import SETS_DIR, OutputError, check_writable
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
