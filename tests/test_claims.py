@@ -209,16 +209,16 @@ def notebook_cells(path: Path) -> list[dict]:
 
 
 def checked_ids(path: Path) -> list[str]:
-    """The ids of every `check("id", ...)` call in a notebook's code."""
+    """The ids of every `lecture.check("id", ...)` call in a notebook's code."""
     ids = []
     for cell in notebook_cells(path):
         if cell["cell_type"] == "code":
-            ids += re.findall(r'\bcheck\(\s*"([\w-]+)"', "".join(cell["source"]))
+            ids += re.findall(r'\blecture\.check\(\s*"([\w-]+)"', "".join(cell["source"]))
     return ids
 
 
 def claim_share(path: Path) -> tuple[int, int]:
-    """(lines of `check(...)` calls, all non-blank code lines) of a notebook."""
+    """(lines of `lecture.check(...)` calls, all non-blank code lines) of a notebook."""
     claim_lines = code_lines = 0
     for cell in notebook_cells(path):
         if cell["cell_type"] != "code":
@@ -228,7 +228,7 @@ def claim_share(path: Path) -> tuple[int, int]:
         code_lines += sum(bool(line.strip()) for line in source.splitlines())
         for node in ast.parse(python).body:
             call = node.value if isinstance(node, ast.Expr) else None
-            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "check":
+            if isinstance(call, ast.Call) and ast.unparse(call.func) == "lecture.check":
                 claim_lines += node.end_lineno - node.lineno + 1
     return claim_lines, code_lines
 
@@ -335,8 +335,8 @@ def test_the_claim_share_counts_check_calls(tmp_path: Path) -> None:
         "%matplotlib inline\n",
         "x = 1\n",
         "\n",
-        'check("a", x=x)\n',
-        'check(\n    "b",\n    y=2,\n)\n',
+        'lecture.check("a", x=x)\n',
+        'lecture.check(\n    "b",\n    y=2,\n)\n',
     ]
     cells = [{"cell_type": "code", "source": source, "metadata": {}}]
     (tmp_path / "09_any.ipynb").write_text(json.dumps({"cells": cells}))

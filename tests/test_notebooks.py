@@ -155,7 +155,7 @@ def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
 
     assert failure.value.ename == "ClaimError"
     assert failure.value.evalue.startswith(message)
-    assert "check(" in failure.value.source
+    assert "lecture.check(" in failure.value.source
     if name in READ_ARTIFACTS:  # run on its own, it first trained and wrote what it reads
         assert cnnlib.verify(out, min_accuracy=0).passed
 
