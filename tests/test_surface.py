@@ -1,6 +1,6 @@
 """cnnlib.lecture is the notebooks' one surface: `from cnnlib import lecture` is their only cnnlib
-import, every name their code takes from it is there, and its docstring maps every module of
-the lecture's half."""
+import, every name their code takes from it is there, it gives nothing they do not use, and its
+docstring maps every module of the lecture's half."""
 
 from __future__ import annotations
 
@@ -92,6 +92,12 @@ def test_every_name_a_notebook_takes_from_the_surface_is_there(notebook: Path) -
     assert sorted(".".join(path) for path in uses if not reachable(path)) == []
     named = narration_uses(notebook)
     assert sorted(".".join(path) for path in named if not reachable(path)) == []
+
+
+def test_the_surface_gives_only_what_the_notebooks_use() -> None:
+    used = {path[0] for notebook in NOTEBOOKS for path in lecture_uses(notebook)}
+    given = set(lecture.__all__)
+    assert (sorted(given - used), sorted(used - given)) == ([], [])  # (unused, not listed)
 
 
 def notebook_of(tmp_path: Path, *sources: str, markdown: str = "") -> Path:
