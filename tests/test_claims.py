@@ -209,16 +209,16 @@ def notebook_cells(path: Path) -> list[dict]:
 
 
 def checked_ids(path: Path) -> list[str]:
-    """The ids of every `check("id", ...)` call in a notebook's code."""
+    """The ids of every `lecture.check("id", ...)` call in a notebook's code."""
     ids = []
     for cell in notebook_cells(path):
         if cell["cell_type"] == "code":
-            ids += re.findall(r'\bcheck\(\s*"([\w-]+)"', "".join(cell["source"]))
+            ids += re.findall(r'\blecture\.check\(\s*"([\w-]+)"', "".join(cell["source"]))
     return ids
 
 
 def claim_share(path: Path) -> tuple[int, int]:
-    """(lines of `check(...)` calls, all non-blank code lines) of a notebook."""
+    """(lines of `lecture.check(...)` calls, all non-blank code lines) of a notebook."""
     claim_lines = code_lines = 0
     for cell in notebook_cells(path):
         if cell["cell_type"] != "code":
@@ -228,7 +228,7 @@ def claim_share(path: Path) -> tuple[int, int]:
         code_lines += sum(bool(line.strip()) for line in source.splitlines())
         for node in ast.parse(python).body:
             call = node.value if isinstance(node, ast.Expr) else None
-            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "check":
+            if isinstance(call, ast.Call) and ast.unparse(call.func) == "lecture.check":
                 claim_lines += node.end_lineno - node.lineno + 1
     return claim_lines, code_lines
 
@@ -236,7 +236,7 @@ def claim_share(path: Path) -> tuple[int, int]:
 @pytest.fixture(autouse=True)
 def headless_lecture_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """The lecture's own configuration, run headless, nothing set in the environment."""
-    for name in (lecture.STRICT_ENV, lecture.RECORD_ENV, "JPY_SESSION_NAME"):
+    for name in (claims.STRICT_ENV, claims.RECORD_ENV, "JPY_SESSION_NAME"):
         monkeypatch.delenv(name, raising=False)
     claims.describe_run(TrainConfig())
 
@@ -248,7 +248,7 @@ def test_every_predicate_has_a_counter_example() -> None:
 @pytest.mark.parametrize("id", sorted(COUNTER_EXAMPLES))
 def test_a_counter_example_fails_the_claim_naming_its_sentence(id: str) -> None:
     _, sentence = claims.marked_sentences((NOTEBOOKS_DIR,))[id]
-    with pytest.raises(lecture.ClaimError) as failure:
+    with pytest.raises(claims.ClaimError) as failure:
         lecture.check(id, **COUNTER_EXAMPLES[id])
     assert str(failure.value).startswith(f'the narration says "{sentence}", but this run disagrees')
     assert str(failure.value).split("disagrees: ", 1)[1].strip(), "the failure shows the numbers"
@@ -267,7 +267,7 @@ def test_a_seed_that_reads_the_lecture_digit_right_fails_its_mistake_sentences()
         ("confident-mistake", {"probabilities": [0.0] * 3 + [0.95] + [0.05 / 6] * 6, "label": 3}),
         ("on-the-border", {"r": {3: 0.6}}),
     ):
-        with pytest.raises(lecture.ClaimError, match="but this run disagrees"):
+        with pytest.raises(claims.ClaimError, match="but this run disagrees"):
             lecture.check(id, **arguments)
 
 
@@ -289,7 +289,7 @@ FAILS_AGAINST_ITS_BASELINE = {
 
 @pytest.mark.parametrize("id", sorted(FAILS_AGAINST_ITS_BASELINE))
 def test_a_difference_within_its_baseline_fails_the_claim(id: str) -> None:
-    with pytest.raises(lecture.ClaimError):
+    with pytest.raises(claims.ClaimError):
         lecture.check(id, **FAILS_AGAINST_ITS_BASELINE[id])
 
 
@@ -335,8 +335,8 @@ def test_the_claim_share_counts_check_calls(tmp_path: Path) -> None:
         "%matplotlib inline\n",
         "x = 1\n",
         "\n",
-        'check("a", x=x)\n',
-        'check(\n    "b",\n    y=2,\n)\n',
+        'lecture.check("a", x=x)\n',
+        'lecture.check(\n    "b",\n    y=2,\n)\n',
     ]
     cells = [{"cell_type": "code", "source": source, "metadata": {}}]
     (tmp_path / "09_any.ipynb").write_text(json.dumps({"cells": cells}))
@@ -383,14 +383,14 @@ def test_the_environment_makes_a_claim_strict_even_in_a_live_lecture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     claims.describe_run(TrainConfig(), live=True)
-    monkeypatch.setenv(lecture.STRICT_ENV, "1")
-    with pytest.raises(lecture.ClaimError, match="lower loss than before the step"):
+    monkeypatch.setenv(claims.STRICT_ENV, "1")
+    with pytest.raises(claims.ClaimError, match="lower loss than before the step"):
         lecture.check("step-helps", before=2.3, after=2.4)
 
 
 def test_another_seed_is_strict_for_general_sentences_only(capsys: pytest.CaptureFixture) -> None:
     claims.describe_run(TrainConfig(seed=3))
-    with pytest.raises(lecture.ClaimError):
+    with pytest.raises(claims.ClaimError):
         lecture.check("step-helps", before=2.3, after=2.4)  # general
     lecture.check("confused-pairs", top={20: [(2, 7)]})  # "in this run"
     assert "In this run, 3 and 5" in capsys.readouterr().err
@@ -405,7 +405,7 @@ def test_other_parameters_warn(capsys: pytest.CaptureFixture) -> None:
 def test_recording_writes_every_outcome_and_stops_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(lecture.RECORD_ENV, str(tmp_path / "claims.jsonl"))
+    monkeypatch.setenv(claims.RECORD_ENV, str(tmp_path / "claims.jsonl"))
     lecture.check("step-helps", before=2.3, after=2.2)
     lecture.check("confused-pairs", top={20: [(2, 7)]})
     records = [json.loads(line) for line in (tmp_path / "claims.jsonl").read_text().splitlines()]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 import cnnlib
 from cnnlib import lecture
-from cnnlib.lecture import plots
+from cnnlib.lecture import claims, plots
 from cnnlib.lecture.plots import style
 from cnnlib.train import ConfigError
 
@@ -23,14 +23,14 @@ DEFAULTS = {"epochs": 20, "batches_per_epoch": 100, "batch_size": 64, "lr": 1e-3
 
 @pytest.fixture(autouse=True)
 def not_strict_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(lecture.STRICT_ENV, raising=False)
+    monkeypatch.delenv(claims.STRICT_ENV, raising=False)
 
 
 def test_setup_returns_the_config_and_the_output_folder(tmp_path: Path) -> None:
     config, out = lecture.setup(str(tmp_path / "out"), **DEFAULTS, device="cpu")
     assert config == cnnlib.TrainConfig(device="cpu")
     assert out == tmp_path / "out"
-    assert lecture.strict()
+    assert claims.strict()
 
 
 def test_setup_stops_at_a_wrong_parameter_with_one_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import papermill
 import pytest
 
 import cnnlib
-from cnnlib import lecture
+from cnnlib.lecture import claims
 from tests.conftest import load_script
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -148,14 +148,14 @@ CONTRADICTED = [
 def test_a_claim_the_run_contradicts_stops_the_notebook_naming_its_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, parameters: dict, message: str
 ) -> None:
-    monkeypatch.setenv(lecture.STRICT_ENV, "1")
+    monkeypatch.setenv(claims.STRICT_ENV, "1")
     out = tmp_path / "never_written"
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         run(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path, output_dir=str(out), **parameters)
 
     assert failure.value.ename == "ClaimError"
     assert failure.value.evalue.startswith(message)
-    assert "check(" in failure.value.source
+    assert "lecture.check(" in failure.value.source
     if name in READ_ARTIFACTS:  # run on its own, it first trained and wrote what it reads
         assert cnnlib.verify(out, min_accuracy=0).passed
 
