@@ -64,7 +64,6 @@ from cnnlib.lecture import (  # the claims' predicates register themselves on im
     hierarchy,
     hyperparams,
     plots,
-    sizes,
 )
 from cnnlib.lecture.claims import check
 from cnnlib.lecture.notebook import setup, show_source
@@ -117,7 +116,6 @@ __all__ = [
     "sample_indices",
     "setup",
     "show_source",
-    "sizes",
     "shuffles",
     "snapshot",
     "start",
