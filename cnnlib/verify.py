@@ -117,7 +117,7 @@ def weight_files(artifacts: SetReader, data_root: Path) -> str:
     if any(not torch.equal(tensor, artifacts.snapshot(last)[key]) for key, tensor in final.items()):
         raise VerifyError(f"{FINAL_WEIGHTS_NAME}: differs from {last}")
     return (
-        f"{len(names) - 1} epoch files and {FINAL_WEIGHTS_NAME} intact, load with "
+        f"{len(names)} epoch files and {FINAL_WEIGHTS_NAME} intact, load with "
         f"weights_only=True, {len(EXPECTED_SHAPES)} float32 tensors each; "
         f"final = epoch {artifacts.last_epoch()}"
     )
