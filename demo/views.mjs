@@ -76,18 +76,33 @@ export function drawArchitecture(container, architecture) {
   });
 }
 
-/** The colour of `value` on `scale` (SCALES.twoSided or .oneSided) reaching its ends at ±limit. */
+/** The colour [r, g, b] of `value` on `scale` (SCALES.twoSided or .oneSided) reaching its ends
+ * at ±limit. */
 export function scaleColour(value, limit, scale) {
+  const rgba = [0, 0, 0, 0];
+  writeColour(rgba, 0, value, limit, scale);
+  return rgba.slice(0, 3);
+}
+
+/**
+ * Write the colour of `value` (see scaleColour) into `pixels` from `offset`: r, g, b, then an
+ * opaque alpha. paintMap calls it for each of the page's 5000 map pixels on every update, so it
+ * makes no array (a slow phone spent more time making and dropping arrays than on the maths).
+ */
+function writeColour(pixels, offset, value, limit, scale) {
   const low = scale[0][0];
   const t = limit > 0 ? Math.max(low, Math.min(1, value / limit)) : 0;
-  const upper = scale.findIndex(([stop]) => stop >= t);
-  if (upper <= 0) {
-    return scale[0][1];
+  let upper = 0; // the first stop at or above t
+  while (upper < scale.length - 1 && scale[upper][0] < t) {
+    upper++;
   }
-  const [t0, c0] = scale[upper - 1];
+  const [t0, c0] = scale[Math.max(0, upper - 1)];
   const [t1, c1] = scale[upper];
-  const f = (t - t0) / (t1 - t0);
-  return c0.map((c, i) => Math.round(c + (c1[i] - c) * f));
+  const f = t1 > t0 ? (t - t0) / (t1 - t0) : 0; // 0 on the first stop itself
+  for (let i = 0; i < 3; i++) {
+    pixels[offset + i] = Math.round(c0[i] + (c1[i] - c0[i]) * f);
+  }
+  pixels[offset + 3] = 255;
 }
 
 /** The largest |value| in a nested array: where a colour scale ends. */
@@ -100,17 +115,20 @@ export function largestMagnitude(values) {
  * that are `null` stay transparent (the gaps between stacked kernels).
  */
 export function paintMap(canvas, rows, limit, scale) {
-  canvas.height = rows.length;
-  canvas.width = rows.find((row) => row !== null).length;
+  const height = rows.length;
+  const width = rows.find((row) => row !== null).length;
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width; // a new size clears the canvas and costs a layout: only when it changes
+    canvas.height = height;
+  }
   const context = canvas.getContext("2d");
-  const image = context.createImageData(canvas.width, canvas.height);
+  const image = context.createImageData(width, height); // transparent where nothing is written
   rows.forEach((row, y) => {
-    row?.forEach((value, x) => {
-      const [r, g, b] = scaleColour(value, limit, scale);
-      image.data.set([r, g, b, 255], 4 * (y * canvas.width + x));
-    });
+    for (let x = 0; row !== null && x < width; x++) {
+      writeColour(image.data, 4 * (y * width + x), row[x], limit, scale);
+    }
   });
-  context.putImageData(image, 0, 0);
+  context.putImageData(image, 0, 0); // replaces every pixel, the transparent ones too
 }
 
 /** Paint 28×28 pixels 0..255 as MNIST shows them: white ink on black. */

@@ -1510,6 +1510,77 @@ console.log(JSON.stringify({
         assert contrast(colour, "#ffffff") >= 4.5, colour
 
 
+def js_round(x: float) -> int:
+    """JavaScript's Math.round: to the nearest integer, halves up."""
+    low = math.floor(x)
+    return low + 1 if x - low >= 0.5 else low
+
+
+def scale_colour(value: float, limit: float, stops) -> list[int]:
+    """The colour of `value` on a scale of `stops` reaching its ends at ±limit, as the page has
+    always computed it: interpolated between the two stops around value / limit, then rounded."""
+    low = stops[0][0]
+    t = max(low, min(1, value / limit)) if limit > 0 else 0
+    upper = next(i for i, (stop, _) in enumerate(stops) if stop >= t)
+    if upper == 0:
+        return list(stops[0][1])
+    (t0, c0), (t1, c1) = stops[upper - 1], stops[upper]
+    f = (t - t0) / (t1 - t0)
+    return [js_round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
+
+
+def test_every_map_and_kernel_value_is_painted_in_its_scales_exact_colour(
+    node: str, default_run: Path, default_payload: dict
+):
+    """paintMap writes pixels without the per-pixel colour arrays it once made: for every weight
+    of every kernel and every value of the JSON's maps, at every epoch, the colour is still the
+    scale's, to the unit; a row that is null (between stacked kernels) stays transparent."""
+    script = f"""
+import {{ readFileSync }} from "node:fs";
+const data = JSON.parse(readFileSync({str(default_run / JSON_NAME)!r}, "utf8"));
+const {{ twoSided, oneSided }} = views.SCALES;
+// A canvas with what paintMap needs: it keeps the pixels put on it.
+const painted = (rows, limit, scale) => {{
+  let pixels = null;
+  const context = {{
+    createImageData: (width, height) => ({{ data: new Uint8ClampedArray(4 * width * height) }}),
+    putImageData: (image) => (pixels = Array.from(image.data)),
+  }};
+  views.paintMap({{ width: 0, height: 0, getContext: () => context }}, rows, limit, scale);
+  return {{ rows, limit, two: scale === twoSided, pixels }};
+}};
+const paintings = [];
+for (const name of ["conv1", "conv2"]) {{
+  // The kernels' scale as the page has it: the largest |weight| over every epoch.
+  const kernels = data.training_epochs.map((entry) => entry.weights[name].weight);
+  const limit = views.largestMagnitude(kernels);
+  for (const kernel of kernels.flat(1)) {{
+    paintings.push(painted([...kernel.flat(1), null, kernel[0][0]], limit, twoSided));
+  }}
+}}
+for (const entry of data.training_epochs) {{
+  for (const [name, maps] of Object.entries(entry.feature_maps)) {{
+    for (const rows of name === "fc1" ? [[maps]] : maps) {{
+      const limit = views.largestMagnitude(rows) / 2; // half: the values past it are clamped
+      paintings.push(painted(rows, limit, name.startsWith("conv") ? twoSided : oneSided));
+    }}
+  }}
+}}
+console.log(JSON.stringify(paintings));
+"""
+    paintings = run_demo_module(node, "views", script)
+    assert len(paintings) == len(default_payload["training_epochs"]) * (4 + 8 + 4 + 4 + 8 + 8 + 1)
+    for painting in paintings:
+        stops = style.SIGNED_STOPS if painting["two"] else style.POSITIVE_STOPS
+        expected = []
+        for row in painting["rows"]:
+            for value in row or [None] * 3:
+                transparent = value is None
+                colour = [0, 0, 0] if transparent else scale_colour(value, painting["limit"], stops)
+                expected += [*colour, 0 if transparent else 255]
+        assert painting["pixels"] == expected
+
+
 def test_the_notebooks_draw_maps_on_the_demos_colour_scales(node: str):
     """One colour convention for the lecture: the notebooks' two colour maps are the page's."""
     result = run_demo_module(node, "views", "console.log(JSON.stringify(views.SCALES));")
