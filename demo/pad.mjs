@@ -23,6 +23,11 @@ export class DrawingPad {
     this.clear();
   }
 
+  /** Whether a stroke is being drawn: the pointer went down on the pad and is not up yet. */
+  get drawing() {
+    return this.last !== null;
+  }
+
   /** Black, ready for a new drawing. */
   clear() {
     this.context.fillStyle = "black";

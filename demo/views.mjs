@@ -45,6 +45,14 @@ export function element(tag, className, text) {
   return node;
 }
 
+/** Set the text of `node`, only when it changes: each new text costs the page a layout, and an
+ * update sets some thirty texts, many of them as they were (on every frame of a stroke). */
+export function setText(node, text) {
+  if (node.textContent !== text) {
+    node.textContent = text;
+  }
+}
+
 /** A shape [4, 26, 26] as "4×26×26". */
 const shapeText = (shape) => shape.join("×");
 
@@ -135,22 +143,30 @@ export function paintMap(canvas, rows, limit, scale) {
 export function paintDigit(canvas, pixels) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(pixels[0].length, pixels.length);
-  pixels.flat().forEach((value, i) => image.data.set([value, value, value, 255], 4 * i));
+  pixels.flat().forEach((value, i) => {
+    image.data.fill(value, 4 * i, 4 * i + 3); // grey: red, green and blue alike
+    image.data[4 * i + 3] = 255;
+  });
   context.putImageData(image, 0, 0);
 }
 
-/** The legend of a colour scale: a gradient bar labelled with its ends (and 0 when two-sided). */
-function scaleLegend(limit, oneSided, what = "") {
+/** The legend of a colour scale: a gradient bar between its ends (see labelEnds). */
+function scaleLegend(oneSided, what) {
   const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
   const legend = element("div", "scale");
   const bar = element("span", "bar");
   const low = scale[0][0];
   const stops = scale.map(([t, rgb]) => `rgb(${rgb.join(" ")}) ${(100 * (t - low)) / (1 - low)}%`);
   bar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
-  const lowText = oneSided ? "0" : `−${numberText(limit)}`;
-  legend.append(element("span", "what", what), element("span", "low", lowText), bar);
-  legend.append(element("span", "high", `+${numberText(limit)}`));
+  legend.append(element("span", "what", what), element("span", "low"), bar);
+  legend.append(element("span", "high"));
   return legend;
+}
+
+/** Label a legend's ends: −limit and +limit, or 0 and +limit when one-sided. */
+function labelEnds(legend, limit, oneSided) {
+  setText(legend.querySelector(".low"), oneSided ? "0" : `−${numberText(limit)}`);
+  setText(legend.querySelector(".high"), `+${numberText(limit)}`);
 }
 
 /** A row for one layer: its title, note and legends, and per channel a map (and its kernels). */
@@ -158,7 +174,13 @@ function layerRow(name, shape, note, channels, kernels) {
   const row = element("div", `layer-maps ${name}`);
   const title = element("div", "title");
   title.append(element("b", "", name), element("span", "shape", shapeText(shape)));
-  title.append(element("span", "note", note), element("div", "scales"));
+  const scales = element("div", "scales");
+  if (kernels === undefined) {
+    scales.append(scaleLegend(AFTER_RELU.has(name), ""));
+  } else {
+    scales.append(scaleLegend(false, "maps"), scaleLegend(false, "kernels"));
+  }
+  title.append(element("span", "note", note), scales);
   const units = element("div", "channels");
   channels.forEach((_, channel) => {
     const unit = element("div", "unit");
@@ -184,6 +206,10 @@ function layerRow(name, shape, note, channels, kernels) {
   row.append(title, units);
   return row;
 }
+
+/** Each kernel canvas's kernel and scale end as last painted: the kernels change with the epoch,
+ * not with the image, so the frames of a stroke paint none of them. */
+const paintedKernels = new WeakMap();
 
 /** A kernel [C][3][3] as rows to paint: its C 3×3 slices stacked, one empty row between. */
 function stackedKernel(kernel) {
@@ -211,14 +237,10 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
     }
     const oneSided = AFTER_RELU.has(name);
     const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
-    const ends = `${limits[name]} ${kernels === undefined ? "" : limits.kernels[name]}`;
-    if (row.dataset.ends !== ends) {
-      row.dataset.ends = ends; // new legends only for new ends
-      const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
-      if (kernels !== undefined) {
-        legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
-      }
-      row.querySelector(".scales").replaceChildren(...legends);
+    const [mapLegend, kernelLegend] = row.querySelectorAll(".scale");
+    labelEnds(mapLegend, limits[name], oneSided);
+    if (kernels !== undefined) {
+      labelEnds(kernelLegend, limits.kernels[name], false);
     }
     row.querySelectorAll("canvas.map").forEach((canvas, i) => {
       paintMap(canvas, channels[i], limits[name], scale);
@@ -233,7 +255,11 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
       );
     });
     row.querySelectorAll("canvas.kernel").forEach((canvas, i) => {
-      paintMap(canvas, stackedKernel(kernels[i]), limits.kernels[name], SCALES.twoSided);
+      const shown = paintedKernels.get(canvas);
+      if (shown?.kernel !== kernels[i] || shown.limit !== limits.kernels[name]) {
+        paintMap(canvas, stackedKernel(kernels[i]), limits.kernels[name], SCALES.twoSided);
+        paintedKernels.set(canvas, { kernel: kernels[i], limit: limits.kernels[name] });
+      }
     });
   }
 }
@@ -262,7 +288,7 @@ export function drawBars(container, probabilities, predicted, unsure, onPick) {
     row.classList.toggle("unsure", digit === predicted && unsure);
     const percent = `${(100 * probability).toFixed(1)}%`;
     row.querySelector(".bar").style.width = `${(100 * probability).toFixed(2)}%`;
-    row.querySelector(".percent").textContent = percent;
+    setText(row.querySelector(".percent"), percent);
     row.setAttribute("aria-label", `digit ${digit}: ${percent}; explain its score`);
   });
 }

@@ -974,6 +974,79 @@ def test_the_colour_scale_is_fixed_across_epochs_or_fitted_to_each_picture(
         demo.tab.click("#scale")
 
 
+# In the page: per layer, the largest |value| of its maps for the image shown, at the epoch shown
+# and over every epoch (by js/cnn.mjs, from the JSON); and per layer, whether its canvases show
+# exactly the colours of their values on the scale ending at one or the other.
+MAP_SCALES = """async ([url, epoch]) => {
+  const { forward } = await import("/js/cnn.mjs");
+  const { scaleColour, SCALES } = await import("/demo/views.mjs");
+  const data = await (await fetch(url)).json();
+  const results = data.training_epochs.map((entry) => forward(entry.weights, demoState.image));
+  const largest = (maps) => Math.max(...maps.flat(2).map(Math.abs));
+  const layers = ["conv1", "pool1", "conv2", "pool2", "fc1"];
+  const limits = {
+    shown: Object.fromEntries(layers.map((layer) => [layer, largest(results[epoch][layer])])),
+    every: Object.fromEntries(layers.map((layer) =>
+      [layer, Math.max(...results.map((result) => largest(result[layer])))])),
+  };
+  const paintedOn = (layer, limit) => {
+    const scale = layer.startsWith("conv") ? SCALES.twoSided : SCALES.oneSided;
+    const maps = layer === "fc1" ? [[demoState.maps.fc1]] : demoState.maps[layer];
+    const canvases = [...document.querySelectorAll(`.layer-maps.${layer} canvas.map`)];
+    return canvases.every((canvas, i) => {
+      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      return maps[i].flat().every((value, p) => scaleColour(value, limit, scale)
+        .every((channel, c) => pixels[4 * p + c] === channel));
+    });
+  };
+  const painted = Object.fromEntries(Object.entries(limits).map(([which, ends]) =>
+    [which, Object.fromEntries(layers.map((layer) => [layer, paintedOn(layer, ends[layer])]))]));
+  return { limits, painted };
+}"""
+LAYERS = ("conv1", "pool1", "conv2", "pool2", "fc1")
+
+
+def map_scales(page: Page, epoch: int, which: str) -> tuple[dict, dict]:
+    """Per layer: the end of its maps' legend, and the largest |value| of the image's maps at
+    `epoch` (`which` "shown") or over every epoch ("every"), asserting that its canvases show the
+    maps' values in exactly the colours of that scale."""
+    ends = {
+        layer: page.tab.locator(f".layer-maps.{layer} .scale .high").first.inner_text()
+        for layer in LAYERS
+    }
+    found = page.tab.evaluate(MAP_SCALES, [f"/data/default/{JSON_NAME}", epoch])
+    assert found["painted"][which] == dict.fromkeys(LAYERS, True)
+    return ends, found["limits"]
+
+
+def test_a_drawings_maps_are_on_the_epoch_shown_while_drawn_then_on_every_epoch(demo: Page):
+    """While a stroke is drawn, the maps are on the scale of the epoch shown (the rest of the
+    fixed scale, a forward pass per epoch, would cost a slow phone every frame), and the legends
+    give its ends; once the stroke ends, they settle on the scale over every epoch, as a test
+    image's, and the legends say so."""
+    assert demo.tab.get_attribute("#scale", "aria-pressed") == "true"
+    demo.set_epoch(4)
+    demo.tab.click("#clear")
+    box = demo.tab.locator("#pad").bounding_box()
+    scale = box["width"] / 280
+    [stroke] = SEVEN
+    demo.tab.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+    demo.tab.mouse.down()
+    for x, y in stroke[1:]:
+        demo.tab.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
+    demo.tab.wait_for_timeout(300)  # every frame of the stroke drawn, and any task after them
+    try:
+        assert demo.state("scaleComplete") is False
+        ends, limits = map_scales(demo, 4, "shown")
+        assert ends == {layer: f"+{precision3(limit)}" for layer, limit in limits["shown"].items()}
+        assert limits["shown"] != limits["every"]  # epoch 4's maps are not the largest
+    finally:
+        demo.tab.mouse.up()
+    demo.tab.wait_for_function("window.demoState.scaleComplete")
+    ends, limits = map_scales(demo, 4, "every")
+    assert ends == {layer: f"+{precision3(limit)}" for layer, limit in limits["every"].items()}
+
+
 def test_every_text_has_at_least_4_5_to_1_contrast(demo: Page):
     demo.show_sample(30)
     pairs = demo.tab.evaluate(
