@@ -205,7 +205,6 @@ function update() {
   const prediction = blank ? null : argmax(result.probabilities);
   const probability = blank ? 0 : result.probabilities[prediction];
 
-  paintDigit($("seen"), state.image);
   const limits = colourLimits(passes, result, entry.weights);
   drawFeatureMaps($("maps"), result, entry.weights, limits, MAP_NOTES);
   const unsure = showPrediction(prediction, probability);
@@ -289,12 +288,18 @@ function metricLine(key, label) {
   return line;
 }
 
+/** Make `image` the network's input (`sample`: the test image it is, or null) and draw it all. */
+function setImage(image, sample) {
+  state.sample = sample;
+  state.image = image;
+  paintDigit($("seen"), image); // here, not in update(): a slider step keeps the image
+  update();
+}
+
 /** Show a test image {image, label, index}: sample `position` of the JSON's samples, or null. */
 function showTestImage(image, position) {
-  state.sample = { position, label: image.label, index: image.index };
-  state.image = image.image;
   pad.showImage(image.image);
-  update();
+  setImage(image.image, { position, label: image.label, index: image.index });
 }
 
 /** Digit button d: the next of digit d's samples, or its first when another digit is shown. */
@@ -313,9 +318,7 @@ function setEpoch(index) {
 
 /** Run the network on what is drawn on the pad, preprocessed like MNIST. */
 function fromDrawing() {
-  state.sample = null;
-  state.image = mnistDigit(pad.ink());
-  update();
+  setImage(mnistDigit(pad.ink()), null);
 }
 
 /** Open the dialog on the arithmetic behind `target` (see explain.mjs). */

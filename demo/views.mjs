@@ -118,6 +118,20 @@ export function largestMagnitude(values) {
   return values.flat(Infinity).reduce((largest, value) => Math.max(largest, Math.abs(value)), 0);
 }
 
+/** Each canvas's pixels as paintMap last wrote them: reused, as a new ImageData for each of 37
+ * canvases on every update kept the garbage collector busy on a slow phone. */
+const images = new WeakMap();
+
+/** An ImageData of `width`×`height` pixels for `context`'s canvas, the one of its last paint. */
+function imageOf(context, width, height) {
+  let image = images.get(context);
+  if (image?.width !== width || image.height !== height) {
+    image = context.createImageData(width, height);
+    images.set(context, image);
+  }
+  return image;
+}
+
 /**
  * Paint rows of numbers [H][W] onto a canvas of W×H pixels (CSS enlarges it, pixelated); rows
  * that are `null` stay transparent (the gaps between stacked kernels).
@@ -130,9 +144,13 @@ export function paintMap(canvas, rows, limit, scale) {
     canvas.height = height;
   }
   const context = canvas.getContext("2d");
-  const image = context.createImageData(width, height); // transparent where nothing is written
+  const image = imageOf(context, width, height);
   rows.forEach((row, y) => {
-    for (let x = 0; row !== null && x < width; x++) {
+    if (row === null) {
+      image.data.fill(0, 4 * y * width, 4 * (y + 1) * width); // transparent
+      return;
+    }
+    for (let x = 0; x < width; x++) {
       writeColour(image.data, 4 * (y * width + x), row[x], limit, scale);
     }
   });
