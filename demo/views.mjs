@@ -322,10 +322,14 @@ export function accuracyAxisStart(epochs) {
   return trained.length === 0 ? 0 : Math.max(0, 10 * Math.floor(lowest / 10));
 }
 
+/** Each curve canvas's lines as last drawn, with what they were drawn for: see drawCurve. */
+const curveLines = new WeakMap();
+
 /**
  * Training loss (left axis) and train/test accuracy in percent (right axis, from
  * accuracyAxisStart to 100%) over the epochs, with axis titles and the current epoch marked by
- * a vertical line and dots (a triangle on the axis for a value below it).
+ * a vertical line and dots (a triangle on the axis for a value below it). The lines are drawn
+ * once per size and font, on a canvas of their own, and copied: a slider step draws the marks.
  */
 export function drawCurve(canvas, epochs, current) {
   const ratio = window.devicePixelRatio || 1;
@@ -335,13 +339,34 @@ export function drawCurve(canvas, epochs, current) {
     canvas.width = Math.round(width * ratio); // a new size clears the canvas: only when it changes
     canvas.height = Math.round(height * ratio);
   }
-  const c = canvas.getContext("2d");
-  c.setTransform(ratio, 0, 0, ratio, 0, 0);
-  c.clearRect(0, 0, width, height);
   const style = getComputedStyle(canvas);
   const size = parseFloat(style.fontSize);
-  c.font = `${size}px ${style.fontFamily}`;
+  const font = `${size}px ${style.fontFamily}`;
+  const plot = curvePlot(epochs, width, height, size);
 
+  let lines = curveLines.get(canvas);
+  const drawnFor = `${canvas.width} ${canvas.height} ${ratio} ${font}`;
+  if (lines?.drawnFor !== drawnFor || lines.epochs !== epochs) {
+    lines = { drawnFor, epochs, canvas: document.createElement("canvas") };
+    lines.canvas.width = canvas.width;
+    lines.canvas.height = canvas.height;
+    const c = lines.canvas.getContext("2d");
+    c.setTransform(ratio, 0, 0, ratio, 0, 0);
+    c.font = font;
+    drawCurveLines(c, plot, epochs, width, height, size);
+    curveLines.set(canvas, lines);
+  }
+  const c = canvas.getContext("2d");
+  c.setTransform(1, 0, 0, 1, 0, 0);
+  c.clearRect(0, 0, canvas.width, canvas.height);
+  c.drawImage(lines.canvas, 0, 0);
+  c.setTransform(ratio, 0, 0, ratio, 0, 0);
+  drawCurveMarks(c, plot, epochs[current]);
+  canvas.dataset.accuracyAxis = `${plot.low} ${100}`;
+}
+
+/** Where the curves go on a canvas of `width`×`height` CSS pixels, its text `size` px high. */
+function curvePlot(epochs, width, height, size) {
   const box = {
     left: 2.9 * size,
     right: width - 4.2 * size,
@@ -355,8 +380,17 @@ export function drawCurve(canvas, epochs, current) {
   const low = accuracyAxisStart(epochs);
   const yAccuracy = (percent) =>
     box.bottom - ((box.bottom - box.top) * (percent - low)) / (100 - low);
+  const curves = [
+    ["loss", LINES.loss, yLoss],
+    ["train_accuracy", LINES.train, yAccuracy],
+    ["test_accuracy", LINES.test, yAccuracy],
+  ];
+  return { box, last, x, maxLoss, yLoss, low, yAccuracy, curves };
+}
 
-  // Axes, ticks, labels and titles.
+/** The axes, their ticks, labels and titles, and the three curves, on context `c`. */
+function drawCurveLines(c, plot, epochs, width, height, size) {
+  const { box, last, x, maxLoss, yLoss, low, yAccuracy, curves } = plot;
   c.strokeStyle = "#767676";
   c.lineWidth = 1;
   c.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
@@ -389,11 +423,6 @@ export function drawCurve(canvas, epochs, current) {
   }
 
   // The three curves, cut at the box (an accuracy below the axis runs out of its bottom).
-  const curves = [
-    ["loss", LINES.loss, yLoss],
-    ["train_accuracy", LINES.train, yAccuracy],
-    ["test_accuracy", LINES.test, yAccuracy],
-  ];
   c.save();
   c.beginPath();
   c.rect(box.left, box.top, box.right - box.left, box.bottom - box.top);
@@ -410,10 +439,11 @@ export function drawCurve(canvas, epochs, current) {
     c.stroke();
   }
   c.restore();
-  c.setLineDash([]);
+}
 
-  // The current epoch: a vertical line and a dot on each curve.
-  const now = epochs[current];
+/** The epoch `now` on context `c`: a vertical line and a dot on each curve. */
+function drawCurveMarks(c, plot, now) {
+  const { box, x, curves } = plot;
   c.strokeStyle = "#222";
   c.lineWidth = 1.5;
   c.beginPath();
@@ -434,7 +464,6 @@ export function drawCurve(canvas, epochs, current) {
     }
     c.fill();
   }
-  canvas.dataset.accuracyAxis = `${low} ${100}`;
 }
 
 /** Text turned a quarter left, centred on (x, y): an axis title. */

@@ -710,6 +710,40 @@ def test_the_accuracy_axis_shows_the_climb_from_90_to_98_percent(demo: Page, def
     assert (98 - 90) / (high - low) >= 0.25  # on 0-100%: 0.08
 
 
+# In the page: the curve canvas's pixels as shown, then as drawn afresh at `epoch` from the JSON
+# (new arrays: drawCurve keeps nothing it drew for the page's own).
+CURVE_AFRESH = """async ([url, epoch]) => {
+  const { drawCurve } = await import("/demo/views.mjs");
+  const canvas = document.getElementById("curve");
+  const pixels = () => Array.from(canvas.getContext("2d")
+    .getImageData(0, 0, canvas.width, canvas.height).data);
+  const shown = pixels();
+  const data = await (await fetch(url)).json();
+  drawCurve(canvas, data.training_epochs, epoch);
+  return [shown, pixels(), canvas.height];
+}"""
+
+
+def test_the_curve_after_slider_steps_and_a_resize_is_the_curve_drawn_afresh(demo: Page):
+    """drawCurve draws the axes and curves once per size and copies them, drawing only the
+    epoch's marks on a slider step: what it shows is still what a first drawing shows."""
+    url = f"/data/default/{JSON_NAME}"
+    for epoch in (0, 13, 7):
+        demo.set_epoch(epoch)
+    shown, afresh, height = demo.tab.evaluate(CURVE_AFRESH, [url, 7])
+    assert shown == afresh
+    demo.set_epoch(5)  # the page's own curve drawn again, before the window is resized
+    demo.tab.set_viewport_size({"width": VIEWPORT["width"], "height": VIEWPORT["height"] - 80})
+    try:
+        demo.tab.wait_for_function(f"document.getElementById('curve').height !== {height}")
+        demo.set_epoch(3)
+        shown, afresh, _ = demo.tab.evaluate(CURVE_AFRESH, [url, 3])
+        assert shown == afresh
+    finally:
+        demo.tab.set_viewport_size(VIEWPORT)
+        demo.set_epoch(20)
+
+
 def sizes_of(page: Page) -> dict[str, float]:
     return page.tab.evaluate(
         """() => ({
