@@ -21,6 +21,7 @@ import {
   element,
   largestMagnitude,
   paintDigit,
+  setText,
 } from "./views.mjs";
 
 /** The feature maps shown, each with a note on what it is. */
@@ -51,57 +52,79 @@ const state = {
   kernelLimits: null, // per conv layer, the largest |weight| over every epoch
   target: null, // what the dialog explains (see explain.mjs), or null
   curveEpoch: null, // the epoch the metrics and the curve show
-  scale: null, // the fixed colour scale of the last image: {image, limits, next epoch to add}
+  passes: null, // the current image's forward passes and fixed colour scale: see passesOfImage
 };
 
 /** Forward passes per task when a drawing's colour scale is computed in the background. */
 const EPOCHS_PER_TASK = 3;
 
-/** Take epochs `scale.next`.. (at most `count`) into `scale.limits`; true once all are in. */
-function growLimits(scale, count) {
+/**
+ * What the network makes of the current image, kept until the image changes: `results[epoch]`,
+ * its forward pass at each epoch, each computed once (a slider step on a test image, whose scale
+ * needs every epoch, runs none), and `limits`, the fixed colour scale: per layer, the largest
+ * |value| of the maps over the epoch first shown and epochs 0 to `next - 1` (null until needed).
+ */
+function passesOfImage() {
+  if (state.passes === null || state.passes.image !== state.image) {
+    state.passes = { image: state.image, results: [], limits: null, next: 0 };
+  }
+  return state.passes;
+}
+
+/** The network of epoch `epoch` on the image of `passes`, computed once. */
+function resultAt(passes, epoch) {
+  passes.results[epoch] ??= forward(state.data.training_epochs[epoch].weights, passes.image);
+  return passes.results[epoch];
+}
+
+/** Per layer, the largest |value| of its maps in `result`. */
+const mapLimits = (result) =>
+  Object.fromEntries(Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]));
+
+/** Take epochs `passes.next`.. (at most `count`) into `passes.limits`; true once all are in. */
+function growLimits(passes, count) {
   const epochs = state.data.training_epochs;
-  const end = Math.min(epochs.length, scale.next + count);
-  for (; scale.next < end; scale.next++) {
-    const result = forward(epochs[scale.next].weights, scale.image);
-    for (const name of Object.keys(scale.limits)) {
-      scale.limits[name] = Math.max(scale.limits[name], largestMagnitude(result[name]));
+  const end = Math.min(epochs.length, passes.next + count);
+  for (; passes.next < end; passes.next++) {
+    const limits = mapLimits(resultAt(passes, passes.next));
+    for (const name of Object.keys(passes.limits)) {
+      passes.limits[name] = Math.max(passes.limits[name], limits[name]);
     }
   }
-  return scale.next === epochs.length;
+  return passes.next === epochs.length;
 }
 
 /** A drawing's scale, EPOCHS_PER_TASK epochs a task; redrawn once complete, unless the image
  * has changed since (a new scale then started). */
-function growLater(scale) {
-  if (state.scale !== scale) {
+function growLater(passes) {
+  if (state.passes !== passes) {
     return;
   }
-  if (growLimits(scale, EPOCHS_PER_TASK)) {
+  if (growLimits(passes, EPOCHS_PER_TASK)) {
     update();
   } else {
-    setTimeout(() => growLater(scale), 0);
+    setTimeout(() => growLater(passes), 0);
   }
 }
 
 /**
  * Per layer, the largest |value| its maps reach for the current image over every epoch (one
- * forward pass per epoch, once per image). A test image's is computed at once; a drawing's,
- * which changes on every frame of a stroke, a few epochs per task in the background, the maps
- * drawn meanwhile on the epochs seen so far: so a slow phone draws without a long pause.
+ * forward pass per epoch, once per image), starting from `result`, the epoch shown. A test
+ * image's is computed at once. A drawing changes on every frame of a stroke: its maps are drawn
+ * on the scale of the epoch shown until the stroke ends (the legends give its ends), then the
+ * other epochs are added a few per task in the background, and the maps drawn again: so a slow
+ * phone keeps up with the pen, and never pauses long.
  */
-function fixedLimits(result) {
-  if (state.scale === null || state.scale.image !== state.image) {
-    const limits = Object.fromEntries(
-      Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
-    );
-    state.scale = { image: state.image, limits, next: 0 };
+function fixedLimits(passes, result) {
+  if (passes.limits === null) {
+    passes.limits = mapLimits(result);
     if (state.sample !== null) {
-      growLimits(state.scale, Infinity);
-    } else {
-      setTimeout(() => growLater(state.scale), 0);
+      growLimits(passes, Infinity);
+    } else if (!pad.drawing) {
+      setTimeout(() => growLater(passes), 0);
     }
   }
-  return state.scale.limits;
+  return passes.limits;
 }
 
 /** Per conv layer, the largest |weight| of its kernels over every epoch. */
@@ -114,13 +137,11 @@ const kernelLimitsAllEpochs = (epochs) =>
   );
 
 /** Where each layer's colour scale ends: fixed across epochs, or fitted to this picture. */
-function colourLimits(result, weights) {
+function colourLimits(passes, result, weights) {
   if (state.fixedScale) {
-    return { ...fixedLimits(result), kernels: state.kernelLimits };
+    return { ...fixedLimits(passes, result), kernels: state.kernelLimits };
   }
-  const limits = Object.fromEntries(
-    Object.keys(MAP_NOTES).map((name) => [name, largestMagnitude(result[name])]),
-  );
+  const limits = mapLimits(result);
   limits.kernels = Object.fromEntries(
     CONVOLUTIONS.map((name) => [name, largestMagnitude(weights[name].weight)]),
   );
@@ -130,16 +151,18 @@ function colourLimits(result, weights) {
 /** The prediction as a class can read it: "draw a digit", unsure below 50%, or its probability. */
 function showPrediction(prediction, probability) {
   const unsure = prediction !== null && probability < SURE;
-  $("prediction").textContent = prediction === null ? "–" : String(prediction);
+  setText($("prediction"), prediction === null ? "–" : String(prediction));
   $("output-panel").classList.toggle("blank", prediction === null);
   $("output-panel").classList.toggle("unsure", unsure);
   const percent = `${(100 * probability).toFixed(1)}%`;
-  $("confidence").textContent =
+  setText(
+    $("confidence"),
     prediction === null
       ? "draw a digit"
       : unsure
         ? `unsure: probability only ${percent}`
-        : `probability ${percent}`;
+        : `probability ${percent}`,
+  );
   return unsure;
 }
 
@@ -162,15 +185,13 @@ function showVerdict(prediction, probability) {
   } else if (prediction !== null) {
     verdict = "A drawing has no label: only you know whether the answer is right.";
   }
-  $("verdict").textContent = verdict;
+  setText($("verdict"), verdict);
   $("verdict").className = right === null ? "" : right ? "right" : "wrong";
   const spoken =
     prediction === null
       ? "Blank pad: draw a digit."
       : `Prediction ${prediction}, ${$("confidence").textContent}. ${verdict}`;
-  if ($("announce").textContent !== spoken) {
-    $("announce").textContent = spoken;
-  }
+  setText($("announce"), spoken);
   return right;
 }
 
@@ -178,13 +199,14 @@ function showVerdict(prediction, probability) {
 function update() {
   const epochs = state.data.training_epochs;
   const entry = epochs[state.epoch];
-  const result = forward(entry.weights, state.image);
+  const passes = passesOfImage();
+  const result = resultAt(passes, state.epoch);
   const blank = state.image.every((row) => row.every((pixel) => pixel === 0));
   const prediction = blank ? null : argmax(result.probabilities);
   const probability = blank ? 0 : result.probabilities[prediction];
 
-  paintDigit($("seen"), state.image);
-  drawFeatureMaps($("maps"), result, entry.weights, colourLimits(result, entry.weights), MAP_NOTES);
+  const limits = colourLimits(passes, result, entry.weights);
+  drawFeatureMaps($("maps"), result, entry.weights, limits, MAP_NOTES);
   const unsure = showPrediction(prediction, probability);
   const right = showVerdict(prediction, probability);
   drawBars($("bars"), result.probabilities, prediction, unsure, (digit) =>
@@ -193,13 +215,15 @@ function update() {
   for (const button of $("digits").children) {
     button.setAttribute("aria-pressed", String(Number(button.textContent) === state.sample?.label));
   }
-  $("input-caption").textContent =
+  setText(
+    $("input-caption"),
     state.sample === null
       ? "your drawing, as the network sees it"
-      : `test image ${state.sample.index}, as the network sees it`;
+      : `test image ${state.sample.index}, as the network sees it`,
+  );
 
   $("epoch").value = String(state.epoch);
-  $("epoch-value").textContent = `${entry.epoch} of ${epochs.at(-1).epoch}`;
+  setText($("epoch-value"), `${entry.epoch} of ${epochs.at(-1).epoch}`);
   const trainHadFocus = document.activeElement === $("train");
   $("train").disabled = state.epoch === epochs.length - 1;
   if (trainHadFocus && $("train").disabled) {
@@ -234,7 +258,7 @@ function update() {
     unsure,
     right,
     explanation,
-    scaleComplete: state.scale?.next === epochs.length,
+    scaleComplete: passes.next === epochs.length,
     mistakes: window.demoState?.mistakes ?? null,
     drawnAt: performance.now(), // milliseconds since the navigation started
   };
@@ -247,27 +271,35 @@ function showMetrics(entry) {
     ["train", "train accuracy", `${entry.train_accuracy.toFixed(1)}%`],
     ["test", "test accuracy", `${entry.test_accuracy.toFixed(1)}%`],
   ];
-  $("metrics").replaceChildren(
-    ...items.map(([key, label, value]) => {
-      const line = document.createElement("span");
-      line.style.color = LINES[key].colour;
-      const swatch = document.createElement("i");
-      swatch.className = "swatch";
-      swatch.style.borderTop = `3px ${LINES[key].dashed ? "dashed" : "solid"}`;
-      const number = document.createElement("b");
-      number.textContent = value;
-      line.append(swatch, `${label} `, number);
-      return line;
-    }),
-  );
+  if ($("metrics").children.length === 0) {
+    $("metrics").append(...items.map(([key, label]) => metricLine(key, label)));
+  }
+  items.forEach(([, , value], i) => setText($("metrics").children[i].querySelector("b"), value));
+}
+
+/** One line of the metrics: a sample of curve `key`'s line, the label, then (in bold) a number. */
+function metricLine(key, label) {
+  const line = document.createElement("span");
+  line.style.color = LINES[key].colour;
+  const swatch = document.createElement("i");
+  swatch.className = "swatch";
+  swatch.style.borderTop = `3px ${LINES[key].dashed ? "dashed" : "solid"}`;
+  line.append(swatch, `${label} `, document.createElement("b"));
+  return line;
+}
+
+/** Make `image` the network's input (`sample`: the test image it is, or null) and draw it all. */
+function setImage(image, sample) {
+  state.sample = sample;
+  state.image = image;
+  paintDigit($("seen"), image); // here, not in update(): a slider step keeps the image
+  update();
 }
 
 /** Show a test image {image, label, index}: sample `position` of the JSON's samples, or null. */
 function showTestImage(image, position) {
-  state.sample = { position, label: image.label, index: image.index };
-  state.image = image.image;
   pad.showImage(image.image);
-  update();
+  setImage(image.image, { position, label: image.label, index: image.index });
 }
 
 /** Digit button d: the next of digit d's samples, or its first when another digit is shown. */
@@ -286,9 +318,7 @@ function setEpoch(index) {
 
 /** Run the network on what is drawn on the pad, preprocessed like MNIST. */
 function fromDrawing() {
-  state.sample = null;
-  state.image = mnistDigit(pad.ink());
-  update();
+  setImage(mnistDigit(pad.ink()), null);
 }
 
 /** Open the dialog on the arithmetic behind `target` (see explain.mjs). */

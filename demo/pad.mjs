@@ -8,19 +8,25 @@ import { paintDigit } from "./views.mjs";
 const LINE_WIDTH = 22; // in canvas pixels, on a 280x280 canvas: about 2 pixels of 28x28
 
 export class DrawingPad {
-  /** `onDraw()` is called while a stroke is drawn (once per frame) and when it ends. */
+  /** `onDraw()` is called while a stroke is drawn (at most once per frame) and when it ends. */
   constructor(canvas, onDraw) {
     this.canvas = canvas;
     this.context = canvas.getContext("2d", { willReadFrequently: true });
     this.onDraw = onDraw;
     this.showingImage = false;
     this.last = null; // the previous point of the stroke being drawn
-    this.frame = 0; // the pending animation frame, 0 when none
+    this.frame = 0; // the animation frame requested for the next onDraw, 0 when none
+    this.task = 0; // the task (a timeout) that runs the next onDraw, 0 when none
     canvas.addEventListener("pointerdown", (event) => this.start(event));
     canvas.addEventListener("pointermove", (event) => this.move(event));
     canvas.addEventListener("pointerup", () => this.end());
     canvas.addEventListener("pointercancel", () => this.end());
     this.clear();
+  }
+
+  /** Whether a stroke is being drawn: the pointer went down on the pad and is not up yet. */
+  get drawing() {
+    return this.last !== null;
   }
 
   /** Black, ready for a new drawing. */
@@ -78,10 +84,16 @@ export class DrawingPad {
     const next = this.point(event);
     this.line(this.last, next);
     this.last = next;
-    if (this.frame === 0) {
+    // One onDraw per frame at most, in a task of its own right after the frame that shows the
+    // new line: the network's update then waits for no drawing, nor the drawing for it (on a
+    // slow phone, together they made one long task that held up the pen).
+    if (this.frame === 0 && this.task === 0) {
       this.frame = requestAnimationFrame(() => {
         this.frame = 0;
-        this.onDraw();
+        this.task = setTimeout(() => {
+          this.task = 0;
+          this.onDraw();
+        }, 0);
       });
     }
   }
@@ -92,7 +104,9 @@ export class DrawingPad {
     }
     this.last = null;
     cancelAnimationFrame(this.frame);
+    clearTimeout(this.task);
     this.frame = 0;
+    this.task = 0;
     this.onDraw();
   }
 

@@ -45,6 +45,14 @@ export function element(tag, className, text) {
   return node;
 }
 
+/** Set the text of `node`, only when it changes: each new text costs the page a layout, and an
+ * update sets some thirty texts, many of them as they were (on every frame of a stroke). */
+export function setText(node, text) {
+  if (node.textContent !== text) {
+    node.textContent = text;
+  }
+}
+
 /** A shape [4, 26, 26] as "4×26×26". */
 const shapeText = (shape) => shape.join("×");
 
@@ -76,18 +84,33 @@ export function drawArchitecture(container, architecture) {
   });
 }
 
-/** The colour of `value` on `scale` (SCALES.twoSided or .oneSided) reaching its ends at ±limit. */
+/** The colour [r, g, b] of `value` on `scale` (SCALES.twoSided or .oneSided) reaching its ends
+ * at ±limit. */
 export function scaleColour(value, limit, scale) {
+  const rgba = [0, 0, 0, 0];
+  writeColour(rgba, 0, value, limit, scale);
+  return rgba.slice(0, 3);
+}
+
+/**
+ * Write the colour of `value` (see scaleColour) into `pixels` from `offset`: r, g, b, then an
+ * opaque alpha. paintMap calls it for each of the page's 5000 map pixels on every update, so it
+ * makes no array (a slow phone spent more time making and dropping arrays than on the maths).
+ */
+function writeColour(pixels, offset, value, limit, scale) {
   const low = scale[0][0];
   const t = limit > 0 ? Math.max(low, Math.min(1, value / limit)) : 0;
-  const upper = scale.findIndex(([stop]) => stop >= t);
-  if (upper <= 0) {
-    return scale[0][1];
+  let upper = 0; // the first stop at or above t
+  while (upper < scale.length - 1 && scale[upper][0] < t) {
+    upper++;
   }
-  const [t0, c0] = scale[upper - 1];
+  const [t0, c0] = scale[Math.max(0, upper - 1)];
   const [t1, c1] = scale[upper];
-  const f = (t - t0) / (t1 - t0);
-  return c0.map((c, i) => Math.round(c + (c1[i] - c) * f));
+  const f = t1 > t0 ? (t - t0) / (t1 - t0) : 0; // 0 on the first stop itself
+  for (let i = 0; i < 3; i++) {
+    pixels[offset + i] = Math.round(c0[i] + (c1[i] - c0[i]) * f);
+  }
+  pixels[offset + 3] = 255;
 }
 
 /** The largest |value| in a nested array: where a colour scale ends. */
@@ -95,44 +118,73 @@ export function largestMagnitude(values) {
   return values.flat(Infinity).reduce((largest, value) => Math.max(largest, Math.abs(value)), 0);
 }
 
+/** Each canvas's pixels as paintMap last wrote them: reused, as a new ImageData for each of 37
+ * canvases on every update kept the garbage collector busy on a slow phone. */
+const images = new WeakMap();
+
+/** An ImageData of `width`×`height` pixels for `context`'s canvas, the one of its last paint. */
+function imageOf(context, width, height) {
+  let image = images.get(context);
+  if (image?.width !== width || image.height !== height) {
+    image = context.createImageData(width, height);
+    images.set(context, image);
+  }
+  return image;
+}
+
 /**
  * Paint rows of numbers [H][W] onto a canvas of W×H pixels (CSS enlarges it, pixelated); rows
  * that are `null` stay transparent (the gaps between stacked kernels).
  */
 export function paintMap(canvas, rows, limit, scale) {
-  canvas.height = rows.length;
-  canvas.width = rows.find((row) => row !== null).length;
+  const height = rows.length;
+  const width = rows.find((row) => row !== null).length;
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width; // a new size clears the canvas and costs a layout: only when it changes
+    canvas.height = height;
+  }
   const context = canvas.getContext("2d");
-  const image = context.createImageData(canvas.width, canvas.height);
+  const image = imageOf(context, width, height);
   rows.forEach((row, y) => {
-    row?.forEach((value, x) => {
-      const [r, g, b] = scaleColour(value, limit, scale);
-      image.data.set([r, g, b, 255], 4 * (y * canvas.width + x));
-    });
+    if (row === null) {
+      image.data.fill(0, 4 * y * width, 4 * (y + 1) * width); // transparent
+      return;
+    }
+    for (let x = 0; x < width; x++) {
+      writeColour(image.data, 4 * (y * width + x), row[x], limit, scale);
+    }
   });
-  context.putImageData(image, 0, 0);
+  context.putImageData(image, 0, 0); // replaces every pixel, the transparent ones too
 }
 
 /** Paint 28×28 pixels 0..255 as MNIST shows them: white ink on black. */
 export function paintDigit(canvas, pixels) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(pixels[0].length, pixels.length);
-  pixels.flat().forEach((value, i) => image.data.set([value, value, value, 255], 4 * i));
+  pixels.flat().forEach((value, i) => {
+    image.data.fill(value, 4 * i, 4 * i + 3); // grey: red, green and blue alike
+    image.data[4 * i + 3] = 255;
+  });
   context.putImageData(image, 0, 0);
 }
 
-/** The legend of a colour scale: a gradient bar labelled with its ends (and 0 when two-sided). */
-function scaleLegend(limit, oneSided, what = "") {
+/** The legend of a colour scale: a gradient bar between its ends (see labelEnds). */
+function scaleLegend(oneSided, what) {
   const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
   const legend = element("div", "scale");
   const bar = element("span", "bar");
   const low = scale[0][0];
   const stops = scale.map(([t, rgb]) => `rgb(${rgb.join(" ")}) ${(100 * (t - low)) / (1 - low)}%`);
   bar.style.background = `linear-gradient(to right, ${stops.join(", ")})`;
-  const lowText = oneSided ? "0" : `−${numberText(limit)}`;
-  legend.append(element("span", "what", what), element("span", "low", lowText), bar);
-  legend.append(element("span", "high", `+${numberText(limit)}`));
+  legend.append(element("span", "what", what), element("span", "low"), bar);
+  legend.append(element("span", "high"));
   return legend;
+}
+
+/** Label a legend's ends: −limit and +limit, or 0 and +limit when one-sided. */
+function labelEnds(legend, limit, oneSided) {
+  setText(legend.querySelector(".low"), oneSided ? "0" : `−${numberText(limit)}`);
+  setText(legend.querySelector(".high"), `+${numberText(limit)}`);
 }
 
 /** A row for one layer: its title, note and legends, and per channel a map (and its kernels). */
@@ -140,7 +192,13 @@ function layerRow(name, shape, note, channels, kernels) {
   const row = element("div", `layer-maps ${name}`);
   const title = element("div", "title");
   title.append(element("b", "", name), element("span", "shape", shapeText(shape)));
-  title.append(element("span", "note", note), element("div", "scales"));
+  const scales = element("div", "scales");
+  if (kernels === undefined) {
+    scales.append(scaleLegend(AFTER_RELU.has(name), ""));
+  } else {
+    scales.append(scaleLegend(false, "maps"), scaleLegend(false, "kernels"));
+  }
+  title.append(element("span", "note", note), scales);
   const units = element("div", "channels");
   channels.forEach((_, channel) => {
     const unit = element("div", "unit");
@@ -166,6 +224,10 @@ function layerRow(name, shape, note, channels, kernels) {
   row.append(title, units);
   return row;
 }
+
+/** Each kernel canvas's kernel and scale end as last painted: the kernels change with the epoch,
+ * not with the image, so the frames of a stroke paint none of them. */
+const paintedKernels = new WeakMap();
 
 /** A kernel [C][3][3] as rows to paint: its C 3×3 slices stacked, one empty row between. */
 function stackedKernel(kernel) {
@@ -193,14 +255,10 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
     }
     const oneSided = AFTER_RELU.has(name);
     const scale = oneSided ? SCALES.oneSided : SCALES.twoSided;
-    const ends = `${limits[name]} ${kernels === undefined ? "" : limits.kernels[name]}`;
-    if (row.dataset.ends !== ends) {
-      row.dataset.ends = ends; // new legends only for new ends
-      const legends = [scaleLegend(limits[name], oneSided, kernels === undefined ? "" : "maps")];
-      if (kernels !== undefined) {
-        legends.push(scaleLegend(limits.kernels[name], false, "kernels"));
-      }
-      row.querySelector(".scales").replaceChildren(...legends);
+    const [mapLegend, kernelLegend] = row.querySelectorAll(".scale");
+    labelEnds(mapLegend, limits[name], oneSided);
+    if (kernels !== undefined) {
+      labelEnds(kernelLegend, limits.kernels[name], false);
     }
     row.querySelectorAll("canvas.map").forEach((canvas, i) => {
       paintMap(canvas, channels[i], limits[name], scale);
@@ -215,7 +273,11 @@ export function drawFeatureMaps(container, maps, weights, limits, notes) {
       );
     });
     row.querySelectorAll("canvas.kernel").forEach((canvas, i) => {
-      paintMap(canvas, stackedKernel(kernels[i]), limits.kernels[name], SCALES.twoSided);
+      const shown = paintedKernels.get(canvas);
+      if (shown?.kernel !== kernels[i] || shown.limit !== limits.kernels[name]) {
+        paintMap(canvas, stackedKernel(kernels[i]), limits.kernels[name], SCALES.twoSided);
+        paintedKernels.set(canvas, { kernel: kernels[i], limit: limits.kernels[name] });
+      }
     });
   }
 }
@@ -244,7 +306,7 @@ export function drawBars(container, probabilities, predicted, unsure, onPick) {
     row.classList.toggle("unsure", digit === predicted && unsure);
     const percent = `${(100 * probability).toFixed(1)}%`;
     row.querySelector(".bar").style.width = `${(100 * probability).toFixed(2)}%`;
-    row.querySelector(".percent").textContent = percent;
+    setText(row.querySelector(".percent"), percent);
     row.setAttribute("aria-label", `digit ${digit}: ${percent}; explain its score`);
   });
 }
@@ -260,10 +322,14 @@ export function accuracyAxisStart(epochs) {
   return trained.length === 0 ? 0 : Math.max(0, 10 * Math.floor(lowest / 10));
 }
 
+/** Each curve canvas's lines as last drawn, with what they were drawn for: see drawCurve. */
+const curveLines = new WeakMap();
+
 /**
  * Training loss (left axis) and train/test accuracy in percent (right axis, from
  * accuracyAxisStart to 100%) over the epochs, with axis titles and the current epoch marked by
- * a vertical line and dots (a triangle on the axis for a value below it).
+ * a vertical line and dots (a triangle on the axis for a value below it). The lines are drawn
+ * once per size and font, on a canvas of their own, and copied: a slider step draws the marks.
  */
 export function drawCurve(canvas, epochs, current) {
   const ratio = window.devicePixelRatio || 1;
@@ -273,13 +339,34 @@ export function drawCurve(canvas, epochs, current) {
     canvas.width = Math.round(width * ratio); // a new size clears the canvas: only when it changes
     canvas.height = Math.round(height * ratio);
   }
-  const c = canvas.getContext("2d");
-  c.setTransform(ratio, 0, 0, ratio, 0, 0);
-  c.clearRect(0, 0, width, height);
   const style = getComputedStyle(canvas);
   const size = parseFloat(style.fontSize);
-  c.font = `${size}px ${style.fontFamily}`;
+  const font = `${size}px ${style.fontFamily}`;
+  const plot = curvePlot(epochs, width, height, size);
 
+  let lines = curveLines.get(canvas);
+  const drawnFor = `${canvas.width} ${canvas.height} ${ratio} ${font}`;
+  if (lines?.drawnFor !== drawnFor || lines.epochs !== epochs) {
+    lines = { drawnFor, epochs, canvas: document.createElement("canvas") };
+    lines.canvas.width = canvas.width;
+    lines.canvas.height = canvas.height;
+    const c = lines.canvas.getContext("2d");
+    c.setTransform(ratio, 0, 0, ratio, 0, 0);
+    c.font = font;
+    drawCurveLines(c, plot, epochs, width, height, size);
+    curveLines.set(canvas, lines);
+  }
+  const c = canvas.getContext("2d");
+  c.setTransform(1, 0, 0, 1, 0, 0);
+  c.clearRect(0, 0, canvas.width, canvas.height);
+  c.drawImage(lines.canvas, 0, 0);
+  c.setTransform(ratio, 0, 0, ratio, 0, 0);
+  drawCurveMarks(c, plot, epochs[current]);
+  canvas.dataset.accuracyAxis = `${plot.low} ${100}`;
+}
+
+/** Where the curves go on a canvas of `width`×`height` CSS pixels, its text `size` px high. */
+function curvePlot(epochs, width, height, size) {
   const box = {
     left: 2.9 * size,
     right: width - 4.2 * size,
@@ -293,8 +380,17 @@ export function drawCurve(canvas, epochs, current) {
   const low = accuracyAxisStart(epochs);
   const yAccuracy = (percent) =>
     box.bottom - ((box.bottom - box.top) * (percent - low)) / (100 - low);
+  const curves = [
+    ["loss", LINES.loss, yLoss],
+    ["train_accuracy", LINES.train, yAccuracy],
+    ["test_accuracy", LINES.test, yAccuracy],
+  ];
+  return { box, last, x, maxLoss, yLoss, low, yAccuracy, curves };
+}
 
-  // Axes, ticks, labels and titles.
+/** The axes, their ticks, labels and titles, and the three curves, on context `c`. */
+function drawCurveLines(c, plot, epochs, width, height, size) {
+  const { box, last, x, maxLoss, yLoss, low, yAccuracy, curves } = plot;
   c.strokeStyle = "#767676";
   c.lineWidth = 1;
   c.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
@@ -327,11 +423,6 @@ export function drawCurve(canvas, epochs, current) {
   }
 
   // The three curves, cut at the box (an accuracy below the axis runs out of its bottom).
-  const curves = [
-    ["loss", LINES.loss, yLoss],
-    ["train_accuracy", LINES.train, yAccuracy],
-    ["test_accuracy", LINES.test, yAccuracy],
-  ];
   c.save();
   c.beginPath();
   c.rect(box.left, box.top, box.right - box.left, box.bottom - box.top);
@@ -348,10 +439,11 @@ export function drawCurve(canvas, epochs, current) {
     c.stroke();
   }
   c.restore();
-  c.setLineDash([]);
+}
 
-  // The current epoch: a vertical line and a dot on each curve.
-  const now = epochs[current];
+/** The epoch `now` on context `c`: a vertical line and a dot on each curve. */
+function drawCurveMarks(c, plot, now) {
+  const { box, x, curves } = plot;
   c.strokeStyle = "#222";
   c.lineWidth = 1.5;
   c.beginPath();
@@ -372,7 +464,6 @@ export function drawCurve(canvas, epochs, current) {
     }
     c.fill();
   }
-  canvas.dataset.accuracyAxis = `${low} ${100}`;
 }
 
 /** Text turned a quarter left, centred on (x, y): an axis title. */

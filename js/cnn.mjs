@@ -27,9 +27,14 @@ export function preprocess(pixels) {
   return [pixels.map((row) => row.map((pixel) => (pixel / 255 - MEAN) / STD))];
 }
 
-/** An array of `length` items, item i = make(i). */
+/** An array of `length` items, item i = make(i). (A plain loop: Array.from({ length }, ...)
+ * reads the object's length and indices one by one, and took most of a forward pass.) */
 function range(length, make) {
-  return Array.from({ length }, (_, i) => make(i));
+  const items = new Array(length);
+  for (let i = 0; i < length; i++) {
+    items[i] = make(i);
+  }
+  return items;
 }
 
 /**

@@ -710,6 +710,40 @@ def test_the_accuracy_axis_shows_the_climb_from_90_to_98_percent(demo: Page, def
     assert (98 - 90) / (high - low) >= 0.25  # on 0-100%: 0.08
 
 
+# In the page: the curve canvas's pixels as shown, then as drawn afresh at `epoch` from the JSON
+# (new arrays: drawCurve keeps nothing it drew for the page's own).
+CURVE_AFRESH = """async ([url, epoch]) => {
+  const { drawCurve } = await import("/demo/views.mjs");
+  const canvas = document.getElementById("curve");
+  const pixels = () => Array.from(canvas.getContext("2d")
+    .getImageData(0, 0, canvas.width, canvas.height).data);
+  const shown = pixels();
+  const data = await (await fetch(url)).json();
+  drawCurve(canvas, data.training_epochs, epoch);
+  return [shown, pixels(), canvas.height];
+}"""
+
+
+def test_the_curve_after_slider_steps_and_a_resize_is_the_curve_drawn_afresh(demo: Page):
+    """drawCurve draws the axes and curves once per size and copies them, drawing only the
+    epoch's marks on a slider step: what it shows is still what a first drawing shows."""
+    url = f"/data/default/{JSON_NAME}"
+    for epoch in (0, 13, 7):
+        demo.set_epoch(epoch)
+    shown, afresh, height = demo.tab.evaluate(CURVE_AFRESH, [url, 7])
+    assert shown == afresh
+    demo.set_epoch(5)  # the page's own curve drawn again, before the window is resized
+    demo.tab.set_viewport_size({"width": VIEWPORT["width"], "height": VIEWPORT["height"] - 80})
+    try:
+        demo.tab.wait_for_function(f"document.getElementById('curve').height !== {height}")
+        demo.set_epoch(3)
+        shown, afresh, _ = demo.tab.evaluate(CURVE_AFRESH, [url, 3])
+        assert shown == afresh
+    finally:
+        demo.tab.set_viewport_size(VIEWPORT)
+        demo.set_epoch(20)
+
+
 def sizes_of(page: Page) -> dict[str, float]:
     return page.tab.evaluate(
         """() => ({
@@ -972,6 +1006,79 @@ def test_the_colour_scale_is_fixed_across_epochs_or_fitted_to_each_picture(
             assert legend(demo, "conv1")[2] == f"+{precision3(conv1[epoch])}"
     finally:
         demo.tab.click("#scale")
+
+
+# In the page: per layer, the largest |value| of its maps for the image shown, at the epoch shown
+# and over every epoch (by js/cnn.mjs, from the JSON); and per layer, whether its canvases show
+# exactly the colours of their values on the scale ending at one or the other.
+MAP_SCALES = """async ([url, epoch]) => {
+  const { forward } = await import("/js/cnn.mjs");
+  const { scaleColour, SCALES } = await import("/demo/views.mjs");
+  const data = await (await fetch(url)).json();
+  const results = data.training_epochs.map((entry) => forward(entry.weights, demoState.image));
+  const largest = (maps) => Math.max(...maps.flat(2).map(Math.abs));
+  const layers = ["conv1", "pool1", "conv2", "pool2", "fc1"];
+  const limits = {
+    shown: Object.fromEntries(layers.map((layer) => [layer, largest(results[epoch][layer])])),
+    every: Object.fromEntries(layers.map((layer) =>
+      [layer, Math.max(...results.map((result) => largest(result[layer])))])),
+  };
+  const paintedOn = (layer, limit) => {
+    const scale = layer.startsWith("conv") ? SCALES.twoSided : SCALES.oneSided;
+    const maps = layer === "fc1" ? [[demoState.maps.fc1]] : demoState.maps[layer];
+    const canvases = [...document.querySelectorAll(`.layer-maps.${layer} canvas.map`)];
+    return canvases.every((canvas, i) => {
+      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      return maps[i].flat().every((value, p) => scaleColour(value, limit, scale)
+        .every((channel, c) => pixels[4 * p + c] === channel));
+    });
+  };
+  const painted = Object.fromEntries(Object.entries(limits).map(([which, ends]) =>
+    [which, Object.fromEntries(layers.map((layer) => [layer, paintedOn(layer, ends[layer])]))]));
+  return { limits, painted };
+}"""
+LAYERS = ("conv1", "pool1", "conv2", "pool2", "fc1")
+
+
+def map_scales(page: Page, epoch: int, which: str) -> tuple[dict, dict]:
+    """Per layer: the end of its maps' legend, and the largest |value| of the image's maps at
+    `epoch` (`which` "shown") or over every epoch ("every"), asserting that its canvases show the
+    maps' values in exactly the colours of that scale."""
+    ends = {
+        layer: page.tab.locator(f".layer-maps.{layer} .scale .high").first.inner_text()
+        for layer in LAYERS
+    }
+    found = page.tab.evaluate(MAP_SCALES, [f"/data/default/{JSON_NAME}", epoch])
+    assert found["painted"][which] == dict.fromkeys(LAYERS, True)
+    return ends, found["limits"]
+
+
+def test_a_drawings_maps_are_on_the_epoch_shown_while_drawn_then_on_every_epoch(demo: Page):
+    """While a stroke is drawn, the maps are on the scale of the epoch shown (the rest of the
+    fixed scale, a forward pass per epoch, would cost a slow phone every frame), and the legends
+    give its ends; once the stroke ends, they settle on the scale over every epoch, as a test
+    image's, and the legends say so."""
+    assert demo.tab.get_attribute("#scale", "aria-pressed") == "true"
+    demo.set_epoch(4)
+    demo.tab.click("#clear")
+    box = demo.tab.locator("#pad").bounding_box()
+    scale = box["width"] / 280
+    [stroke] = SEVEN
+    demo.tab.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+    demo.tab.mouse.down()
+    for x, y in stroke[1:]:
+        demo.tab.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
+    demo.tab.wait_for_timeout(300)  # every frame of the stroke drawn, and any task after them
+    try:
+        assert demo.state("scaleComplete") is False
+        ends, limits = map_scales(demo, 4, "shown")
+        assert ends == {layer: f"+{precision3(limit)}" for layer, limit in limits["shown"].items()}
+        assert limits["shown"] != limits["every"]  # epoch 4's maps are not the largest
+    finally:
+        demo.tab.mouse.up()
+    demo.tab.wait_for_function("window.demoState.scaleComplete")
+    ends, limits = map_scales(demo, 4, "every")
+    assert ends == {layer: f"+{precision3(limit)}" for layer, limit in limits["every"].items()}
 
 
 def test_every_text_has_at_least_4_5_to_1_contrast(demo: Page):
@@ -1508,6 +1615,77 @@ console.log(JSON.stringify({
     )  # every negative darker than 0, positive lighter
     for colour in result["lines"]:
         assert contrast(colour, "#ffffff") >= 4.5, colour
+
+
+def js_round(x: float) -> int:
+    """JavaScript's Math.round: to the nearest integer, halves up."""
+    low = math.floor(x)
+    return low + 1 if x - low >= 0.5 else low
+
+
+def scale_colour(value: float, limit: float, stops) -> list[int]:
+    """The colour of `value` on a scale of `stops` reaching its ends at ±limit, as the page has
+    always computed it: interpolated between the two stops around value / limit, then rounded."""
+    low = stops[0][0]
+    t = max(low, min(1, value / limit)) if limit > 0 else 0
+    upper = next(i for i, (stop, _) in enumerate(stops) if stop >= t)
+    if upper == 0:
+        return list(stops[0][1])
+    (t0, c0), (t1, c1) = stops[upper - 1], stops[upper]
+    f = (t - t0) / (t1 - t0)
+    return [js_round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
+
+
+def test_every_map_and_kernel_value_is_painted_in_its_scales_exact_colour(
+    node: str, default_run: Path, default_payload: dict
+):
+    """paintMap writes pixels without the per-pixel colour arrays it once made: for every weight
+    of every kernel and every value of the JSON's maps, at every epoch, the colour is still the
+    scale's, to the unit; a row that is null (between stacked kernels) stays transparent."""
+    script = f"""
+import {{ readFileSync }} from "node:fs";
+const data = JSON.parse(readFileSync({str(default_run / JSON_NAME)!r}, "utf8"));
+const {{ twoSided, oneSided }} = views.SCALES;
+// A canvas with what paintMap needs: it keeps the pixels put on it.
+const painted = (rows, limit, scale) => {{
+  let pixels = null;
+  const context = {{
+    createImageData: (width, height) => ({{ data: new Uint8ClampedArray(4 * width * height) }}),
+    putImageData: (image) => (pixels = Array.from(image.data)),
+  }};
+  views.paintMap({{ width: 0, height: 0, getContext: () => context }}, rows, limit, scale);
+  return {{ rows, limit, two: scale === twoSided, pixels }};
+}};
+const paintings = [];
+for (const name of ["conv1", "conv2"]) {{
+  // The kernels' scale as the page has it: the largest |weight| over every epoch.
+  const kernels = data.training_epochs.map((entry) => entry.weights[name].weight);
+  const limit = views.largestMagnitude(kernels);
+  for (const kernel of kernels.flat(1)) {{
+    paintings.push(painted([...kernel.flat(1), null, kernel[0][0]], limit, twoSided));
+  }}
+}}
+for (const entry of data.training_epochs) {{
+  for (const [name, maps] of Object.entries(entry.feature_maps)) {{
+    for (const rows of name === "fc1" ? [[maps]] : maps) {{
+      const limit = views.largestMagnitude(rows) / 2; // half: the values past it are clamped
+      paintings.push(painted(rows, limit, name.startsWith("conv") ? twoSided : oneSided));
+    }}
+  }}
+}}
+console.log(JSON.stringify(paintings));
+"""
+    paintings = run_demo_module(node, "views", script)
+    assert len(paintings) == len(default_payload["training_epochs"]) * (4 + 8 + 4 + 4 + 8 + 8 + 1)
+    for painting in paintings:
+        stops = style.SIGNED_STOPS if painting["two"] else style.POSITIVE_STOPS
+        expected = []
+        for row in painting["rows"]:
+            for value in row or [None] * 3:
+                transparent = value is None
+                colour = [0, 0, 0] if transparent else scale_colour(value, painting["limit"], stops)
+                expected += [*colour, 0 if transparent else 255]
+        assert painting["pixels"] == expected
 
 
 def test_the_notebooks_draw_maps_on_the_demos_colour_scales(node: str):
