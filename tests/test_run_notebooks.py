@@ -277,7 +277,8 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
     the signal waits for main(), which says its one line and ends by it (no traceback; run.py
     dying at once, beside make, raced make's own handling of the signal)."""
     process = subprocess.Popen(
-        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "out")],
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
+        + ["-p", "output_dir", str(tmp_path / "out"), *LONG_TRAINING],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -291,10 +292,16 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
             return script in command and signum in blocked_signals(process.pid)
         return False
 
-    wait_until(importing, "run.py blocks its stop signals", timeout=60)
-    os.killpg(process.pid, signum)
-    stdout, stderr = process.communicate(timeout=60)
+    try:
+        wait_until(importing, "run.py blocks its stop signals", timeout=60)
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
     assert process.returncode == -signum
+    assert not (tmp_path / "out").exists()
     assert (stdout, stderr) == ("", f"run.py: stopped by {signum.name}\n")
 
 
