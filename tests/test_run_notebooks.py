@@ -30,22 +30,23 @@ def run_py():
     return load_script(NOTEBOOKS_DIR / "run.py", "run_notebooks")
 
 
-def test_an_unknown_parameter_name_stops_make_data_with_one_line(tmp_path: Path) -> None:
-    command = [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path)]
-    done = subprocess.run(
-        [*command, "-p", "epoch", "2", "-p", "output_dir", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr.splitlines() == [
+@pytest.fixture
+def as_run_py(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sys.argv as `python notebooks/run.py` has it, for run.py's main() called here."""
+    monkeypatch.setattr(sys, "argv", [str(NOTEBOOKS_DIR / "run.py")])
+
+
+def test_an_unknown_parameter_name_stops_make_data_with_one_line(
+    run_py, as_run_py, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    arguments = ["--executed-dir", str(tmp_path), "-p", "epoch", "2"]
+    assert run_py.main([*arguments, "-p", "output_dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr() == (
+        "",
         "run.py: error: unknown parameter 'epoch'; the notebooks take batch_size, "
-        "batches_per_epoch, device, epochs, lr, output_dir, seed"
-    ]
-    assert not (tmp_path / "out").exists()
-    assert list(tmp_path.iterdir()) == []
+        "batches_per_epoch, device, epochs, lr, output_dir, seed\n",
+    )
+    assert list(tmp_path.iterdir()) == []  # no executed notebook, no output folder
 
 
 def test_the_parameters_are_those_of_the_notebooks(run_py) -> None:
@@ -353,17 +354,14 @@ def test_kernels_start_where_home_cannot_be_written(tmp_path: Path) -> None:
     assert (tmp_path / "ipython").is_dir()
 
 
-def test_an_executed_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+def test_an_executed_folder_that_cannot_be_written_is_one_line(
+    run_py, as_run_py, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = subprocess.run(
-        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(blocker / "x")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == (
+    assert run_py.main(["--executed-dir", str(blocker / "x")]) == 2
+    assert capsys.readouterr() == (
+        "",
         f"run.py: error: cannot write the executed notebooks into {blocker / 'x'} (Not a "
-        "directory); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n"
+        "directory); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n",
     )
