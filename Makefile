@@ -49,12 +49,14 @@ $(LAB_OVERRIDES): notebooks/jupyterlab-overrides.json $(STAMP)
 # $(OUTPUT_DIR). The last notebook ends with `cnnlib.verify`: a failed check fails `make data`.
 # OUTPUT_DIR reaches run.py through the environment, unexpanded and unparsed by make or the shell:
 # any path works (spaces, quotes, backticks, $), made absolute for the notebooks in notebooks/.
+# `exec`: run.py takes the shell's place, so a hangup (the terminal closed) or a SIGTERM to make
+# reaches run.py, which stops its kernels, and no shell dies under make at the same instant.
 data: export CNNLIB_OUTPUT_DIR := $(value OUTPUT_DIR)
 data: setup
 	$(if $(findstring output_dir,$(PARAMS)),$(error set OUTPUT_DIR=... rather than -p output_dir))
 	$(if $(strip $(value OUTPUT_DIR)),,$(error OUTPUT_DIR is empty; name a folder, e.g. OUTPUT_DIR=data))
 	@case "$$CNNLIB_OUTPUT_DIR" in /*) out=$$CNNLIB_OUTPUT_DIR;; *) out=$$PWD/$$CNNLIB_OUTPUT_DIR;; esac; \
-	$(PY) notebooks/run.py --executed-dir "$(EXECUTED_DIR)" -p output_dir "$$out" $(PARAMS)
+	exec $(PY) notebooks/run.py --executed-dir "$(EXECUTED_DIR)" -p output_dir "$$out" $(PARAMS)
 
 # Re-execute the committed notebooks with default parameters, strip timings, check them.
 notebooks: setup

@@ -11,9 +11,10 @@ starts early and imports what the notebooks import (silently, so no cell or exec
 changes), so a notebook that has to wait starts warm; all but the training notebook's run at a
 lower CPU priority, so that they use what the training leaves idle instead of slowing it.
 The kernels talk to this process over Unix sockets (IPC), not over TCP ports, in a folder of their
-own with their connection files. Ctrl-C or SIGTERM stops every kernel at once, removes that folder
-and ends with one line; a kernel whose run.py was killed (SIGKILL) dies with it (Linux's parent-
-death signal), so it can never publish artifacts after the run was reported failed.
+own with their connection files. Ctrl-C, SIGTERM or a hangup stops every kernel at once, removes
+that folder, prints one line and ends by that signal (so make says "Interrupt", not "Error 130");
+a kernel whose run.py was killed (SIGKILL) dies with it (Linux's parent-death signal), so it can
+never publish artifacts after the run was reported failed.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
+
 if __name__ == "__main__":
-    # Until main() installs its own handlers, Ctrl-C ends the process quietly: no traceback from
-    # the second that the imports below take (make adds its one line).
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Until main() installs its handlers, these signals wait (blocked), so one that comes in the
+    # second the imports below take stops run.py as any other: its one line, no traceback. (Dying
+    # at once, beside make, races make's own handling: "make: *** wait: No child processes".)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 import papermill  # noqa: E402
 from jupyter_client.manager import KernelManager  # noqa: E402
@@ -55,7 +59,6 @@ POLL_S = 0.1  # how often a waiting notebook looks for the training notebook's a
 OTHERS_NICE = 10
 SOCKETS_PREFIX = "cnnlib-kernels-"  # + run.py's process id: the folder of the kernels' sockets
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Stopped(Exception):
@@ -292,7 +295,8 @@ def failure_line(notebook: Path, error: Exception) -> str:
 def run_all(notebooks: list[Path], parameters: dict[str, object], executed_dir: Path) -> int:
     """Run every notebook; one line each, in lecture order. The first failure (in lecture
     order) stops the others and is the last line: exit status 1. SIGINT, SIGTERM or SIGHUP
-    stop every kernel at once: one line, exit status 128 + the signal's number."""
+    stop every kernel at once: one line, exit status 128 + the signal's number (the process
+    then ends by that signal)."""
     temporary = Path(tempfile.gettempdir())
     remove_stale_socket_folders(temporary)
     sockets = Path(tempfile.mkdtemp(prefix=f"{SOCKETS_PREFIX}{os.getpid()}-", dir=temporary))
@@ -383,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, raise_stopped)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile: now
         return run_all(notebooks, parameters, executed_dir)
     except Stopped as stop:  # before any kernel started
         print(f"{parser.prog}: stopped by {stop}", file=sys.stderr)
@@ -393,4 +398,7 @@ if __name__ == "__main__":
     status = main()
     sys.stdout.flush()
     sys.stderr.flush()
+    if status - 128 in STOP_SIGNALS:  # stopped: end by that signal, as make and a shell expect
+        signal.signal(status - 128, signal.SIG_DFL)
+        os.kill(os.getpid(), status - 128)
     os._exit(status)  # threads still waiting on a stopped kernel are not waited for

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -20,11 +21,13 @@ from cnnlib.data import Mnist, load_mnist
 from cnnlib.pipeline import ensure_artifacts, stage, write_artifacts
 from cnnlib.store import locked, prepare_output, publish
 from cnnlib.train import EpochResult, TrainConfig, train
+from cnnlib.verify import unchanged_since_written
 from tests.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DATA_DIR = ROOT / "data"  # where the notebooks, run as tests, write the lecture's artifacts
+READS_NO_ARTIFACT = "notebooks/01_model.ipynb"  # the notebook that needs no other's artifacts
 
 
 def is_notebook_cell(nodeid: str) -> bool:
@@ -50,17 +53,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """nbval's notebook cells first: together they are the longest unit of work."""
-    items.sort(key=lambda item: not is_notebook_cell(item.nodeid))  # a stable sort
+    """nbval's notebook cells first: together they are the longest unit of work. The tests of
+    the default run last: by then notebook 02 has written that run into data/ (`default_run`)."""
+    items.sort(  # a stable sort
+        key=lambda item: (
+            not is_notebook_cell(item.nodeid),
+            "default_run" in getattr(item, "fixturenames", ()),
+        )
+    )
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling:
-    """pytest-xdist: every notebook cell in one worker, in order (02 writes data/, which 03 and
-    04 read; each cell needs the ones before it); every other test wherever a worker is free."""
+    """pytest-xdist: the cells of 02, 03 and 04 in one worker, in order (02 writes data/, which
+    03 and 04 read; each cell needs the ones before it); 01's, which reads no artifact, in order
+    in one worker too, beside them; every other test wherever a worker is free."""
 
     class NotebooksTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "notebooks" if is_notebook_cell(nodeid) else nodeid
+            if not is_notebook_cell(nodeid):
+                return nodeid
+            return nodeid.split("::")[0] if nodeid.startswith(READS_NO_ARTIFACT) else "notebooks"
 
     return NotebooksTogether(config, log)
 
@@ -88,6 +100,8 @@ def load_script(path: Path, name: str) -> ModuleType:
 
 # Short enough for a test suite, long enough to move the weights: 2 epochs of 5 batches.
 SHORT = TrainConfig(epochs=2, batches_per_epoch=5, device="cpu")
+DEFAULT = TrainConfig()  # the lecture's run: what notebook 02 writes with its default parameters
+STARTED = time.time()  # when this process (a pytest worker) began
 
 
 def publish_unverified(
@@ -120,14 +134,30 @@ def short_run(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist, short_resu
     return out
 
 
+def written_by_this_run(config: TrainConfig) -> bool:
+    """Does data/ hold the set of `config` that notebook 02 (nbval's run of it) wrote since this
+    process began, and so the code under test? (An older set there may be an older cnnlib's.)"""
+    manifest = DATA_DIR / "manifest.json"
+    return (
+        manifest.exists()
+        and manifest.stat().st_mtime > STARTED
+        and unchanged_since_written(DATA_DIR, config)
+    )
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run of the default configuration for the whole session, shared by the xdist workers
-    (each has its own session): the first to ask trains it, the others wait and reuse it."""
+    """One run of the default configuration (the lecture's, the notebooks' defaults) for the
+    whole session, shared by the xdist workers (each has its own session): the first to ask
+    makes it, the others wait and reuse it. Made means copied from data/ where nbval's notebook
+    02 has written it in this run (its tests run last for that), else trained."""
     shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker
+    out = shared / "default_run"
     with open(shared / "default_run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return ensure_artifacts(TrainConfig(device="cpu"), shared / "default_run", progress=False)
+        if not out.exists() and written_by_this_run(DEFAULT):
+            shutil.copytree(DATA_DIR, out, ignore=shutil.ignore_patterns("MNIST", ".cache"))
+        return ensure_artifacts(DEFAULT, out, progress=False)  # a copy caught mid-publish: trained
 
 
 @pytest.fixture

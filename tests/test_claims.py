@@ -254,6 +254,12 @@ def test_a_counter_example_fails_the_claim_naming_its_sentence(id: str) -> None:
     assert str(failure.value).split("disagrees: ", 1)[1].strip(), "the failure shows the numbers"
 
 
+def test_a_run_of_one_epoch_fails_the_sentences_about_epochs_without_an_error() -> None:
+    """make data PARAMS="-p epochs 1" (notebook 03 stopped with an IndexError)."""
+    verdict = claims.REGISTRY["wobbles"].test(probabilities=[0.9])
+    assert verdict == claims.Verdict(False, "1 epoch: no change between epochs to see")
+
+
 def test_the_measured_grid_holds_every_sentence_about_it() -> None:
     """The counter-examples above are one cell away from the grid measured on this machine."""
     for id in ("grid-too-large", "grid-sgd", "grid-batches", "grid-choice"):

@@ -33,9 +33,11 @@ def test_setup_returns_the_config_and_the_output_folder(tmp_path: Path) -> None:
     assert claims.strict()
 
 
-def test_setup_stops_at_a_wrong_parameter_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writes", [False, True])
+def test_setup_stops_at_a_wrong_parameter_with_one_line(tmp_path: Path, writes: bool) -> None:
     with pytest.raises(ConfigError, match=r"^epochs must be an integer >= 0, got -1$"):
-        lecture.setup(tmp_path, **(DEFAULTS | {"epochs": -1}), device="cpu")
+        lecture.setup(tmp_path / "out", **(DEFAULTS | {"epochs": -1}), device="cpu", writes=writes)
+    assert not (tmp_path / "out").exists()  # checked before anything is written
 
 
 def test_show_source_is_cnnlibs_own_code() -> None:

@@ -30,22 +30,23 @@ def run_py():
     return load_script(NOTEBOOKS_DIR / "run.py", "run_notebooks")
 
 
-def test_an_unknown_parameter_name_stops_make_data_with_one_line(tmp_path: Path) -> None:
-    command = [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path)]
-    done = subprocess.run(
-        [*command, "-p", "epoch", "2", "-p", "output_dir", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr.splitlines() == [
+@pytest.fixture
+def as_run_py(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sys.argv as `python notebooks/run.py` has it, for run.py's main() called here."""
+    monkeypatch.setattr(sys, "argv", [str(NOTEBOOKS_DIR / "run.py")])
+
+
+def test_an_unknown_parameter_name_stops_make_data_with_one_line(
+    run_py, as_run_py, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    arguments = ["--executed-dir", str(tmp_path), "-p", "epoch", "2"]
+    assert run_py.main([*arguments, "-p", "output_dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr() == (
+        "",
         "run.py: error: unknown parameter 'epoch'; the notebooks take batch_size, "
-        "batches_per_epoch, device, epochs, lr, output_dir, seed"
-    ]
-    assert not (tmp_path / "out").exists()
-    assert list(tmp_path.iterdir()) == []
+        "batches_per_epoch, device, epochs, lr, output_dir, seed\n",
+    )
+    assert list(tmp_path.iterdir()) == []  # no executed notebook, no output folder
 
 
 def test_the_parameters_are_those_of_the_notebooks(run_py) -> None:
@@ -62,8 +63,9 @@ def test_the_parameters_are_those_of_the_notebooks(run_py) -> None:
 
 
 def test_kernels_talk_over_unix_sockets_not_tcp(
-    run_py, tmp_path: Path, capfd: pytest.CaptureFixture
+    run_py, tmp_path: Path, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(run_py, "WARM_UP", "import os")  # the sockets, not what a kernel imports
     runner = run_py.Runner({}, tmp_path / "executed", tmp_path)
     try:
         kernel = runner.start_kernel("01_model")
@@ -164,27 +166,6 @@ def long_run(tmp_path: Path, request: pytest.FixtureRequest):
         process.communicate(timeout=60)
 
 
-@pytest.mark.parametrize("how", ["Ctrl-C to the job", "SIGTERM to run.py"])
-def test_a_stop_ends_every_kernel_with_one_line_and_leaves_nothing_behind(long_run, how: str):
-    process, out = long_run
-    kernels = children_of(process.pid)
-    if how == "Ctrl-C to the job":
-        os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to make and its children
-        signum = signal.SIGINT
-    else:
-        process.send_signal(signal.SIGTERM)
-        signum = signal.SIGTERM
-    stdout, stderr = process.communicate(timeout=60)  # e44c7ae: forever
-    assert process.returncode == 128 + signum
-    assert "Traceback" not in stderr
-    assert stderr.splitlines()[-1] == (
-        f"run.py: stopped by {signum.name}; every kernel ended, {out} was left as it was"
-    )
-    wait_until(lambda: not any(alive(pid) for pid in kernels), "the kernels are gone", 30)
-    temporary = out.parent / "tmp"
-    assert list(temporary.iterdir()) == []  # no socket folder, no connection file
-
-
 def descendants(pid: int) -> list[int]:
     """Every process below `pid`: for make, its shell, run.py and run.py's kernels."""
     found, parents = [], [pid]
@@ -215,10 +196,26 @@ def this_environment(folder: Path) -> Path:
     return folder
 
 
-def test_one_ctrl_c_stops_make_data_within_seconds_with_one_line(
-    fresh_run: Path, tmp_path: Path, request: pytest.FixtureRequest
+@pytest.mark.parametrize(
+    ("signum", "to_the_group", "make_says"),
+    [
+        (signal.SIGINT, True, "Interrupt"),  # Ctrl-C: the terminal signals make's process group
+        (signal.SIGHUP, True, "Hangup"),  # the terminal closed (make added "wait: No child ...")
+        (signal.SIGTERM, False, "Terminated"),  # `kill` of make alone (run.py went on, published)
+    ],
+    ids=["Ctrl-C", "terminal closed", "kill make"],
+)
+def test_a_stop_ends_make_data_within_seconds_with_one_line_and_leaves_nothing_behind(
+    fresh_run: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    signum: signal.Signals,
+    to_the_group: bool,
+    make_says: str,
 ):
-    """Ctrl-C in the terminal: SIGINT to make's whole process group, once the kernels run."""
+    """A real `make data` in a session of its own (a terminal's job: make leads its process
+    group), stopped once its kernels run: run.py's line, then make's own, every process gone, no
+    socket or connection file left, the previous set byte for byte."""
     short = Path(tempfile.mkdtemp(prefix="cnnlib-test-"))  # (a socket path fits 107 bytes)
     request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
     runtime = tmp_path / "runtime"  # Jupyter's folder of connection files
@@ -234,7 +231,7 @@ def test_one_ctrl_c_stops_make_data_within_seconds_with_one_line(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # a terminal's job: make leads its process group
+        start_new_session=True,
         env=environment,
     )
 
@@ -245,42 +242,69 @@ def test_one_ctrl_c_stops_make_data_within_seconds_with_one_line(
     try:
         wait_until(kernels_run, "the kernels run", timeout=600)  # a loaded machine: minutes
         processes = descendants(process.pid)
-        os.killpg(process.pid, signal.SIGINT)
+        if to_the_group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=10)
         wait_until(lambda: not any(alive(pid) for pid in processes), "all have ended", 10)
     finally:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGINT  # make stopped by the signal, as it should
+    assert process.returncode == -signum  # make stopped by the signal, as it should
     assert "Traceback" not in stdout + stderr
     run_py_line, make_line = stderr.splitlines()  # run.py's line, then make's own
     assert run_py_line == (
-        f"run.py: stopped by SIGINT; every kernel ended, {fresh_run} was left as it was"
+        f"run.py: stopped by {signum.name}; every kernel ended, {fresh_run} was left as it was"
     )
-    assert re.fullmatch(r"make: \*\*\* \[Makefile:\d+: data\] Interrupt", make_line)
+    assert re.fullmatch(rf"make: \*\*\* \[Makefile:\d+: data\] {make_says}", make_line)
     assert list(short.iterdir()) == []  # no socket folder, no connection file
     assert list(runtime.iterdir()) == []
     assert {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()} == before
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.8])
-def test_a_ctrl_c_while_run_py_starts_is_quiet(tmp_path: Path, delay: float):
-    """Ctrl-C in the first second of `make data`, while run.py imports papermill: no traceback,
-    nothing written (before main() takes over Ctrl-C, the process just ends)."""
+def blocked_signals(pid: int) -> set[int]:
+    """The signals that process `pid` blocks (the SigBlk mask of /proc/PID/status)."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    mask = int(next(line for line in lines if line.startswith("SigBlk:")).split()[1], 16)
+    return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGHUP], ids=["Ctrl-C", "terminal closed"]
+)
+def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: signal.Signals):
+    """Ctrl-C or a hangup in the first second of `make data`, while run.py imports papermill:
+    the signal waits for main(), which says its one line and ends by it (no traceback; run.py
+    dying at once, beside make, raced make's own handling of the signal)."""
     process = subprocess.Popen(
-        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "out")],
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
+        + ["-p", "output_dir", str(tmp_path / "out"), *LONG_TRAINING],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
-    time.sleep(delay)
-    os.killpg(process.pid, signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
-    assert "Traceback" not in stdout + stderr
-    assert len(stderr.splitlines()) <= 1
+
+    def importing() -> bool:  # run.py itself (not the fork before it), its stop signals blocked
+        with suppress(OSError):
+            command = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            script = str(NOTEBOOKS_DIR / "run.py").encode()
+            return script in command and signum in blocked_signals(process.pid)
+        return False
+
+    try:
+        wait_until(importing, "run.py blocks its stop signals", timeout=60)
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert process.returncode == -signum
+    assert not (tmp_path / "out").exists()
+    assert (stdout, stderr) == ("", f"run.py: stopped by {signum.name}\n")
 
 
 def test_the_kernels_die_with_a_killed_run_py_and_publish_nothing(long_run):
@@ -330,17 +354,14 @@ def test_kernels_start_where_home_cannot_be_written(tmp_path: Path) -> None:
     assert (tmp_path / "ipython").is_dir()
 
 
-def test_an_executed_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+def test_an_executed_folder_that_cannot_be_written_is_one_line(
+    run_py, as_run_py, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = subprocess.run(
-        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(blocker / "x")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == (
+    assert run_py.main(["--executed-dir", str(blocker / "x")]) == 2
+    assert capsys.readouterr() == (
+        "",
         f"run.py: error: cannot write the executed notebooks into {blocker / 'x'} (Not a "
-        "directory); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n"
+        "directory); name a writable folder: make data EXECUTED_DIR=/tmp/executed\n",
     )

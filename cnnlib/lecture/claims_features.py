@@ -193,6 +193,8 @@ def settle_order(settled: Mapping[str, Sequence[float]]) -> Verdict:
 @claim("wobbles", general=False)
 def wobbles(probabilities: Sequence[float]) -> Verdict:
     """`probabilities`: the right digit's probability after epochs 1, 2, ..."""
+    if len(probabilities) < 2:  # a run of one epoch (make data PARAMS="-p epochs 1")
+        return Verdict(False, f"{len(probabilities)} epoch: no change between epochs to see")
     falls = [a - b for a, b in zip(probabilities, probabilities[1:], strict=False) if b < a]
     large = sum(fall > 0.1 for fall in falls)
     return Verdict(
