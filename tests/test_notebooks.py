@@ -16,6 +16,7 @@ import papermill
 import pytest
 
 import cnnlib
+from cnnlib import lecture
 from cnnlib.lecture import claims
 from tests.conftest import load_script
 
