@@ -18,10 +18,9 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from cnnlib.data import Mnist, load_mnist
-from cnnlib.pipeline import ensure_artifacts, stage, write_artifacts
+from cnnlib.pipeline import ensure_artifacts, stage, unchanged_since_written, write_artifacts
 from cnnlib.store import locked, prepare_output, publish
 from cnnlib.train import EpochResult, TrainConfig, train
-from cnnlib.verify import unchanged_since_written
 from tests.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
