@@ -538,7 +538,19 @@ def test_a_drawn_digit_is_recognised(demo: Page, default_payload: dict, digit, s
     image = np.asarray(demo.state("image"))
     assert image.shape == (28, 28) and image.max() > 200
     assert int(demo.text("#prediction")) == digit
+    # The pad is read only where it was drawn on: the digit is the whole pad's.
+    assert demo.state("image") == demo.tab.evaluate(WHOLE_PAD_DIGIT)
     assert demo.problems == []
+
+
+# In the page: the digit mnistDigit makes of every pixel of the pad.
+WHOLE_PAD_DIGIT = """async () => {
+  const { mnistDigit } = await import("/demo/mnist.mjs");
+  const pad = document.getElementById("pad");
+  const rgba = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+  const ink = rgba.filter((_, i) => i % 4 === 0);
+  return mnistDigit({ width: pad.width, height: pad.height, ink });
+}"""
 
 
 def test_a_digit_drawn_with_a_finger_is_recognised(browser, server: str):
