@@ -24,6 +24,11 @@ from cnnlib.train import EpochResult, TrainConfig, train
 from tests.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
+if "PYTEST_XDIST_WORKER" in os.environ:  # one of two workers (-n 2), two cores: one core each
+    # The processes its tests start (notebook kernels, the command line) run PyTorch on one
+    # thread, not two that compete with the other worker's. (This process read its own thread
+    # count when it imported torch, above: test_training.py changes it and checks it comes back.)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DATA_DIR = ROOT / "data"  # where the notebooks, run as tests, write the lecture's artifacts
 READS_NO_ARTIFACT = "notebooks/01_model.ipynb"  # the notebook that needs no other's artifacts
