@@ -32,8 +32,7 @@ def lecture_style():
         yield
 
 
-def png_pixels(figure: Figure) -> np.ndarray:
-    png, _ = plots.retina_png(figure)
+def png_pixels(png: bytes) -> np.ndarray:
     return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
@@ -63,6 +62,13 @@ def network_figure(mnist) -> Figure:
     return plots.network(image, activations, "untrained network")
 
 
+@pytest.fixture(scope="module")
+def network_png(network_figure: Figure) -> bytes:
+    """The PNG that the notebook shows of that figure (made once: the tests only read it)."""
+    png, _ = plots.retina_png(network_figure)
+    return png
+
+
 def bar_strip(figure: Figure, bar: Axes, pixels: np.ndarray) -> np.ndarray:
     """The colours along a colour bar in the PNG, from its smallest value to its largest."""
     rows, columns = png_box(figure, bar, inset=3)
@@ -71,22 +77,26 @@ def bar_strip(figure: Figure, bar: Axes, pixels: np.ndarray) -> np.ndarray:
     return pixels[(rows.start + rows.stop) // 2, columns]
 
 
-def test_a_gray_digit_has_no_tinted_pixel_in_the_png(network_figure: Figure) -> None:
+def test_a_gray_digit_has_no_tinted_pixel_in_the_png(
+    network_figure: Figure, network_png: bytes
+) -> None:
     figure = network_figure
     digit_ax = figure.axes[0]
     assert digit_ax.get_title() == "input 1×28×28"
     rows, columns = png_box(figure, digit_ax)
-    panel = png_pixels(figure)[rows, columns]
+    panel = png_pixels(network_png)[rows, columns]
     assert panel.size > 100_000 and len(np.unique(panel[..., 0])) > 3  # the digit, several grays
     tinted = (panel.max(axis=-1) - panel.min(axis=-1)) > 0
     assert int(tinted.sum()) == 0
 
 
-def test_colour_bars_follow_their_colour_map_without_steps(network_figure: Figure) -> None:
+def test_colour_bars_follow_their_colour_map_without_steps(
+    network_figure: Figure, network_png: bytes
+) -> None:
     figure = network_figure
     bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
     assert len(bars) == 5  # conv1, pool1, conv2, pool2, fc1
-    pixels = png_pixels(figure)
+    pixels = png_pixels(network_png)
     for bar, cmap in zip(bars[:2], (style.SIGNED, style.POSITIVE), strict=True):
         strip = bar_strip(figure, bar, pixels)
         expected = mpl.colormaps[cmap](np.linspace(0, 1, len(strip)))[:, :3] * 255
@@ -96,11 +106,10 @@ def test_colour_bars_follow_their_colour_map_without_steps(network_figure: Figur
         assert longest_run <= len(strip) / 256 + 2  # no steps beyond the map's own 256 entries
 
 
-def test_a_quantized_png_would_fail_both_checks(network_figure: Figure) -> None:
+def test_a_quantized_png_would_fail_both_checks(network_figure: Figure, network_png: bytes) -> None:
     """The two checks above can fail: the old 256-colour PNG tinted grays and stepped bars."""
     figure = network_figure
-    png, _ = plots.retina_png(figure)
-    quantized = PIL.Image.open(io.BytesIO(png)).convert("RGB").quantize(256).convert("RGB")
+    quantized = PIL.Image.open(io.BytesIO(network_png)).convert("RGB").quantize(256).convert("RGB")
     pixels = np.asarray(quantized).astype(int)
     rows, columns = png_box(figure, figure.axes[0])
     panel = pixels[rows, columns]
