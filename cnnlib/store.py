@@ -231,18 +231,18 @@ class StagedSet:
     """A new set, written file by file into a hidden folder of DIR that no reader looks at until
     `publish`; what was written, by name, with its size and sha-256."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, folder: Path) -> None:
         sets = Path(out_dir) / SETS_DIR
         current = current_set(out_dir)  # what killed runs left (the caller holds the lock)
         for stale in [*sets.glob("set-*"), sets / CURRENT]:  # a `current` folder: unzipped
             if is_real_folder(stale) and stale != current:
                 discard(stale)
         remove_stale_temporaries(sets, {CURRENT, RECORD_NAME}.__contains__)
-        for folder in (Path(out_dir), Path(out_dir) / EPOCH_WEIGHTS_DIR):
-            if is_real_folder(folder):
-                remove_stale_temporaries(folder, is_ours)
-        self.folder = sets / f"set-{time.time_ns():x}-{os.getpid()}"
-        (self.folder / EPOCH_WEIGHTS_DIR).mkdir(parents=True)
+        for shown in (Path(out_dir), Path(out_dir) / EPOCH_WEIGHTS_DIR):
+            if is_real_folder(shown):
+                remove_stale_temporaries(shown, is_ours)
+        self.folder = folder
+        (folder / EPOCH_WEIGHTS_DIR).mkdir(parents=True)
         self.files: dict[str, dict[str, object]] = {}
 
     @contextmanager
@@ -279,11 +279,11 @@ class StagedSet:
 def staging(out_dir: Path) -> Iterator[StagedSet]:
     """A new set in DIR (the caller holds the lock); on any error or Ctrl-C in the block,
     nothing of it stays behind."""
-    staged = StagedSet(out_dir)
-    try:
-        yield staged
+    folder = Path(out_dir) / SETS_DIR / f"set-{time.time_ns():x}-{os.getpid()}"
+    try:  # named first: a Ctrl-C just after the folder is made still removes it
+        yield StagedSet(out_dir, folder)
     except BaseException:
-        discard(staged.folder)
+        discard(folder)
         raise
 
 
