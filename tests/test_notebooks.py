@@ -89,9 +89,9 @@ def test_an_override_runs_all_four_into_a_verified_artifact_set(tmp_path: Path) 
     explorer = next(cell for cell in executed[2].cells if "show_epoch_explorer" in cell.source)
     assert sum("image/png" in output.get("data", {}) for output in explorer.outputs) == 1
     assert all(images(notebook) >= 3 for notebook in executed)
-    assert any(
-        "Almost all of the file is training_epochs" in text for text in warnings(executed[3])
-    )
+    for notebook, name in zip(executed, NAMES, strict=True):
+        if name in CONTRADICTED_BY_TINY:
+            assert any(CONTRADICTED_BY_TINY[name] in text for text in warnings(notebook))
 
 
 def warnings(notebook: nbformat.NotebookNode) -> list[str]:
@@ -115,28 +115,24 @@ def test_a_nonsense_override_stops_make_data_with_one_line(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
 
 
-# Strict claims for a short run: a sentence about the lecture's own run must fail.
+# Sentences about the lecture's own run that the override's tiny run contradicts: each is a
+# warning in its notebook, and the notebook goes on.
+CONTRADICTED_BY_TINY = {
+    # Two batches of eight leave almost all of the training set unused.
+    "02_training": 'the narration says "about 8% of the 55,000 are never used, as many as '
+    'independent shuffles predict", but this run disagrees: 54,984 of 55,000 never drawn',
+    # Two snapshots of tiny training: too few for "almost all of the file is weights".
+    "04_export": 'the narration says "Almost all of the file is training_epochs, and inside it '
+    'the weights", but this run',
+}
+# Strict claims (as headless runs have them): a sentence the run contradicts stops the notebook.
 CONTRADICTED = [
-    (
-        # Two batches of eight leave almost all of the training set unused.
-        "02_training",
-        TINY,
-        'the narration says "about 8% of the 55,000 are never used, as many as independent '
-        'shuffles predict", but this run disagrees: 54,984 of 55,000 never drawn',
-    ),
     (
         # Another seed's random conv1 filters start with other jobs than the lecture's.
         "03_feature_maps",
         TINY | {"seed": 7},
         'the narration says "In this run two filters follow the stroke, one its negative (the '
         "background), and the fourth hori",
-    ),
-    (
-        # Two snapshots of tiny training: too few for "almost all of the file is weights".
-        "04_export",
-        TINY,
-        'the narration says "Almost all of the file is training_epochs, and inside it the '
-        'weights", but this run',
     ),
 ]
 
