@@ -92,6 +92,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
         )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each test's report of its call on the test, for fixtures that act on a failure."""
+    report = yield
+    if report.when == "call":
+        item.call_report = report
+    return report
+
+
 def load_script(path: Path, name: str) -> ModuleType:
     """A script of bench/ or notebooks/ (folders of scripts, not packages), imported by its path
     as module `name`."""

@@ -2,9 +2,9 @@
 
 Where Chromium or Playwright is absent the browser tests skip, except in CI (the CI variable
 set): there they fail. demo/mnist.mjs (the drawing's preprocessing) and demo/load.mjs (the check
-of the JSON's keys) also run under Node.js. Each test on the shared page leaves a screenshot of it
-in pytest's temporary folder (`/tmp/pytest-of-$USER/pytest-current/demo-screenshots0/`), to look
-at when one fails.
+of the JSON's keys) also run under Node.js. A test on the shared page that fails leaves a
+screenshot of it in pytest's temporary folder
+(`/tmp/pytest-of-$USER/pytest-current/demo-screenshots0/`), to see what it saw.
 """
 
 from __future__ import annotations
@@ -304,9 +304,10 @@ def demo(browser, server: str) -> Iterator[Page]:
 
 @pytest.fixture(autouse=True)
 def screenshot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """After each test that used the shared page, a screenshot of it, for a failure to be seen."""
+    """After a test on the shared page fails, a screenshot of the page, to see what it saw."""
     yield
-    if "demo" in request.fixturenames:
+    failed = getattr(request.node, "call_report", None) and request.node.call_report.failed
+    if failed and "demo" in request.fixturenames:
         folder = tmp_path_factory.getbasetemp() / "demo-screenshots0"
         folder.mkdir(exist_ok=True)
         request.getfixturevalue("demo").tab.screenshot(
