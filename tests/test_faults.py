@@ -1,9 +1,10 @@
 """Faults: killed, interrupted, concurrent or cramped runs leave the old complete set or the new
 one; files that cnnlib did not write are never touched; no unsafe .pth loading.
 
-Each kill is a real SIGKILL to a real `python -m cnnlib regenerate` process. Most are sent by the
-process to itself at an exact point of its writing (see KILL_AT), so that each phase is hit
-whatever the machine's speed; others come from outside: after a delay, and when staging begins.
+Each kill is a real SIGKILL to a real `python -m cnnlib regenerate` process (forked with its
+imports done: tests/forked.py). Most are sent by the process to itself at an exact point of its
+writing (see KILL_AT), so that each phase is hit whatever the machine's speed; others come from
+outside: after a delay, and when staging begins.
 Disks are real too: a tmpfs too small for two sets, a read-only bind mount (as root).
 """
 
@@ -17,7 +18,6 @@ import pickle
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +39,7 @@ from cnnlib.setreader import SetReader
 from cnnlib.store import SETS_DIR, OutputError, check_writable
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
+from tests import forked
 from tests.conftest import SHORT
 
 # The new run differs from the old set (conftest's SHORT: 2 epochs, seed 42), so a mix would
@@ -102,20 +103,17 @@ def reader_digests(out: Path) -> dict[str, str]:
 
 
 def regenerate_command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(out), "--quiet", *extra]
+    """The arguments of `python -m cnnlib regenerate --out OUT --quiet EXTRA...`."""
+    return ["regenerate", "--out", str(out), "--quiet", *extra]
 
 
 def cnnlib_regenerate(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        regenerate_command(out, *extra), capture_output=True, text=True, timeout=TIMEOUT, env=ENV
-    )
+    return forked.run(regenerate_command(out, *extra), env=ENV)
 
 
 def kill_at(out: Path, function: str, name: str, count: int, when: str):
-    command = [sys.executable, "-c", KILL_AT, str(out), function, name, str(count), when]
-    return subprocess.run(
-        [*command, *NEW_RUN], capture_output=True, text=True, timeout=TIMEOUT, env=ENV
-    )
+    arguments = [str(out), function, name, str(count), when, *NEW_RUN]
+    return forked.run(arguments, code=KILL_AT, env=ENV)
 
 
 def sets_in(out: Path) -> list[str]:
@@ -201,12 +199,7 @@ def test_killed_while_publishing_into_an_empty_folder(tmp_path: Path, new_set):
 @pytest.mark.parametrize("when", ["delay", "staging"])
 def test_sigkill_from_outside_leaves_the_old_or_the_new_set(fresh_run: Path, new_set, when: str):
     old = digests(fresh_run)
-    process = subprocess.Popen(
-        regenerate_command(fresh_run, *NEW_RUN),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=ENV,
-    )
+    process = forked.start(regenerate_command(fresh_run, *NEW_RUN), env=ENV)
     deadline = time.monotonic() + (0.8 * new_set[1] if when == "delay" else TIMEOUT)
     while process.poll() is None and time.monotonic() < deadline:
         if when == "staging" and sets_in(fresh_run):
@@ -220,13 +213,7 @@ def test_sigkill_from_outside_leaves_the_old_or_the_new_set(fresh_run: Path, new
 def test_ctrl_c_leaves_the_old_set_and_says_so(fresh_run: Path):
     old = digests(fresh_run)
     long_run = ["--epochs", "3", "--batches-per-epoch", "850", "--device", "cpu"]
-    process = subprocess.Popen(
-        regenerate_command(fresh_run, *long_run),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    process = forked.start(regenerate_command(fresh_run, *long_run), env=ENV)
     while not sets_in(fresh_run):  # training has begun, into a new set
         assert process.poll() is None
         time.sleep(0.01)
@@ -245,13 +232,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
     fresh_run: Path, new_set
 ):
     slow = ["--epochs", "2", "--batches-per-epoch", "600", "--seed", "7", "--device", "cpu"]
-    first = subprocess.Popen(
-        regenerate_command(fresh_run, *slow),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    first = forked.start(regenerate_command(fresh_run, *slow), env=ENV)
     while not sets_in(fresh_run):  # the first run holds the lock and is training
         assert first.poll() is None
         time.sleep(0.01)

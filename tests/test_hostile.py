@@ -27,6 +27,7 @@ from cnnlib.reading import VerifyError, strict_json
 from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
+from tests import forked
 from tests.conftest import SHORT
 from tests.test_faults import ENV, TIMEOUT, mounted_tmpfs, needs_root
 from tests.test_verify import check_short, read_json, write_json
@@ -86,12 +87,7 @@ def test_a_run_writes_nothing_through_links_planted_in_its_folders(
 def test_a_deeply_nested_manifest_is_one_line_and_regenerate_replaces_it(fresh_run: Path):
     (fresh_run / MANIFEST_NAME).unlink()
     (fresh_run / MANIFEST_NAME).write_bytes(DEEP)
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnlib", "verify", str(fresh_run), "--min-accuracy", "0"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    done = forked.run(["verify", str(fresh_run), "--min-accuracy", "0"])
     assert done.returncode == 1 and done.stderr == ""
     assert f"[FAIL] manifest: {MANIFEST_NAME}: nested too deeply" in done.stdout
     assert "Recursion" not in done.stdout
@@ -252,10 +248,8 @@ def test_a_kill_while_publishing_over_a_shorter_run_of_the_same_seed_verifies(fr
     from tests.test_faults import KILL_AT
 
     longer = ["--epochs", "4", "--batches-per-epoch", "5", "--device", "cpu"]  # SHORT's seed
-    command = [sys.executable, "-c", KILL_AT, str(fresh_run), "replace", "epoch_3_weights.pth"]
-    done = subprocess.run(
-        [*command, "1", "after", *longer], capture_output=True, text=True, timeout=TIMEOUT, env=ENV
-    )
+    arguments = [str(fresh_run), "replace", "epoch_3_weights.pth", "1", "after", *longer]
+    done = forked.run(arguments, code=KILL_AT, env=ENV)
     assert done.returncode == -signal.SIGKILL, done.stderr
     report = verify(fresh_run, min_accuracy=0.0)
     assert report.passed, report.lines()
@@ -345,9 +339,7 @@ def test_a_reader_waits_for_the_run_that_is_writing_and_then_reuses_its_set(tmp_
     out = tmp_path / "out"
     slow = TrainConfig(epochs=1, batches_per_epoch=300, seed=7, device="cpu")
     options = ["--epochs", "1", "--batches-per-epoch", "300", "--seed", "7", "--device", "cpu"]
-    first = subprocess.Popen(
-        regenerate_command(out, *options), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
-    )
+    first = forked.start(regenerate_command(out, *options), env=ENV)
     while not sets_in(out):  # the first run holds the lock and is training
         assert first.poll() is None
         time.sleep(0.01)

@@ -23,6 +23,7 @@ from cnnlib.pipeline import regenerate
 from cnnlib.reading import MAX_PTH_BYTES
 from cnnlib.train import MAX_EPOCHS, EpochResult
 from cnnlib.verify import Report, verify
+from tests import forked
 from tests.conftest import SHORT, publish_unverified
 from tests.test_data import poison_processed_cache
 
@@ -407,12 +408,7 @@ def test_a_manifest_claiming_millions_of_epochs_is_refused_at_once(fresh_run: Pa
 def test_a_fifo_instead_of_the_manifest_is_refused_without_waiting(fresh_run: Path):
     (fresh_run / MANIFEST_NAME).unlink()
     os.mkfifo(fresh_run / MANIFEST_NAME)  # reading one would wait for a writer forever
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnlib", "verify", str(fresh_run), "--min-accuracy", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = forked.run(["verify", str(fresh_run), "--min-accuracy", "0"])
     assert done.returncode == 1
     assert f"[FAIL] manifest: {MANIFEST_NAME}: cannot be read (not a regular file)" in done.stdout
 
@@ -500,13 +496,8 @@ def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mn
 
 
 def test_a_learning_rate_of_10_still_makes_a_verified_set(fresh_run: Path):
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(fresh_run), "--quiet"]
-        + ["--lr", "10", "--epochs", "3", "--batches-per-epoch", "50", "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    options = ["--lr", "10", "--epochs", "3", "--batches-per-epoch", "50", "--device", "cpu"]
+    done = forked.run(["regenerate", "--out", str(fresh_run), "--quiet", *options])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verify: 10/10 checks passed" in done.stdout
     maps = read_json(fresh_run)["training_epochs"][-1]["feature_maps"]
