@@ -1,4 +1,6 @@
-"""The command line: `python -m cnnlib regenerate` runs, and bad values stop it before any work."""
+"""The command line: `python -m cnnlib regenerate` runs, and bad values stop it before any work.
+The first test starts the command as a user types it; the others fork it with its imports done
+(tests/forked.py), the same `main` a second sooner."""
 
 import os
 import shutil
@@ -10,18 +12,21 @@ import pytest
 import torch
 
 from cnnlib.export import JSON_NAME
+from tests import forked
 
 
 def cnnlib(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlib", *args], capture_output=True, text=True, timeout=600
-    )
+    return forked.run(list(args))
 
 
 def test_regenerate_writes_verifies_and_summarizes(tmp_path: Path):
     out = tmp_path / "artifacts"
-    done = cnnlib(
-        "regenerate", "--out", str(out), "--epochs", "1", "--batches-per-epoch", "3", "--quiet"
+    options = ["--out", str(out), "--epochs", "1", "--batches-per-epoch", "3", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlib", "regenerate", *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # --quiet: no progress bar

@@ -8,8 +8,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -377,9 +375,7 @@ def test_the_command_says_in_one_line_that_there_is_no_folder(tmp_path: Path, ki
     path = tmp_path / kind
     if kind == "file":
         path.write_text("")
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnlib", "verify", str(path)], capture_output=True, text=True
-    )
+    done = forked.run(["verify", str(path)])
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         f"python -m cnnlib verify: error: {path} {state}; name the folder regenerate wrote\n"
