@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     regen.add_argument("--out", type=folder, default=DEFAULT_DATA_DIR, help="output folder")
     regen.add_argument("--force", action="store_true", help="write beside others' files")
     add_training_arguments(regen)
-    threshold = f"verify's (default {DEFAULT_MIN_ACCURACY:g} for the default run's length, else 0)"
+    threshold = f"verify's threshold ({DEFAULT_MIN_ACCURACY:g} for a default-length run, else 0)"
     regen.add_argument("--min-accuracy", type=percentage, metavar="PCT", help=threshold)
     regen.add_argument("--quiet", action="store_true", help="no progress bar")
     check = commands.add_parser("verify", help="check the artifacts in a folder")

@@ -53,11 +53,8 @@ class TrainConfig:
             value = getattr(self, name)
             whole = isinstance(value, int) and not isinstance(value, bool)
             require(whole and value >= low, f"{name} must be an integer >= {low}, got {value!r}")
-        require(
-            self.epochs <= MAX_EPOCHS,
-            f"epochs must be at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an epoch), "
-            f"got {self.epochs}",
-        )
+        most = f"at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an epoch)"
+        require(self.epochs <= MAX_EPOCHS, f"epochs must be {most}, got {self.epochs}")
         require(self.seed < 2**64, f"seed must be at most 2**64 - 1 = {2**64 - 1}, got {self.seed}")
         require(
             self.batches_per_epoch * self.batch_size <= TRAIN_SIZE,
@@ -106,10 +103,8 @@ def start(
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
     """A fresh model from the config's seed, the layers in `frozen` kept at their start, and the
     optimizer for the others."""
-    require(
-        optimizer in OPTIMIZERS,
-        f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}",
-    )
+    choices = ", ".join(OPTIMIZERS)
+    require(optimizer in OPTIMIZERS, f"optimizer must be one of {choices}, got {optimizer!r}")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # for deterministic cuBLAS
     torch.manual_seed(config.seed)
     # Every CPU kernel used here is deterministic; on CUDA, one that is not only warns.
