@@ -1,6 +1,5 @@
-"""cnnlib: the factory that builds, trains, checks and exports the small MNIST CNN of the CNN
-Architecture demo (one module per job; `python -m cnnlib`), and `cnnlib.lecture`, the notebooks'
-tools."""
+"""cnnlib: the factory that trains, exports and checks the CNN Architecture demo's MNIST CNN (one
+module per job; `python -m cnnlib`), and `cnnlib.lecture`, the notebooks' tools."""
 
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import load_state_dict

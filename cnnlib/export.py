@@ -1,6 +1,5 @@
-"""The factory, export: what an artifact set holds and how it is encoded: its files' names,
-`pretrained_cnn_data.json` (the contract the demo reads; `schema.json` beside this module) and
-the weight snapshots as bytes."""
+"""The factory, export: a set's file names, `pretrained_cnn_data.json` (the contract the demo reads;
+`schema.json` beside this module) and the weight snapshots as bytes."""
 
 from __future__ import annotations
 

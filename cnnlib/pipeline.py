@@ -63,8 +63,7 @@ def default_min_accuracy(config: TrainConfig) -> float:
 
 
 def announced(epochs: Iterable[EpochResult], config: TrainConfig, out_dir: Path) -> Iterator:
-    """Training's epochs, passed on; once epoch 1 is timed, a run that will take longer than
-    LONG_RUN_SECONDS says how long."""
+    """Training's epochs, passed on; after epoch 1, a run longer than LONG_RUN_SECONDS says so."""
     start = time.perf_counter()
     for result in epochs:
         if result.epoch == 0:
@@ -143,9 +142,8 @@ def write_artifacts(
     force: bool = False,
     data_root: Path = DEFAULT_DATA_DIR,
 ) -> dict[str, int]:
-    """Write `results` into `out_dir` as a new set, verify it, and only then make it the set
-    `out_dir` shows; return {relative path: bytes}. SetRejected, `out_dir` left as it was, when
-    the new set fails a check other than the accuracy threshold."""
+    """Write `results` as a new set of `out_dir`, verify it, then publish it; return {path: bytes}.
+    SetRejected, `out_dir` left as it was, when it fails a check but the accuracy threshold."""
     out_dir = Path(out_dir)
     prepare_output(out_dir, force)
     summary = write_set(results, data, config, out_dir, data_root, min_accuracy=0.0)

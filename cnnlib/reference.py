@@ -1,6 +1,5 @@
-"""The factory, for verify: an independent forward pass in plain NumPy, straight from the JSON's
-nested lists. It shares no code with the PyTorch model, so agreeing with it is real evidence that
-the exported weights and feature maps are right; it is also what a JavaScript port computes."""
+"""The factory, for verify: a forward pass in plain NumPy from the JSON's nested lists, sharing no
+code with the PyTorch model (so agreeing with it is evidence), as a JavaScript port computes it."""
 
 from __future__ import annotations
 

@@ -85,8 +85,7 @@ def resolve_device(name: str) -> torch.device:
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
-    """PyTorch on one thread: for tensors this small a second thread costs what it saves, and on
-    a busy machine the two wait for each other."""
+    """PyTorch on one thread: for tensors this small, a second one costs what it saves."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -101,8 +100,7 @@ def start(
     frozen: Sequence[str] = (),
     optimizer: str = "Adam",
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """A fresh model from the config's seed, the layers in `frozen` kept at their start, and the
-    optimizer for the others."""
+    """A fresh model from the config's seed, `frozen` layers kept at their start, its optimizer."""
     choices = ", ".join(OPTIMIZERS)
     require(optimizer in OPTIMIZERS, f"optimizer must be one of {choices}, got {optimizer!r}")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # for deterministic cuBLAS
@@ -202,8 +200,7 @@ def fit(
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) over a whole set of uint8 `pixels`, EVAL_CHUNK
-    images at a time, each chunk normalized as it is drawn."""
+    """Mean cross-entropy and accuracy (percent) over uint8 `pixels`, EVAL_CHUNK at a time."""
     model.eval()
     total_loss = torch.zeros((), dtype=torch.float64, device=pixels.device)
     correct = torch.zeros((), dtype=torch.long, device=pixels.device)
