@@ -1,11 +1,5 @@
-"""cnnlib: build, train, look inside and export the small MNIST CNN of the CNN Architecture demo.
-
-Two halves. The factory makes the artifacts, one module per job: data -> model -> train ->
-export (the JSON and snapshots) -> store (the sets on disk) -> verify (reading: safe reading of a
-set; reference: an independent NumPy forward pass); `pipeline` runs them all, `__main__` is the
-command line. The lecture's tools, `cnnlib.lecture`, show and explain the network in the notebooks:
-claims, plots, and the helpers that compute what the notebooks show.
-"""
+"""cnnlib: the factory that trains, exports and checks the CNN Architecture demo's MNIST CNN (one
+module per job; `python -m cnnlib`), and `cnnlib.lecture`, the notebooks' tools."""
 
 from cnnlib.data import Mnist, load_mnist
 from cnnlib.export import load_state_dict

@@ -8,7 +8,6 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from cnnlib.data import DEFAULT_DATA_DIR, IN_REPOSITORY, REPO_DIR, DataError
 from cnnlib.export import NonFiniteError
@@ -18,6 +17,7 @@ from cnnlib.train import ConfigError, TrainConfig
 from cnnlib.verify import DEFAULT_MIN_ACCURACY, verify
 
 TRAINING_OPTIONS = {"epochs": int, "batches_per_epoch": int, "batch_size": int, "lr": float}
+TRAINING_OPTIONS |= {"seed": int, "device": str}  # TrainConfig's fields
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,25 +30,23 @@ class OneLineParser(argparse.ArgumentParser):
 def add_training_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
     """--epochs, --batches-per-epoch, --batch-size, --lr, --seed, --device: TrainConfig's fields."""
     defaults = TrainConfig(device=device)
-    for name, kind in {**TRAINING_OPTIONS, "seed": int}.items():
+    for name, kind in TRAINING_OPTIONS.items():
         option = "--" + name.replace("_", "-")
         parser.add_argument(option, type=kind, default=getattr(defaults, name))
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig the options ask for; ConfigError names a bad one."""
-    names = [*TRAINING_OPTIONS, "seed", "device"]
-    return TrainConfig(**{name: getattr(args, name) for name in names})
+    return TrainConfig(**{name: getattr(args, name) for name in TRAINING_OPTIONS})
 
 
 def percentage(text: str) -> float:
-    """A threshold argument: a number from 0 to 100."""
+    """A threshold argument: a number from 0 to 100 (not NaN)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 <= value <= 100:  # NaN included
+    if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"a percentage from 0 to 100, got {text!r}")
     return value
 
@@ -64,21 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m cnnlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     regen = commands.add_parser("regenerate", help="train and write every artifact, then verify")
-    regen.add_argument("--out", type=folder, default=DEFAULT_DATA_DIR, help="output folder (data/)")
-    regen.add_argument(
-        "--force",
-        action="store_true",
-        help="write into a folder that holds other files too (they are never touched)",
-    )
+    regen.add_argument("--out", type=folder, default=DEFAULT_DATA_DIR, help="output folder")
+    regen.add_argument("--force", action="store_true", help="write beside others' files")
     add_training_arguments(regen)
-    regen.add_argument(
-        "--min-accuracy",
-        type=percentage,
-        default=None,
-        metavar="PCT",
-        help=f"threshold for the final verify (default {DEFAULT_MIN_ACCURACY:g} "
-        "with the default training length, else 0)",
-    )
+    threshold = f"verify's threshold ({DEFAULT_MIN_ACCURACY:g} for a default-length run, else 0)"
+    regen.add_argument("--min-accuracy", type=percentage, metavar="PCT", help=threshold)
     regen.add_argument("--quiet", action="store_true", help="no progress bar")
     check = commands.add_parser("verify", help="check the artifacts in a folder")
     check.add_argument("directory", nargs="?", type=folder, default=DEFAULT_DATA_DIR)
@@ -98,19 +86,12 @@ def run_regenerate(args: argparse.Namespace) -> int:
     except (ConfigError, OutputError) as error:
         parser.error(str(error))
     except OSError as error:
-        parser.error(
-            f"--out {args.out} cannot be written ({error.strerror or error}); "
-            "choose a writable folder"
-        )
+        reason = error.strerror or error
+        parser.error(f"--out {args.out} cannot be written ({reason}); choose a writable folder")
     unchanged = f"{args.out} was left as it was"
+    options = {"progress": not args.quiet, "min_accuracy": args.min_accuracy, "force": args.force}
     try:
-        summary = regenerate(
-            config,
-            args.out,
-            progress=not args.quiet,
-            min_accuracy=args.min_accuracy,
-            force=args.force,
-        )
+        summary = regenerate(config, args.out, **options)
     except (DataError, OutputError) as error:
         message = str(error)
     except BusyError as error:
@@ -150,13 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_regenerate(args) if args.command == "regenerate" else run_verify(args)
 
 
-def exit_now(code: int) -> NoReturn:
-    """End the process at once, its output flushed and its files closed: a normal exit also runs
-    the C++ destructors of PyTorch's libraries, 0.3 s for nothing (see bench/README.md)."""
+if __name__ == "__main__":
+    # os._exit: flushed output, closed files, but not the 0.3 s of PyTorch's C++ destructors
+    code = main()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":
-    exit_now(main())

@@ -1,8 +1,5 @@
-"""The factory, stage 1, data: the vendored MNIST archives, checked and held in memory as tensors.
-
-The pixels come from the very bytes whose MD5 was checked (never a cache beside them), stay bytes,
-and are normalized a batch at a time, as training and evaluation draw them.
-"""
+"""The factory, data: the vendored MNIST archives, MD5-checked and held in memory as their bytes,
+never read from a cache beside them; a batch is normalized as it is drawn."""
 
 from __future__ import annotations
 
@@ -19,26 +16,17 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_DIR / "data"
 # cnnlib works from its repository (`pip install -e .`), where data/ holds the vendored MNIST.
 IN_REPOSITORY = (REPO_DIR / "pyproject.toml").is_file()
-
-# The mean and standard deviation of all MNIST training pixels (scaled to 0..1).
-MEAN = 0.1307
+MEAN = 0.1307  # the mean and standard deviation of all MNIST training pixels (scaled to 0..1)
 STD = 0.3081
-
-# The official MD5 of each uncompressed file, as torchvision and everyone else check them.
-RAW_FILES = {
+RAW_FILES = {  # the official MD5 of each uncompressed file, as torchvision checks them
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 RESTORE_HINT = "restore the vendored copy with `git checkout -- data/MNIST/raw`"
-
-SAMPLES_PER_DIGIT = 10
-FEATURE_MAP_DIGIT = 3
-
-# The validation set: 5,000 of the 60,000 training images, held out of training. A permutation
-# with a seed of its own picks them, so every run holds out the same images (its validation
-# numbers compare with another run's), and at random, so the ten digits come in their usual shares.
+# The validation set: 5,000 training images, never trained on, drawn by a seed of its own, so
+# every run holds out the same ones and the ten digits come in their usual shares.
 VALIDATION_SIZE = 5_000
 SPLIT_SEED = 2024
 
@@ -58,12 +46,12 @@ class Mnist:
 
     @property
     def train_images(self) -> torch.Tensor:
-        """All training images normalized, float32 [60000, 1, 28, 28]: a new 188 MB tensor."""
+        """All training images normalized [60000, 1, 28, 28]: a new 188 MB tensor each time."""
         return normalize(self.train_pixels)
 
     @property
     def test_images(self) -> torch.Tensor:
-        """All test images normalized, float32 [10000, 1, 28, 28], a new tensor on each use."""
+        """All test images normalized [10000, 1, 28, 28], a new tensor each time."""
         return normalize(self.test_pixels)
 
 
@@ -82,12 +70,10 @@ def vendored_file(root: Path, name: str) -> bytes:
         raise DataError(f"{archive} is missing; {RESTORE_HINT}") from None
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{archive} is truncated or corrupt ({error}); {RESTORE_HINT}") from None
-    actual = hashlib.md5(content).hexdigest()
-    if actual != RAW_FILES[name]:
-        raise DataError(
-            f"{archive} is corrupt: MD5 {actual} of its content, expected {RAW_FILES[name]}; "
-            f"{RESTORE_HINT}"
-        )
+    actual, expected = hashlib.md5(content).hexdigest(), RAW_FILES[name]
+    if actual != expected:
+        message = f"MD5 {actual} of its content, expected {expected}; {RESTORE_HINT}"
+        raise DataError(f"{archive} is corrupt: {message}")
     return content
 
 
@@ -120,6 +106,14 @@ def validation_split(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return order[:-VALIDATION_SIZE].sort().values, order[-VALIDATION_SIZE:].sort().values
 
 
+def held_out(root: Path = DEFAULT_DATA_DIR) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The test set and the 5,000 validation images (pixels, labels), as `verify` reads them:
+    from the vendored archives, read again whenever one changes."""
+    archives = sorted(Path(root, "MNIST", "raw").glob("*.gz"))
+    stamp = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in archives)
+    return _held_out(Path(root), stamp)
+
+
 @functools.lru_cache(maxsize=2)
 def _held_out(root: Path, stamp: tuple) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     pixels, labels = read_split(root, "train")
@@ -130,23 +124,12 @@ def _held_out(root: Path, stamp: tuple) -> dict[str, tuple[torch.Tensor, torch.T
     }
 
 
-def held_out(root: Path = DEFAULT_DATA_DIR) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The test set and the 5,000 validation images (pixels, labels), as `verify` reads them:
-    from the vendored archives, read again whenever one changes."""
-    archives = sorted(Path(root, "MNIST", "raw").glob("*.gz"))
-    stamp = tuple((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in archives)
-    return _held_out(Path(root), stamp)
-
-
-def sample_indices(labels: torch.Tensor, per_digit: int = SAMPLES_PER_DIGIT) -> list[int]:
+def sample_indices(labels: torch.Tensor, per_digit: int = 10) -> list[int]:
     """Test-set indices of the first `per_digit` images of each digit, digits 0..9 in order."""
-    return [
-        index
-        for digit in range(10)
-        for index in (labels == digit).nonzero().flatten()[:per_digit].tolist()
-    ]
+    digits = [(labels == digit).nonzero().flatten()[:per_digit] for digit in range(10)]
+    return torch.cat(digits).tolist()
 
 
-def feature_map_index(labels: torch.Tensor, digit: int = FEATURE_MAP_DIGIT) -> int:
+def feature_map_index(labels: torch.Tensor, digit: int = 3) -> int:
     """Test-set index of the image whose feature maps the demo draws: the first 3."""
     return int((labels == digit).nonzero()[0])

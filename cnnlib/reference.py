@@ -1,9 +1,5 @@
-"""The factory, for verify: an independent forward pass in plain NumPy, straight from the JSON's
-nested lists.
-
-It shares no code with the PyTorch model, so agreeing with it is real evidence that the exported
-weights and feature maps are right. It is also what a JavaScript port has to compute.
-"""
+"""The factory, for verify: a forward pass in plain NumPy from the JSON's nested lists, sharing no
+code with the PyTorch model (so agreeing with it is evidence), as a JavaScript port computes it."""
 
 from __future__ import annotations
 
@@ -23,10 +19,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     k = weight.shape[-1]
     windows = sliding_window_view(x, (k, k), axis=(2, 3))  # [N, C, H', W', k, k]
     n, _, height, width = windows.shape[:4]
-    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(
-        n, height, width, -1
-    )  # [N, H', W', C*k*k]
-    out = patches @ weight.reshape(len(weight), -1).T + bias  # one dot product per window
+    # [N, H', W', C*k*k]: one dot product per window
+    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, height, width, -1)
+    out = patches @ weight.reshape(len(weight), -1).T + bias
     return out.transpose(0, 3, 1, 2)  # [N, O, H', W']
 
 
@@ -42,10 +37,8 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 def forward(weights: dict, pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """Activations (conv1 and conv2 before ReLU, as the demo draws them) and logits.
-
-    `weights`: the JSON's {'conv1': {'weight': ..., 'bias': ...}, ...}; `pixels`: uint8 [N, 28, 28].
-    """
+    """Activations (conv1 and conv2 before ReLU, as the demo draws them) and logits, from the
+    JSON's {'conv1': {'weight': ..., 'bias': ...}, ...} and uint8 `pixels` [N, 28, 28]."""
     w = {
         layer: {kind: np.asarray(values, dtype=np.float64) for kind, values in params.items()}
         for layer, params in weights.items()
@@ -56,14 +49,7 @@ def forward(weights: dict, pixels: np.ndarray) -> dict[str, np.ndarray]:
     pool2 = max_pool_2x2(relu(conv2))
     fc1 = relu(pool2.reshape(len(pool2), -1) @ w["fc1"]["weight"].T + w["fc1"]["bias"])
     logits = fc1 @ w["fc2"]["weight"].T + w["fc2"]["bias"]
-    return {
-        "conv1": conv1,
-        "pool1": pool1,
-        "conv2": conv2,
-        "pool2": pool2,
-        "fc1": fc1,
-        "logits": logits,
-    }
+    return dict(conv1=conv1, pool1=pool1, conv2=conv2, pool2=pool2, fc1=fc1, logits=logits)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,10 +1,5 @@
-"""The factory, training: the one training loop (`fit`), and the factory's run of it, which yields
-one snapshot and one set of metrics per epoch.
-
-Batches come from 55,000 of the 60,000 training images; the other 5,000 are the validation set
-(`cnnlib.data.validation_split`), never trained on. Epoch 0 is the untrained model, measured on
-the same kind of batches without any update.
-"""
+"""The factory, training: the one training loop (`fit`), on 55,000 training images (5,000 are held
+out for validation), and the factory's run of it: a snapshot and its metrics per epoch."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -36,6 +31,12 @@ class ConfigError(ValueError):
     """A training parameter out of range; the message names it and what it accepts."""
 
 
+def require(ok: bool, message: str) -> None:
+    """ConfigError(message) unless `ok`."""
+    if not ok:
+        raise ConfigError(message)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run. Same config, same machine: same bytes."""
@@ -50,37 +51,27 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, low in [("epochs", 0), ("batches_per_epoch", 1), ("batch_size", 1), ("seed", 0)]:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.epochs > MAX_EPOCHS:
-            raise ConfigError(
-                f"epochs must be at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an epoch), "
-                f"got {self.epochs}"
-            )
-        if self.seed > 2**64 - 1:  # what torch.manual_seed accepts
-            raise ConfigError(f"seed must be at most 2**64 - 1 = {2**64 - 1}, got {self.seed}")
-        if self.batches_per_epoch * self.batch_size > TRAIN_SIZE:
-            raise ConfigError(
-                f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
-                f"training images), got {self.batches_per_epoch} * {self.batch_size}"
-            )
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            require(whole and value >= low, f"{name} must be an integer >= {low}, got {value!r}")
+        most = f"at most {MAX_EPOCHS} (the JSON grows by about 0.43 MB an epoch)"
+        require(self.epochs <= MAX_EPOCHS, f"epochs must be {most}, got {self.epochs}")
+        require(self.seed < 2**64, f"seed must be at most 2**64 - 1 = {2**64 - 1}, got {self.seed}")
+        require(
+            self.batches_per_epoch * self.batch_size <= TRAIN_SIZE,
+            f"batches_per_epoch * batch_size must be at most {TRAIN_SIZE} (one pass over the "
+            f"training images), got {self.batches_per_epoch} * {self.batch_size}",
+        )
         lr = self.lr
-        if (
-            isinstance(lr, bool)
-            or not isinstance(lr, int | float)
-            or not math.isfinite(lr)
-            or lr <= 0
-        ):
-            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
-        if lr > MAX_LR:
-            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {lr!r}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                "device 'cuda' was asked for but CUDA is not available here; "
-                "use device 'auto' or 'cpu'"
-            )
+        number = isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr)
+        require(number and lr > 0, f"lr must be a positive finite number, got {lr!r}")
+        require(lr <= MAX_LR, f"lr must be at most {MAX_LR:g}, got {lr!r}")
+        devices = ", ".join(DEVICES)
+        require(self.device in DEVICES, f"device must be one of {devices}, got {self.device!r}")
+        require(
+            self.device != "cuda" or torch.cuda.is_available(),
+            "device 'cuda' was asked for but CUDA is not available here; "
+            "use device 'auto' or 'cpu'",
+        )
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -88,15 +79,13 @@ class TrainConfig:
 
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present, else the CPU."""
-    return torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-    )
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(auto if name == "auto" else name)
 
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
-    """PyTorch's operations on one thread each: for tensors this small, waking a second thread
-    costs about what it saves, and on a busy machine the two wait for each other."""
+    """PyTorch on one thread: for tensors this small, a second one costs what it saves."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -111,14 +100,12 @@ def start(
     frozen: Sequence[str] = (),
     optimizer: str = "Adam",
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """A fresh model from the config's seed (the same seed, the same random start) on its device,
-    the layers named in `frozen` kept at their start, and the optimizer for the others."""
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    """A fresh model from the config's seed, `frozen` layers kept at their start, its optimizer."""
+    choices = ", ".join(OPTIMIZERS)
+    require(optimizer in OPTIMIZERS, f"optimizer must be one of {choices}, got {optimizer!r}")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # for deterministic cuBLAS
     torch.manual_seed(config.seed)
-    # Every CPU kernel used here is deterministic; on CUDA, one without a deterministic version
-    # warns instead of stopping the run.
+    # Every CPU kernel used here is deterministic; on CUDA, one that is not only warns.
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     model = make_model().to(resolve_device(config.device))
@@ -131,17 +118,14 @@ def start(
 
 
 def training_images(images: int = TRAIN_SIZE) -> torch.Tensor:
-    """Indices into the 60,000 training images of the first `images` of the 55,000 that training
-    may use (the validation set left out)."""
-    if not 1 <= images <= TRAIN_SIZE:
-        raise ConfigError(f"images must be between 1 and {TRAIN_SIZE}, got {images!r}")
+    """Indices into the 60,000 training images of the first `images` that training may use."""
+    require(1 <= images <= TRAIN_SIZE, f"images must be between 1 and {TRAIN_SIZE}, got {images!r}")
     return validation_split(TRAIN_SIZE + VALIDATION_SIZE)[0][:images]
 
 
 def shuffles(config: TrainConfig, images: int = TRAIN_SIZE) -> Iterator[torch.Tensor]:
-    """For epochs 0..config.epochs, the positions (in `training_images(images)`) of the images
-    that epoch's batches use, in order: the first batches_per_epoch * batch_size of a fresh
-    shuffle. Epoch 0 only measures the untrained model, but its shuffle is drawn all the same."""
+    """For epochs 0..config.epochs, the positions (in `training_images(images)`) of that epoch's
+    batches, in order: the start of a fresh shuffle (epoch 0 draws one too, and takes no step)."""
     shuffler = torch.Generator().manual_seed(config.seed)
     for _ in range(config.epochs + 1):
         order = torch.randperm(images, generator=shuffler)
@@ -196,10 +180,9 @@ def fit(
     images: int = TRAIN_SIZE,
     measure_start: bool = False,
 ) -> Iterator[Epoch]:
-    """The training loop: train `model` with `optimizer` on the first `images` training images,
-    config.epochs epochs of batches drawn by `shuffles`, and yield each epoch as it ends (epoch
-    0, the untrained model, only if `measure_start`). Between two epochs the caller may look at
-    the model; the loop measures nothing but the training loss and accuracy of its batches."""
+    """The training loop: train `model` on the first `images` training images for config.epochs
+    epochs of batches drawn by `shuffles`, and yield each epoch as it ends (epoch 0, the
+    untrained model, only if `measure_start`); between two epochs the caller may look at it."""
     trained_on = training_images(images)
     device = next(model.parameters()).device
     pixels = data.train_pixels[trained_on].to(device)
@@ -217,8 +200,7 @@ def fit(
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) over a whole set of uint8 `pixels`, a chunk of
-    images at a time, each chunk normalized as it is drawn."""
+    """Mean cross-entropy and accuracy (percent) over uint8 `pixels`, EVAL_CHUNK at a time."""
     model.eval()
     total_loss = torch.zeros((), dtype=torch.float64, device=pixels.device)
     correct = torch.zeros((), dtype=torch.long, device=pixels.device)
@@ -249,32 +231,28 @@ class EpochResult:
 
 
 class Evaluator:
-    """Evaluates snapshots on held-out sets, one after the other, in a thread of its own while the
-    caller's thread goes on training; each result is the same as evaluating in line."""
+    """Evaluates snapshots on held-out sets in a thread of its own while the caller trains on."""
 
-    def __init__(
-        self, model: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    ) -> None:
+    def __init__(self, model: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]]):
         self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
         self.sets = sets  # name -> (uint8 pixels, labels)
         self.thread = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
 
     def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[dict[str, tuple]]:
-        """Start evaluating `state_dict`; the future gives each set's (loss, accuracy)."""
+        """A future of each set's (loss, accuracy) with `state_dict`."""
         return self.thread.submit(self._evaluate, state_dict)
 
     def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> dict[str, tuple]:
         self.model.load_state_dict(state_dict)
-        return {name: evaluate(self.model, *held_out) for name, held_out in self.sets.items()}
+        return {name: evaluate(self.model, *images) for name, images in self.sets.items()}
 
     def close(self) -> None:
         self.thread.shutdown(wait=True, cancel_futures=True)
 
 
 def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Iterator[EpochResult]:
-    """Train a fresh CNN with `fit`; yield epochs 0..config.epochs, each with its metrics and
-    weights, as they finish. Epoch k is evaluated in a second thread while epoch k + 1 trains,
-    so it is yielded once epoch k + 1 has trained (the last one as soon as it is evaluated)."""
+    """Train a fresh CNN with `fit`; yield epochs 0..config.epochs with metrics and weights, epoch
+    k once epoch k + 1 has trained (it is evaluated meanwhile)."""
     model, optimizer = start(config)
     device = next(model.parameters()).device
     held_out = validation_split(len(data.train_labels))[1]
@@ -289,19 +267,16 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
         bar.set_postfix(epoch=epoch.number, val_acc=f"{validation[1]:.2f}%")
         return EpochResult(epoch.number, epoch.loss, epoch.accuracy, *test, *validation, state)
 
-    with bar:
-        try:
-            waiting = None  # the previous epoch, while its evaluation runs
-            for epoch in fit(model, optimizer, config, data, measure_start=True):
-                bar.update(config.batches_per_epoch)
-                state = snapshot(model)
-                current = (epoch, state, evaluator.submit(state))
-                if waiting is not None:
-                    yield finished(*waiting)
-                waiting = current
-            yield finished(*waiting)
-        finally:
-            evaluator.close()
+    with bar, closing(evaluator):
+        waiting = None  # the previous epoch, while its evaluation runs
+        for epoch in fit(model, optimizer, config, data, measure_start=True):
+            bar.update(config.batches_per_epoch)
+            state = snapshot(model)
+            current = (epoch, state, evaluator.submit(state))
+            if waiting is not None:
+                yield finished(*waiting)
+            waiting = current
+        yield finished(*waiting)
 
 
 def train(config: TrainConfig, data: Mnist, progress: bool = True) -> list[EpochResult]:
