@@ -15,9 +15,11 @@ import tempfile
 from pathlib import Path
 
 FORKSERVER = multiprocessing.get_context("forkserver")
-# torch._dynamo: what creating an optimizer imports (1.5 s of CPU), imported once here too.
-FORKSERVER.set_forkserver_preload(["cnnlib.__main__", "torch._dynamo", __name__])
-COMMAND = "from cnnlib.__main__ import exit_now, main\nexit_now(main())"  # python -m cnnlib
+# What cnnlib/__main__.py imports (itself is run afresh, as `python -m` runs it), and
+# torch._dynamo, what creating an optimizer imports (1.5 s of CPU).
+FORKSERVER.set_forkserver_preload(["cnnlib.pipeline", "cnnlib.verify", "torch._dynamo", __name__])
+# What `python -m cnnlib` runs: the package's __main__.py as the main module.
+COMMAND = "import runpy\nrunpy.run_module('cnnlib', run_name='__main__', alter_sys=True)"
 TIMEOUT = 300
 
 
