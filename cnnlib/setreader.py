@@ -28,7 +28,7 @@ from cnnlib.reading import (
     read_payload,
     read_state_dict,
 )
-from cnnlib.store import MAX_MANIFEST_BYTES, current_set
+from cnnlib.store import CURRENT, MAX_MANIFEST_BYTES, SETS_DIR, current_set
 from cnnlib.train import MAX_EPOCHS, TrainConfig
 
 READ_TRIES, READ_AGAIN_S = 40, 0.05  # while a run publishes into DIR, read again
@@ -53,9 +53,8 @@ def read_inside(folder: Path, name: str, inside: Path) -> bytes:
 
 
 class SetReader:
-    """One artifact set, read safely and together. While a run publishes into DIR (its
-    `.cnnlib/current` names a set DIR does not show yet), everything is read again; a publish
-    a kill interrupted is read from its set."""
+    """One artifact set, read safely and together: again while a run publishes into DIR, and
+    from the staged set when a kill interrupted its publish."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir, self.real_dir = Path(out_dir), Path(out_dir).resolve()
@@ -68,7 +67,8 @@ class SetReader:
                 return
             if self._being_published() is None:  # the same mismatch twice: damaged; say so
                 reads = [got for key, got in self.memo.items() if isinstance(key, str)]
-                read = [got if isinstance(got, bytes) else str(got) for got in reads]
+                files = [got if isinstance(got, bytes) else str(got) for got in reads]
+                read = (self._publish_state(), files)
                 if read == previous:
                     return
                 previous = read
@@ -77,6 +77,18 @@ class SetReader:
         if self.interrupted is not None:
             self.source = self.interrupted
             self._read_all()
+
+    def _publish_state(self) -> tuple[object, ...]:
+        """What a publish changes: `.cnnlib/current`, and the manifest's file (a new inode)."""
+        try:
+            target = os.readlink(self.out_dir / SETS_DIR / CURRENT)
+        except OSError:
+            target = None
+        try:
+            shown = os.stat(self.out_dir / MANIFEST_NAME)
+        except OSError:
+            return (target,)
+        return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
 
     def _being_published(self) -> Path | None:
         """The staged set that `.cnnlib/current` names, when DIR does not show its manifest."""

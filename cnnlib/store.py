@@ -116,9 +116,8 @@ def our_files(out_dir: Path) -> set[str]:
 
 
 def check_writable(out_dir: Path, force: bool = False) -> None:
-    """Fail early, writing nothing: OSError when `out_dir` is a file; OutputError, one line,
-    unless every artifact name in it is ours and, when it holds other files, it holds a set of
-    ours too (or `force`)."""
+    """Fail early, writing nothing: OSError when `out_dir` is a file; OutputError unless its
+    artifact names are ours and, beside other files, it holds a set of ours (or `force`)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out_dir))
@@ -166,9 +165,8 @@ def prepare_output(out_dir: Path, force: bool = False) -> None:
 
 @contextmanager
 def locked(out_dir: Path, wait: bool = False) -> Iterator[None]:
-    """Be the only process writing into `out_dir` for the block (after prepare_output): wait for
-    another one to end, or BusyError at once. A publish a killed run left half done is finished
-    first. The kernel releases the lock if the process dies."""
+    """Be the only writer of `out_dir` for the block (the kernel releases the lock if the process
+    dies): wait, or BusyError at once; then finish a publish that a killed run left half done."""
     out_dir = Path(out_dir)
     lock = os.open(out_dir / SETS_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     with os.fdopen(lock, "rb"):
@@ -246,9 +244,8 @@ def staging(out_dir: Path) -> Iterator[StagedSet]:
 
 
 def show(out_dir: Path, set_dir: Path) -> None:
-    """Make DIR's files those of `set_dir`, each name switched atomically, the manifest last;
-    remove DIR's old epoch files that the new set lacks, then the staged folder (DIR keeps its
-    files: hard links). A run killed in here is finished by the next one."""
+    """Make DIR's files those of `set_dir` (hard links, each name switched atomically, the
+    manifest last), remove old epoch files the set lacks, then the staged folder."""
     names = listed_names(read_manifest(set_dir / MANIFEST_NAME))
     gone = {name.split("/", 1)[1] for name in our_files(out_dir) - set(names) if "/" in name}
     (out_dir / EPOCH_WEIGHTS_DIR).mkdir(exist_ok=True)
@@ -264,9 +261,8 @@ def show(out_dir: Path, set_dir: Path) -> None:
 
 
 def publish(out_dir: Path, set_dir: Path) -> None:
-    """Make a staged, verified set the one `out_dir` shows: record it in `.cnnlib/current` (from
-    then on, a killed run's publish is finished by the next run), then switch DIR's files to it.
-    The caller holds the lock."""
+    """Make a staged, verified set the one `out_dir` shows (the caller holds the lock): name it in
+    `.cnnlib/current`, from then on finished by the next run if killed, then `show` it."""
     sets = Path(out_dir) / SETS_DIR
     try:  # what needs disk space comes first: a full disk leaves nothing to publish later
         manifest = read_manifest(set_dir / MANIFEST_NAME)

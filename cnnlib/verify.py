@@ -69,7 +69,7 @@ class Report:
 
 
 def manifest_matches(artifacts: SetReader, data_root: Path) -> str:
-    problems = [*artifacts.mismatches()]
+    problems = artifacts.mismatches()
     with suppress(VerifyError):  # a broken JSON is the JSON checks' to report
         if artifacts.payload()["metadata"]["config"] != artifacts.manifest()["config"]:
             problems.append(f"{MANIFEST_NAME}: config differs from {JSON_NAME}'s metadata")
@@ -203,9 +203,8 @@ def mistake_problems(payload: dict, pixels: torch.Tensor, labels: torch.Tensor) 
 
 
 def agreement(comparisons: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> float:
-    """VerifyError listing each (what, ours, theirs) whose largest |ours - theirs| is above
-    TOLERANCE (times the largest |theirs| when that is above 1: a diverged network's values reach
-    1e9, and float32 keeps 7 digits of them); else the largest error, relative above 1."""
+    """The largest |ours - theirs| of the (what, ours, theirs), relative above 1 (a diverged
+    network's values reach 1e9; float32 keeps 7 digits); VerifyError above TOLERANCE."""
     problems, worst = [], 0.0
     for what, ours, theirs in comparisons:
         if np.shape(ours) != np.shape(theirs):
