@@ -7,8 +7,8 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,30 +47,15 @@ def atomic_write_bytes(path: Path, content: bytes) -> None:
     replace(Path(path), lambda temporary: write_file(temporary, content))
 
 
-def hard_link(source: Path) -> Callable[[Path], None]:
-    """What `replace` calls to make its temporary the same file as `source` (a copy where the
-    file system has no hard links)."""
-
-    def make(temporary: Path) -> None:
-        try:
-            os.link(source, temporary, follow_symlinks=False)
-        except OSError as error:
-            if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
-                raise
-            write_file(temporary, source.read_bytes())
-
-    return make
-
-
-def is_running(pid: int) -> bool:
-    """Is there a process with this id (ours or another user's)?"""
+def hard_link(source: Path, temporary: Path) -> None:
+    """Make `temporary` the same file as `source` (a copy where the file system has no hard
+    links): what `replace` calls, given `source` by functools.partial."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+        os.link(source, temporary, follow_symlinks=False)
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        write_file(temporary, source.read_bytes())
 
 
 def remove_stale_temporaries(folder: Path, ours: Callable[[str], bool]) -> None:
@@ -85,27 +70,43 @@ def remove_stale_temporaries(folder: Path, ours: Callable[[str], bool]) -> None:
                         path.unlink()
 
 
-def open_folder(name: str | Path, parent: int | None = None) -> int:
-    """A descriptor of the folder `name`, never through a link (OSError if it is one)."""
-    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+def is_running(pid: int) -> bool:
+    """Is there a process with this id (ours or another user's)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
-def remove_regular(folder: int, names: Iterable[str]) -> None:
-    """Delete the regular files `names` of the open `folder`; a link or folder stays."""
-    for name in names:
+@contextmanager
+def open_folder(name: str | Path, parent: int | None = None) -> Iterator[int]:
+    """A descriptor of the folder `name` for the block, never through a link (OSError if one)."""
+    descriptor = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+def remove_regular(folder: int, ours: Callable[[str], bool]) -> None:
+    """Delete the regular files of the open `folder` whose names `ours` accepts; links stay."""
+    for name in filter(ours, os.listdir(folder)):
         with suppress(OSError):
             if stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                 os.unlink(name, dir_fd=folder)
 
 
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """The first `limit` bytes of `path` when it is a regular file (no link, FIFO or folder)."""
+def read_regular(path: Path, limit: int, follow: bool = False) -> bytes:
+    """The first `limit` bytes of the regular file `path`; OSError for a FIFO, a folder, or (unless
+    `follow`) a link."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW))
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        return os.read(descriptor, limit) if stat.S_ISREG(os.fstat(descriptor).st_mode) else None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.read(descriptor, limit)
     finally:
         os.close(descriptor)
 

@@ -15,10 +15,7 @@ from functools import cache
 import fastjsonschema
 import torch
 
-from cnnlib.export import (
-    load_schema,
-    load_state_dict,
-)
+from cnnlib.export import MANIFEST_NAME, load_schema, load_state_dict
 from cnnlib.model import CNN
 from cnnlib.train import MAX_EPOCHS
 
@@ -82,6 +79,19 @@ def schema_validator() -> Callable[[object], object]:
     return fastjsonschema.compile(load_schema())
 
 
+def read_payload(content: bytes, name: str) -> dict:
+    """The JSON, parsed strictly and valid against the schema (the checks rely on its shape)."""
+    payload = strict_json(content, name)
+    try:
+        schema_validator()(payload)
+    except fastjsonschema.JsonSchemaValueException as error:
+        message = error.message[:300]  # fastjsonschema calls the document "data"
+        if message.startswith("data."):
+            raise VerifyError(f"{name}: {message.removeprefix('data.')}") from None
+        raise VerifyError(f"{name}: top level {message.removeprefix('data ')}") from None
+    return payload
+
+
 def check_archive(content: bytes, name: str) -> None:
     """VerifyError unless `content` is an intact zip of the shape torch.save writes; a zip bomb
     is refused before a byte of it is inflated."""
@@ -141,10 +151,11 @@ def read_state_dict(content: bytes, name: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def is_manifest(value: dict) -> bool:
-    """Has `value` the shape `regenerate` writes: {'config': {...}, 'files': {name: entry}}?"""
-    config, files = value.get("config"), value.get("files")
-    return (
+def parse_manifest(content: bytes) -> dict:
+    """The manifest, in the shape `regenerate` writes: {'config': {...}, 'files': {name: entry}}."""
+    manifest = strict_json(content, MANIFEST_NAME)
+    config, files = manifest.get("config"), manifest.get("files")
+    if not (
         isinstance(config, dict)
         and type(config.get("epochs")) is int
         and config["epochs"] >= 0
@@ -155,4 +166,6 @@ def is_manifest(value: dict) -> bool:
             and isinstance(entry.get("sha256"), str)
             for entry in files.values()
         )
-    )
+    ):
+        raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
+    return manifest

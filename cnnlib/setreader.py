@@ -1,19 +1,16 @@
 """The factory, one artifact set read whole: regular files inside its folder only, each of a bounded
-size, the manifest and every file read together, and read again while a run publishes a new set
-into the folder, so that they are one set; what the checks share is read and parsed once."""
+size, all read together, and again while a run publishes a new set into the folder, so that they
+are one set; each is parsed once, its value or its VerifyError kept."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-
-import fastjsonschema
-import torch
+from typing import Any
 
 from cnnlib.export import (
     EPOCH_WEIGHTS_DIR,
@@ -27,89 +24,51 @@ from cnnlib.reading import (
     MAX_JSON_BYTES,
     MAX_PTH_BYTES,
     VerifyError,
-    is_manifest,
+    parse_manifest,
+    read_payload,
     read_state_dict,
-    schema_validator,
-    strict_json,
 )
 from cnnlib.store import CURRENT, MAX_MANIFEST_BYTES, SETS_DIR, current_set
 from cnnlib.train import MAX_EPOCHS, TrainConfig
 
 READ_TRIES, READ_AGAIN_S = 40, 0.05  # while a run publishes into DIR, read again
-
-
-def matches(content: bytes, entry: dict) -> bool:
-    """Has `content` the size and sha-256 that a manifest's entry lists?"""
-    return len(content) == entry["bytes"] and hashlib.sha256(content).hexdigest() == entry["sha256"]
-
-
-def limit(name: str) -> int:
-    """How many bytes verify reads of the artifact `name`."""
-    return {JSON_NAME: MAX_JSON_BYTES, MANIFEST_NAME: MAX_MANIFEST_BYTES}.get(name, MAX_PTH_BYTES)
+LIMITS = {JSON_NAME: MAX_JSON_BYTES, MANIFEST_NAME: MAX_MANIFEST_BYTES}  # else MAX_PTH_BYTES
 
 
 def read_inside(folder: Path, name: str, inside: Path) -> bytes:
-    """The artifact folder/NAME, at most `limit(name)` bytes; VerifyError when it is missing, no
-    regular file, larger, or outside the folder `inside` (through a link)."""
-    real = (folder / name).resolve()
+    """The artifact folder/NAME; VerifyError when it is missing, no regular file, larger than
+    verify reads, or outside the folder `inside` (through a link)."""
+    real, limit = (folder / name).resolve(), LIMITS.get(name, MAX_PTH_BYTES)
     if not real.is_relative_to(inside):
         raise VerifyError(f"{name}: leads out of {folder}; verify reads only inside it")
-    try:  # O_NONBLOCK: a FIFO opens at once, and is refused below
-        descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        content = read_regular(real, limit + 1, follow=True)
     except FileNotFoundError:
         raise VerifyError(f"{name}: missing") from None
     except OSError as error:
         raise VerifyError(f"{name}: cannot be read ({error.strerror or error})") from None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        raise VerifyError(f"{name}: cannot be read (not a regular file)")
-    with os.fdopen(descriptor, "rb") as handle:
-        content = handle.read(limit(name) + 1)
-    if len(content) > limit(name):
-        raise VerifyError(f"{name}: larger than the {limit(name) / 1e6:g} MB verify reads")
+    if len(content) > limit:
+        raise VerifyError(f"{name}: larger than the {limit / 1e6:g} MB verify reads")
     return content
 
 
-def remembered(method: Callable) -> Callable:
-    """A SetReader method computed once: its value, or its VerifyError, kept for the next calls."""
-
-    def once(self: SetReader, *args: object) -> object:
-        key = (method.__name__, *args)
-        if key not in self.memo:
-            try:
-                self.memo[key] = method(self, *args)
-            except VerifyError as error:
-                self.memo[key] = error
-        if isinstance(value := self.memo[key], VerifyError):
-            raise VerifyError(str(value))
-        return value
-
-    return once
-
-
 class SetReader:
-    """One artifact set, read safely and together. While a run publishes into DIR (its
-    `.cnnlib/current` names a set DIR does not show yet), or when the manifest changes under
-    the reader, everything is read again; a publish a kill interrupted is read from its set."""
+    """One artifact set, read safely and together: again while a run publishes into DIR, and
+    from the staged set when a kill interrupted its publish."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir, self.real_dir = Path(out_dir), Path(out_dir).resolve()
         self.source = self.out_dir  # where the files are read: DIR, or the set it is getting
         self.interrupted: Path | None = None  # that set, when a kill interrupted its publish
         previous = None
-        for _ in range(READ_TRIES):
-            before = self._publish_state()
+        for _ in range(READ_TRIES):  # a consistent read is one set: each file's sha-256 agrees
             self._read_all()
-            after = self._publish_state()
-            if after == before and self.consistent():
+            if self.consistent():
                 return
             if self._being_published() is None:  # the same mismatch twice: damaged; say so
-                files = {
-                    key: hashlib.sha256(got).digest() if isinstance(got, bytes) else str(got)
-                    for key, got in self.memo.items()
-                    if key[0] == "read"
-                }
-                read = (before, after, files)
+                reads = [got for key, got in self.memo.items() if isinstance(key, str)]
+                files = [got if isinstance(got, bytes) else str(got) for got in reads]
+                read = (self._publish_state(), files)
                 if read == previous:
                     return
                 previous = read
@@ -134,15 +93,16 @@ class SetReader:
     def _being_published(self) -> Path | None:
         """The staged set that `.cnnlib/current` names, when DIR does not show its manifest."""
         staged = current_set(self.out_dir)
-        if staged is None:
-            return None
-        content = read_regular(staged / MANIFEST_NAME, MAX_MANIFEST_BYTES)
-        return None if content in (None, self.memo.get(("read", MANIFEST_NAME))) else staged
+        with suppress(OSError):  # its manifest unreadable: no set to read
+            shown = self.memo[MANIFEST_NAME]
+            if staged and read_regular(staged / MANIFEST_NAME, MAX_MANIFEST_BYTES) != shown:
+                return staged
+        return None
 
     def _read_all(self) -> None:
         """Read the manifest, then every file a set must have (never more: a forged manifest
         may list thousands), and list the snapshots DIR holds."""
-        self.memo: dict[tuple, object] = {}  # what `remembered` methods found, errors too
+        self.memo: dict[object, object] = {}  # what `once` found, errors too
         names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
         with suppress(VerifyError):
             names = self.names()
@@ -151,56 +111,87 @@ class SetReader:
                 self.read(name)
         self.present = []
         with suppress(OSError):  # a folder the user may not enter: its files fail their lines
-            inner = os.listdir(self.source / EPOCH_WEIGHTS_DIR)
-            self.present = sorted(f"{EPOCH_WEIGHTS_DIR}/{n}" for n in inner if n[0] != ".")
-            self.present = [name for name in self.present if name.endswith(".pth")]
+            inner = sorted(os.listdir(self.source / EPOCH_WEIGHTS_DIR))
+            snapshots = [name for name in inner if name[0] != "." and name.endswith(".pth")]
+            self.present = [f"{EPOCH_WEIGHTS_DIR}/{name}" for name in snapshots]
 
-    @remembered
+    def once(self, key: object, compute: Callable[[], Any]) -> Any:
+        """compute(), or its VerifyError, found once and kept for the next calls."""
+        if key not in self.memo:
+            try:
+                self.memo[key] = compute()
+            except VerifyError as error:
+                self.memo[key] = error
+        if isinstance(value := self.memo[key], VerifyError):
+            raise VerifyError(str(value))
+        return value
+
     def read(self, name: str) -> bytes:
         """The content of the artifact `name`, as read with the rest of the set."""
-        return read_inside(self.source, name, self.real_dir)
+        return self.once(name, lambda: read_inside(self.source, name, self.real_dir))
+
+    def manifest(self) -> dict:
+        return self.once(("manifest",), lambda: parse_manifest(self.read(MANIFEST_NAME)))
 
     def names(self) -> list[str]:
         """The files a set of `last_epoch()` epochs holds, the manifest first."""
         epochs = [epoch_weights_name(epoch) for epoch in range(self.last_epoch() + 1)]
         return [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME, *epochs]
 
+    def mismatches(self) -> list[str]:
+        """Where the manifest does not list exactly the set's files, with their sizes and
+        sha-256, or DIR holds another snapshot: one problem each."""
+        listed, expected = self.manifest()["files"], self.names()[1:]
+        problems = [
+            f"{name}: not listed in {MANIFEST_NAME}" for name in expected if name not in listed
+        ]
+        for name, entry in listed.items():
+            if name not in expected:  # never read: a forged manifest may list thousands
+                problems.append(f"{name[:80]}: listed in {MANIFEST_NAME}, but no set holds it")
+                continue
+            try:
+                content = self.read(name)
+            except VerifyError as error:
+                missing = str(error) == f"{name}: missing"
+                problems.append(
+                    f"{name}: listed in {MANIFEST_NAME} but missing" if missing else str(error)
+                )
+                continue
+            if len(content) != entry["bytes"]:
+                truncated = " (truncated?)" if len(content) < entry["bytes"] else ""
+                stated = f"{MANIFEST_NAME} says {entry['bytes']}{truncated}"
+                problems.append(f"{name}: {len(content)} bytes, {stated}")
+            elif hashlib.sha256(content).hexdigest() != entry["sha256"]:
+                problems.append(
+                    f"{name}: sha-256 differs from {MANIFEST_NAME} (changed or damaged)"
+                )
+        unlisted = [name for name in self.present if name not in listed]
+        return problems + [
+            f"{name}: not listed in {MANIFEST_NAME} (left from another run?)" for name in unlisted
+        ]
+
     def consistent(self) -> bool:
-        """Does the manifest list exactly the set's files, with their sizes and sha-256, and
-        does DIR hold no other snapshot?"""
+        """Is the manifest readable, and does it list exactly the set's files?"""
         with suppress(VerifyError):
-            listed = self.manifest()["files"]
-            return (
-                set(listed) == set(self.names()[1:])
-                and set(self.present) <= set(listed)
-                and all(matches(self.read(name), entry) for name, entry in listed.items())
-            )
+            return not self.mismatches()
         return False
 
-    @remembered
-    def manifest(self) -> dict:
-        manifest = strict_json(self.read(MANIFEST_NAME), MANIFEST_NAME)
-        if not is_manifest(manifest):
-            raise VerifyError(f"{MANIFEST_NAME}: not in the format `regenerate` writes")
-        return manifest
-
-    @remembered
-    def checked_payload(self) -> dict:
-        """The parsed JSON, valid against the schema (the checks rely on its shape)."""
-        payload = strict_json(self.read(JSON_NAME), JSON_NAME)
+    def loaded(self, name: str) -> Any:
+        """The artifact `name` parsed and checked (the JSON, or a snapshot); what is wrong with
+        it is said once, on its own line: elsewhere a VerifyError sends the reader there."""
         try:
-            schema_validator()(payload)
-        except fastjsonschema.JsonSchemaValueException as error:
-            message = error.message[:300]  # fastjsonschema calls the document "data"
-            where = message.removeprefix("data.") if message.startswith("data.") else None
-            raise VerifyError(
-                f"{JSON_NAME}: {where or 'top level ' + message.removeprefix('data ')}"
-            ) from None
-        return payload
+            return self.checked(name)
+        except VerifyError:
+            line = "JSON schema" if name == JSON_NAME else "weight files"
+            raise VerifyError(f"{name}: did not load (see '{line}')") from None
+
+    def checked(self, name: str) -> Any:
+        """The JSON `name`, valid against the schema, or the snapshot `name`, checked."""
+        parse = read_payload if name == JSON_NAME else read_state_dict
+        return self.once(("checked", name), lambda: parse(self.read(name), name))
 
     def payload(self) -> dict:
-        """The checked JSON; what is wrong with it is said once, on the 'JSON schema' line."""
-        return see_line(self.checked_payload, JSON_NAME, "JSON schema")
+        return self.loaded(JSON_NAME)
 
     def last_epoch(self) -> int:
         """N, the last epoch: as the manifest's config says, else the JSON's, else the default;
@@ -214,20 +205,3 @@ class SetReader:
         if last > MAX_EPOCHS:
             raise VerifyError(f"{source}: claims {last} epochs; a run makes at most {MAX_EPOCHS}")
         return last
-
-    @remembered
-    def checked_snapshot(self, name: str) -> dict[str, torch.Tensor]:
-        """The state dict of the `.pth` file `name`, checked."""
-        return read_state_dict(self.read(name), name)
-
-    def snapshot(self, name: str) -> dict[str, torch.Tensor]:
-        """The checked snapshot; what is wrong with it is said on the 'weight files' line."""
-        return see_line(lambda: self.checked_snapshot(name), name, "weight files")
-
-
-def see_line(read: Callable[[], object], name: str, line: str) -> object:
-    """read(), or a VerifyError that sends the reader to the report's `line` for the reason."""
-    try:
-        return read()
-    except VerifyError:
-        raise VerifyError(f"{name}: did not load (see '{line}')") from None

@@ -1,12 +1,7 @@
-"""The factory, the set store: where an artifact set lives on disk and how it replaces the last.
-
-A run writes its whole set into a hidden folder, DIR/.cnnlib/set-*, and verifies it there. To
-publish it, `.cnnlib/current` (a symbolic link) names the set, each file is hard-linked into DIR
-under a temporary name and renamed over the old one (the manifest last), and the staged folder
-goes; a run killed meanwhile is finished by the next one. DIR's artifacts stay regular files that
-every ordinary tool copies. A lock file keeps one writer per DIR. Files cnnlib did not write are
-never replaced, hidden or deleted, and no symbolic link is ever written or deleted through.
-"""
+"""The factory, the set store: a run stages its set in DIR/.cnnlib/set-*, verifies it there, then
+publishes it: hard links renamed over DIR's files, the manifest last; a killed publish is finished
+by the next run. One writer per DIR (a lock); no file cnnlib did not write is replaced or deleted,
+and no symbolic link is written or deleted through."""
 
 from __future__ import annotations
 
@@ -19,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 from cnnlib.export import (
@@ -46,14 +42,11 @@ from cnnlib.files import (
 SETS_DIR = ".cnnlib"  # hidden: the lock, the staged sets, and `current` during a publish
 CURRENT = "current"
 LOCK_NAME = "lock"
-# The manifest of the set DIR shows, kept by cnnlib: which of DIR's files are ours, even after
-# DIR's own manifest.json was damaged or removed.
-RECORD_NAME = "published.json"
-MNIST_DIR = "MNIST"  # the dataset's folder when DIR is data/
+RECORD_NAME = "published.json"  # DIR's manifest, kept: which files are ours if DIR's is damaged
 MAX_MANIFEST_BYTES = 1_000_000
-OUR_FILE = re.compile(
-    "|".join([EPOCH_FILE_PATTERN, *map(re.escape, (JSON_NAME, FINAL_WEIGHTS_NAME, MANIFEST_NAME))])
-)
+NAMES = [re.escape(name) for name in (JSON_NAME, FINAL_WEIGHTS_NAME, MANIFEST_NAME)]
+OUR_FILE = re.compile("|".join([EPOCH_FILE_PATTERN, *NAMES]))
+SET_PATH = re.compile("|".join([f"{EPOCH_WEIGHTS_DIR}/{EPOCH_FILE_PATTERN}", *NAMES]))
 SET_NAME = re.compile(r"set-[0-9a-z-]+")
 
 
@@ -74,48 +67,21 @@ def is_ours(name: str) -> bool:
 def discard(set_dir: Path) -> None:
     """Remove a staged set folder, only the files cnnlib writes there; a link in its place, or
     inside it, is never followed, and someone else's file keeps the folder."""
-    try:
-        top = open_folder(set_dir)
-    except OSError:  # gone, or a link
-        return
-    try:
-        remove_regular(top, filter(is_ours, os.listdir(top)))
-        with suppress(OSError):
-            inner = open_folder(EPOCH_WEIGHTS_DIR, top)
-            try:
-                remove_regular(inner, filter(is_ours, os.listdir(inner)))
-            finally:
-                os.close(inner)
+    with suppress(OSError), open_folder(set_dir) as top:  # gone, or a link: left alone
+        remove_regular(top, is_ours)
+        with suppress(OSError), open_folder(EPOCH_WEIGHTS_DIR, top) as inner:
+            remove_regular(inner, is_ours)
             os.rmdir(EPOCH_WEIGHTS_DIR, dir_fd=top)
-    finally:
-        os.close(top)
-    with suppress(OSError):
         set_dir.rmdir()
-
-
-# ---------------------------------------------------------------------------------------------
-# What DIR holds: which set, which files are ours.
-
-
-def is_set_path(path: str) -> bool:
-    """Is `path` where a set holds a file? (A manifest may be forged: cnnlib reads or deletes
-    only such paths, never `../x`.)"""
-    folder, _, name = path.rpartition("/")
-    return OUR_FILE.fullmatch(name) is not None and folder == (
-        EPOCH_WEIGHTS_DIR if name.startswith("epoch_") else ""
-    )
 
 
 def read_manifest(path: Path) -> dict | None:
     """The manifest at `path` when it is one of ours, else None."""
-    try:
+    with suppress(OSError, ValueError, KeyError, TypeError, RecursionError):
         manifest = json.loads(read_regular(path, MAX_MANIFEST_BYTES))
-        if isinstance(manifest["config"], dict) and all(
-            isinstance(n, str) for n in manifest["files"]
-        ):
+        names = all(isinstance(name, str) for name in manifest["files"])
+        if isinstance(manifest["config"], dict) and names:
             return manifest
-    except (ValueError, KeyError, TypeError, RecursionError):
-        pass
     return None
 
 
@@ -135,26 +101,32 @@ def dir_manifest(out_dir: Path) -> dict | None:
 
 
 def listed_names(manifest: dict | None) -> list[str]:
-    """The set paths a manifest lists (never `../x`), the manifest itself not included."""
-    return [name for name in (manifest or {"files": {}})["files"] if is_set_path(name)]
+    """The set paths a manifest lists (a forged one may list `../x`: never read or deleted),
+    the manifest itself not included."""
+    return [name for name in (manifest or {"files": {}})["files"] if SET_PATH.fullmatch(name)]
 
 
-def our_files(out_dir: Path) -> set[str] | None:
+def our_files(out_dir: Path) -> set[str]:
     """The names of DIR's files that cnnlib wrote, from DIR's manifest and cnnlib's record of
-    what it published; None when DIR holds no set of ours."""
+    what it published; empty when DIR holds no set of ours."""
     manifests = [dir_manifest(out_dir), read_manifest(Path(out_dir) / SETS_DIR / RECORD_NAME)]
     if manifests == [None, None]:
-        return None
+        return set()
     return {MANIFEST_NAME, *(name for manifest in manifests for name in listed_names(manifest))}
 
 
-def refuse_others(out_dir: Path, force: bool = False) -> None:
-    """OutputError, one line, unless every artifact name in DIR is ours and, when DIR holds other
-    files, it holds a set of ours too (or `force`)."""
+def check_writable(out_dir: Path, force: bool = False) -> None:
+    """Fail early, writing nothing: OSError when `out_dir` is a file; OutputError unless its
+    artifact names are ours and, beside other files, it holds a set of ours (or `force`)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out_dir))
+    if not out_dir.is_dir():
+        return
     sets = out_dir / SETS_DIR
     if sets.is_symlink() or (sets.exists() and not sets.is_dir()):
         raise OutputError(f"{sets} is not a folder cnnlib made; move it away")
-    listed = our_files(out_dir) or set()
+    listed = our_files(out_dir)
     for name in TOP_LEVEL:
         entry = out_dir / name
         if entry.is_symlink():
@@ -163,8 +135,8 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
                 "one; remove the link or choose another --out"
             )
         if name == EPOCH_WEIGHTS_DIR and entry.is_dir():  # hidden names: a writer's temporaries
-            inside = (f"{name}/{path.name}" for path in sorted(entry.iterdir()))
-            theirs = [path for path in inside if path not in listed and "/." not in path]
+            inside = (f"{name}/{inner}" for inner in sorted(os.listdir(entry)) if inner[0] != ".")
+            theirs = [path for path in inside if path not in listed]
         else:
             theirs = [name] if entry.exists() and not (entry.is_file() and name in listed) else []
         if theirs:
@@ -172,8 +144,8 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
                 f"{out_dir / theirs[0]} was not written by cnnlib; move it away or choose "
                 "another --out"
             )
-    ours = {*TOP_LEVEL, SETS_DIR, MNIST_DIR}
-    others = sorted(e.name for e in out_dir.iterdir() if e.name not in ours and e.name[0] != ".")
+    ours = {*TOP_LEVEL, SETS_DIR, "MNIST"}  # MNIST: the dataset's folder when DIR is data/
+    others = sorted(name for name in os.listdir(out_dir) if name not in ours and name[0] != ".")
     if others and not (force or listed):
         raise OutputError(
             f"{out_dir} holds files that cnnlib did not write ({', '.join(others[:3])}"
@@ -182,49 +154,33 @@ def refuse_others(out_dir: Path, force: bool = False) -> None:
         )
 
 
-def check_writable(out_dir: Path, force: bool = False) -> None:
-    """Fail early, writing nothing: OSError when `out_dir` is a file, OutputError when it holds
-    files that are not ours (see `refuse_others`)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out_dir))
-    if out_dir.is_dir():
-        refuse_others(out_dir, force)
-
-
 def prepare_output(out_dir: Path, force: bool = False) -> None:
     """Make `out_dir` ready for a run that writes a set, before any work: OSError when it cannot
     be written, OutputError when it holds files that are not ours."""
-    out_dir = Path(out_dir)
     check_writable(out_dir, force)
-    (out_dir / SETS_DIR).mkdir(parents=True, exist_ok=True)
-    os.close(os.open(out_dir / SETS_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing a set: the lock, staging, publishing.
+    (Path(out_dir) / SETS_DIR).mkdir(parents=True, exist_ok=True)
+    lock = Path(out_dir) / SETS_DIR / LOCK_NAME
+    os.close(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644))
 
 
 @contextmanager
 def locked(out_dir: Path, wait: bool = False) -> Iterator[None]:
-    """Be the only process writing into `out_dir` for the block (after prepare_output): wait for
-    another one to end, or BusyError at once. A publish a killed run left half done is finished
-    first. The kernel releases the lock if the process dies."""
-    descriptor = os.open(
-        Path(out_dir) / SETS_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644
-    )
-    try:
+    """Be the only writer of `out_dir` for the block (the kernel releases the lock if the process
+    dies): wait, or BusyError at once; then finish a publish that a killed run left half done."""
+    out_dir = Path(out_dir)
+    lock = os.open(out_dir / SETS_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(lock, "rb"):
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             message = (
                 f"another run is writing {out_dir}; wait for it to end, or choose another --out"
             )
             raise BusyError(errno.EBUSY, message) from None
-        finish_publishing(Path(out_dir))
+        set_dir = current_set(out_dir)
+        if set_dir is not None and read_manifest(set_dir / MANIFEST_NAME):
+            show(out_dir, set_dir)  # verified before its publish began
         yield
-    finally:
-        os.close(descriptor)
 
 
 class StagedSet:
@@ -287,50 +243,35 @@ def staging(out_dir: Path) -> Iterator[StagedSet]:
         raise
 
 
-def _show(out_dir: Path, set_dir: Path) -> None:
-    """Make DIR's files those of `set_dir`, each name switched atomically, the manifest last;
-    remove DIR's old epoch files that the new set lacks, then the staged folder (DIR keeps its
-    files: hard links). A run killed in here is finished by the next one."""
+def show(out_dir: Path, set_dir: Path) -> None:
+    """Make DIR's files those of `set_dir` (hard links, each name switched atomically, the
+    manifest last), remove old epoch files the set lacks, then the staged folder."""
     names = listed_names(read_manifest(set_dir / MANIFEST_NAME))
-    old = our_files(out_dir) or set()
+    gone = {name.split("/", 1)[1] for name in our_files(out_dir) - set(names) if "/" in name}
     (out_dir / EPOCH_WEIGHTS_DIR).mkdir(exist_ok=True)
     for name in names:
-        replace(out_dir / name, hard_link(set_dir / name))
-    gone = [name.split("/", 1)[1] for name in old - set(names) if "/" in name]
-    epochs = open_folder(out_dir / EPOCH_WEIGHTS_DIR)
-    try:
-        remove_regular(epochs, sorted(gone))
-    finally:
-        os.close(epochs)
-    replace(out_dir / MANIFEST_NAME, hard_link(set_dir / MANIFEST_NAME))
+        replace(out_dir / name, partial(hard_link, set_dir / name))
+    with open_folder(out_dir / EPOCH_WEIGHTS_DIR) as epochs:
+        remove_regular(epochs, gone.__contains__)
+    replace(out_dir / MANIFEST_NAME, partial(hard_link, set_dir / MANIFEST_NAME))
     with suppress(OSError):  # else the record still lists the old set's names too
         atomic_write_bytes(out_dir / SETS_DIR / RECORD_NAME, (set_dir / MANIFEST_NAME).read_bytes())
     (out_dir / SETS_DIR / CURRENT).unlink()
     discard(set_dir)
 
 
-def finish_publishing(out_dir: Path) -> None:
-    """Finish a publish that a killed run left half done: DIR then shows the staged set that
-    `current` names, verified before its publish began. The caller holds the lock."""
-    set_dir = current_set(out_dir)
-    if set_dir is not None and read_manifest(set_dir / MANIFEST_NAME):
-        _show(out_dir, set_dir)
-
-
 def publish(out_dir: Path, set_dir: Path) -> None:
-    """Make a staged, verified set the one `out_dir` shows: record it in `.cnnlib/current` (from
-    then on, a killed run's publish is finished by the next run), then switch DIR's files to it.
-    The caller holds the lock."""
+    """Make a staged, verified set the one `out_dir` shows (the caller holds the lock): name it in
+    `.cnnlib/current`, from then on finished by the next run if killed, then `show` it."""
     sets = Path(out_dir) / SETS_DIR
     try:  # what needs disk space comes first: a full disk leaves nothing to publish later
         manifest = read_manifest(set_dir / MANIFEST_NAME)
-        both = [*(our_files(out_dir) or ()), *manifest["files"]]  # ours: the old and the new
-        atomic_write_bytes(
-            sets / RECORD_NAME, json.dumps({"config": manifest["config"], "files": both}).encode()
-        )
+        both = [*our_files(out_dir), *manifest["files"]]  # ours: the old and the new
+        record = {"config": manifest["config"], "files": both}
+        atomic_write_bytes(sets / RECORD_NAME, json.dumps(record).encode())
         replace(sets / CURRENT, lambda temporary: os.symlink(set_dir.name, temporary))
     except BaseException:
         discard(set_dir)
         (sets / CURRENT).unlink(missing_ok=True)
         raise
-    _show(Path(out_dir), set_dir)
+    show(Path(out_dir), set_dir)
