@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 FORKSERVER = multiprocessing.get_context("forkserver")
@@ -58,7 +59,10 @@ class Process:
         return self.process.exitcode
 
     def send_signal(self, signal_number: int) -> None:
-        os.kill(self.pid, signal_number)
+        """As Popen's: nothing once the process has ended."""
+        if self.poll() is None:
+            with suppress(ProcessLookupError):  # it ended just now
+                os.kill(self.pid, signal_number)
 
     def wait(self, timeout: float | None = TIMEOUT) -> int:
         self.process.join(timeout)
