@@ -80,15 +80,13 @@ class SetReader:
 
     def _publish_state(self) -> tuple[object, ...]:
         """What a publish changes: `.cnnlib/current`, and the manifest's file (a new inode)."""
-        try:
+        target = None
+        with suppress(OSError):
             target = os.readlink(self.out_dir / SETS_DIR / CURRENT)
-        except OSError:
-            target = None
-        try:
+        with suppress(OSError):
             shown = os.stat(self.out_dir / MANIFEST_NAME)
-        except OSError:
-            return (target,)
-        return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
+            return (target, shown.st_ino, shown.st_ctime_ns, shown.st_size)
+        return (target,)
 
     def _being_published(self) -> Path | None:
         """The staged set that `.cnnlib/current` names, when DIR does not show its manifest."""
@@ -100,8 +98,7 @@ class SetReader:
         return None
 
     def _read_all(self) -> None:
-        """Read the manifest, then every file a set must have (never more: a forged manifest
-        may list thousands), and list the snapshots DIR holds."""
+        """Read every file a set must have (never more: a forged manifest may list thousands)."""
         self.memo: dict[object, object] = {}  # what `once` found, errors too
         names = [MANIFEST_NAME, JSON_NAME, FINAL_WEIGHTS_NAME]
         with suppress(VerifyError):
@@ -177,8 +174,7 @@ class SetReader:
         return False
 
     def loaded(self, name: str) -> Any:
-        """The artifact `name` parsed and checked (the JSON, or a snapshot); what is wrong with
-        it is said once, on its own line: elsewhere a VerifyError sends the reader there."""
+        """`checked(name)`; a failure is said on its own line, and sends other lines there."""
         try:
             return self.checked(name)
         except VerifyError:
