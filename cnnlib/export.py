@@ -142,6 +142,14 @@ def test_images(data: Mnist, indices: Iterable[int]) -> list[dict[str, object]]:
     ]
 
 
+def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of up to `count` wrongly classified images, the most confident mistake first."""
+    confidence, predicted = logits.softmax(dim=1).max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = confidence[wrong].argsort(descending=True, stable=True)
+    return wrong[order[:count]]
+
+
 @torch.inference_mode()
 def mistakes(model: CNN, data: Mnist) -> list[dict[str, object]]:
     """The MAX_MISTAKES test images the model gets wrong with the highest probability, highest
@@ -152,8 +160,6 @@ def mistakes(model: CNN, data: Mnist) -> list[dict[str, object]]:
     logits = torch.cat(chunks)
     probability, prediction = logits.softmax(dim=1).max(dim=1)
     labels = data.test_labels
-    wrong = (prediction != labels).nonzero()[:, 0]
-    worst = wrong[probability[wrong].sort(descending=True, stable=True).indices[:MAX_MISTAKES]]
     return [
         {
             "index": index,
@@ -161,7 +167,7 @@ def mistakes(model: CNN, data: Mnist) -> list[dict[str, object]]:
             "prediction": int(prediction[index]),
             "probability": probability[index],
         }
-        for index in worst.tolist()
+        for index in confident_mistakes(logits, labels, MAX_MISTAKES).tolist()
     ]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from cnnlib.export import confident_mistakes as confident_mistakes  # as the demo's gallery
 from cnnlib.model import CNN
 from cnnlib.train import EVAL_CHUNK
 
@@ -62,14 +63,6 @@ def confused_pairs(matrix: torch.Tensor) -> list[tuple[int, int, int]]:
         if both_ways[a, b] > 0
     ]
     return sorted(pairs, key=lambda pair: (-pair[2], pair[0], pair[1]))
-
-
-def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
-    """Indices of up to `count` wrongly classified images, the most confident mistake first."""
-    confidence, predicted = logits.softmax(dim=1).max(dim=1)
-    wrong = (predicted != labels).nonzero().flatten()
-    order = confidence[wrong].argsort(descending=True, stable=True)
-    return wrong[order[:count]]
 
 
 def standard_error(accuracy: float, count: int) -> float:
