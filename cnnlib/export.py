@@ -18,7 +18,7 @@ from torch import nn
 
 from cnnlib.data import MEAN, RAW_FILES, STD, Mnist, feature_map_index, normalize, sample_indices
 from cnnlib.model import ACTIVATION_NAMES, CNN
-from cnnlib.train import EVAL_CHUNK, EpochResult, TrainConfig, resolve_device, single_threaded
+from cnnlib.train import EpochResult, TrainConfig, resolve_device
 
 SCHEMA_VERSION = 3  # 2: validation_loss and validation_accuracy; 3: mistakes, mistake_samples
 MAX_MISTAKES = 10  # each epoch's most confident mistakes on the test set, for the demo's gallery
@@ -150,16 +150,10 @@ def confident_mistakes(logits: torch.Tensor, labels: torch.Tensor, count: int) -
     return wrong[order[:count]]
 
 
-@torch.inference_mode()
-def mistakes(model: CNN, data: Mnist) -> list[dict[str, object]]:
-    """The MAX_MISTAKES test images the model gets wrong with the highest probability, highest
-    first. In chunks on one thread: the logits of one batch of 10,000, in half the time."""
-    model.eval()
-    with single_threaded():
-        chunks = [model(normalize(chunk)) for chunk in data.test_pixels.split(EVAL_CHUNK)]
-    logits = torch.cat(chunks)
+def mistakes(logits: torch.Tensor, labels: torch.Tensor) -> list[dict[str, object]]:
+    """The MAX_MISTAKES test images that `logits` get wrong with the highest probability,
+    highest first."""
     probability, prediction = logits.softmax(dim=1).max(dim=1)
-    labels = data.test_labels
     return [
         {
             "index": index,
@@ -186,7 +180,7 @@ def epoch_entry(result: EpochResult, data: Mnist) -> dict[str, object]:
         "epoch": result.epoch,
         **{name: getattr(result, name) for name in METRICS},
         "feature_maps": {name: activations[name][0] for name in ACTIVATION_NAMES},
-        "mistakes": mistakes(model, data),
+        "mistakes": mistakes(result.test_logits, data.test_labels),
         "weights": weights_by_layer(result.state_dict),
     }
 

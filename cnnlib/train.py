@@ -199,16 +199,24 @@ def fit(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) over uint8 `pixels`, EVAL_CHUNK at a time."""
+def predict(model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """The logits for uint8 `pixels` [N, 28, 28], EVAL_CHUNK images per forward pass."""
     model.eval()
-    total_loss = torch.zeros((), dtype=torch.float64, device=pixels.device)
-    correct = torch.zeros((), dtype=torch.long, device=pixels.device)
-    for chunk, chunk_labels in zip(pixels.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True):
-        logits = model(normalize(chunk))
-        total_loss += F.cross_entropy(logits, chunk_labels, reduction="sum")
-        correct += (logits.argmax(dim=1) == chunk_labels).sum()
+    return torch.cat([model(normalize(chunk)) for chunk in pixels.split(EVAL_CHUNK)])
+
+
+def scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) of `logits` for `labels`."""
+    total_loss = torch.zeros((), dtype=torch.float64, device=logits.device)
+    for chunk, chunk_labels in zip(logits.split(EVAL_CHUNK), labels.split(EVAL_CHUNK), strict=True):
+        total_loss += F.cross_entropy(chunk, chunk_labels, reduction="sum")
+    correct = (logits.argmax(dim=1) == labels).sum()
     return total_loss.item() / len(labels), 100.0 * correct.item() / len(labels)
+
+
+def evaluate(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) of `model` over uint8 `pixels`."""
+    return scores(predict(model, pixels), labels)
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -228,23 +236,25 @@ class EpochResult:
     validation_loss: float  # mean cross-entropy over the 5,000 held-out training images
     validation_accuracy: float  # percent, over the same images
     state_dict: dict[str, torch.Tensor]
+    test_logits: torch.Tensor  # [10000, 10], on the CPU: what the test metrics are computed from
 
 
 class Evaluator:
-    """Evaluates snapshots on held-out sets in a thread of its own while the caller trains on."""
+    """Computes snapshots' logits on held-out images in a thread of its own while the caller
+    trains on."""
 
-    def __init__(self, model: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]]):
+    def __init__(self, model: nn.Module, sets: dict[str, torch.Tensor]):
         self.model = copy.deepcopy(model)  # its own copy: the caller's model keeps changing
-        self.sets = sets  # name -> (uint8 pixels, labels)
+        self.sets = sets  # name -> uint8 pixels
         self.thread = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
 
-    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[dict[str, tuple]]:
-        """A future of each set's (loss, accuracy) with `state_dict`."""
-        return self.thread.submit(self._evaluate, state_dict)
+    def submit(self, state_dict: dict[str, torch.Tensor]) -> Future[dict[str, torch.Tensor]]:
+        """A future of each set's logits with `state_dict`."""
+        return self.thread.submit(self._predict, state_dict)
 
-    def _evaluate(self, state_dict: dict[str, torch.Tensor]) -> dict[str, tuple]:
+    def _predict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         self.model.load_state_dict(state_dict)
-        return {name: evaluate(self.model, *images) for name, images in self.sets.items()}
+        return {name: predict(self.model, pixels) for name, pixels in self.sets.items()}
 
     def close(self) -> None:
         self.thread.shutdown(wait=True, cancel_futures=True)
@@ -256,16 +266,19 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
     model, optimizer = start(config)
     device = next(model.parameters()).device
     held_out = validation_split(len(data.train_labels))[1]
-    validation = (data.train_pixels[held_out].to(device), data.train_labels[held_out].to(device))
-    test = (data.test_pixels.to(device), data.test_labels.to(device))
-    evaluator = Evaluator(model, {"test": test, "validation": validation})
+    pixels = {"test": data.test_pixels, "validation": data.train_pixels[held_out]}
+    labels = {"test": data.test_labels, "validation": data.train_labels[held_out]}
+    evaluator = Evaluator(model, {name: images.to(device) for name, images in pixels.items()})
     total = (config.epochs + 1) * config.batches_per_epoch
     bar = tqdm(total=total, unit="batch", desc="training", disable=not progress)
 
-    def finished(epoch: Epoch, state: dict, scores: Future) -> EpochResult:
-        test, validation = scores.result().values()
+    def finished(epoch: Epoch, state: dict, logits: Future) -> EpochResult:
+        logits = {name: values.cpu() for name, values in logits.result().items()}
+        test, validation = (scores(logits[name], labels[name]) for name in ("test", "validation"))
         bar.set_postfix(epoch=epoch.number, val_acc=f"{validation[1]:.2f}%")
-        return EpochResult(epoch.number, epoch.loss, epoch.accuracy, *test, *validation, state)
+        return EpochResult(
+            epoch.number, epoch.loss, epoch.accuracy, *test, *validation, state, logits["test"]
+        )
 
     with bar, closing(evaluator):
         waiting = None  # the previous epoch, while its evaluation runs

@@ -284,8 +284,11 @@ def test_the_receptive_field_figure_has_a_colour_bar_for_every_map() -> None:
 def results_of(values: list[float]) -> list:
     from cnnlib.train import EpochResult
 
+    no_logits = torch.zeros(0, 10)  # the curves read the metrics only
     return [
-        EpochResult(epoch, 1.0 / (epoch + 1), value, 0.5, value + 0.5, 0.6, value - 0.5, {})
+        EpochResult(
+            epoch, 1.0 / (epoch + 1), value, 0.5, value + 0.5, 0.6, value - 0.5, {}, no_logits
+        )
         for epoch, value in enumerate(values)
     ]
 

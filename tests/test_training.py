@@ -16,7 +16,9 @@ from cnnlib.train import (
     Evaluator,
     TrainConfig,
     evaluate,
+    predict,
     resolve_device,
+    scores,
     single_threaded,
     train,
 )
@@ -109,27 +111,31 @@ def test_pixels_stay_bytes_and_are_normalized_when_looked_at(mnist):
     assert torch.equal(mnist.test_images[-64:], normalize(mnist.test_pixels[-64:]))
 
 
-def test_the_evaluation_thread_gives_what_evaluating_in_line_gives(mnist, short_results):
+def test_the_evaluation_thread_gives_what_predicting_in_line_gives(mnist, short_results):
     model = CNN()
     model.load_state_dict(short_results[-1].state_dict)
-    pixels, labels = mnist.test_pixels[:1000], mnist.test_labels[:1000]
-    evaluator = Evaluator(model, {"a": (pixels, labels), "b": (pixels[:300], labels[:300])})
+    pixels = mnist.test_pixels[:1000]
+    evaluator = Evaluator(model, {"a": pixels, "b": pixels[:300]})
     try:
         in_thread = [evaluator.submit(result.state_dict) for result in short_results]
         in_thread = [future.result() for future in in_thread]
     finally:
         evaluator.close()
-    in_line = []
     with single_threaded():
-        for result in short_results:
+        for result, logits in zip(short_results, in_thread, strict=True):
             model.load_state_dict(result.state_dict)
-            in_line.append(
-                {
-                    "a": evaluate(model, pixels, labels),
-                    "b": evaluate(model, pixels[:300], labels[:300]),
-                }
-            )
-    assert in_thread == in_line
+            assert torch.equal(logits["a"], predict(model, pixels))
+            assert torch.equal(logits["b"], predict(model, pixels[:300]))
+
+
+def test_each_epochs_test_metrics_are_those_of_its_test_logits_and_weights(mnist, short_results):
+    model = CNN()
+    for result in short_results:
+        model.load_state_dict(result.state_dict)
+        assert torch.equal(result.test_logits, predict(model, mnist.test_pixels))
+        metrics = (result.test_loss, result.test_accuracy)
+        assert scores(result.test_logits, mnist.test_labels) == metrics
+        assert evaluate(model, mnist.test_pixels, mnist.test_labels) == metrics
 
 
 def test_single_threaded_gives_the_thread_count_back():

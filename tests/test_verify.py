@@ -17,9 +17,10 @@ import torch
 from cnnlib.__main__ import main
 from cnnlib.data import DEFAULT_DATA_DIR, RAW_FILES
 from cnnlib.export import FINAL_WEIGHTS_NAME, JSON_NAME, MANIFEST_NAME, epoch_weights_name
+from cnnlib.model import CNN
 from cnnlib.pipeline import regenerate
 from cnnlib.reading import MAX_PTH_BYTES
-from cnnlib.train import MAX_EPOCHS, EpochResult
+from cnnlib.train import MAX_EPOCHS, EpochResult, predict
 from cnnlib.verify import Report, verify
 from tests import forked
 from tests.conftest import SHORT, publish_unverified
@@ -468,18 +469,17 @@ def test_numbers_beyond_a_double_and_a_byte_order_mark_are_refused(fresh_run, da
 
 
 def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mnist, short_results):
-    scaled = [
-        EpochResult(
-            **{
-                **vars(result),
-                "state_dict": {
-                    key: tensor * (300.0 if key.endswith("weight") else 1.0)
-                    for key, tensor in result.state_dict.items()
-                },
-            }
-        )
-        for result in short_results
-    ]
+    def scaled(result: EpochResult) -> EpochResult:
+        weights = {
+            key: tensor * (300.0 if key.endswith("weight") else 1.0)
+            for key, tensor in result.state_dict.items()
+        }
+        model = CNN()
+        model.load_state_dict(weights)
+        logits = predict(model, mnist.test_pixels)  # the mistakes are the scaled weights'
+        return dataclasses.replace(result, state_dict=weights, test_logits=logits)
+
+    scaled = [scaled(result) for result in short_results]
     publish_unverified(scaled, mnist, SHORT, tmp_path / "huge")
     fc1 = read_json(tmp_path / "huge")["training_epochs"][2]["feature_maps"]["fc1"]
     assert max(map(abs, fc1)) > 1e6
