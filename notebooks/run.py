@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.chdir(NOTEBOOKS_DIR)  # once for every thread: papermill changes into it for each notebook
     for signum in STOP_SIGNALS:
-        signal.signal(signum, raise_stopped)
+        if signal.getsignal(signum) != signal.SIG_IGN:  # `nohup make data`: a hangup stays ignored
+            signal.signal(signum, raise_stopped)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile: now
         return run_all(notebooks, parameters, executed_dir)

@@ -264,10 +264,10 @@ def test_a_stop_ends_make_data_within_seconds_with_one_line_and_leaves_nothing_b
     assert {path: path.read_bytes() for path in fresh_run.rglob("*") if path.is_file()} == before
 
 
-def blocked_signals(pid: int) -> set[int]:
-    """The signals that process `pid` blocks (the SigBlk mask of /proc/PID/status)."""
+def signal_mask(pid: int, field: str) -> set[int]:
+    """The signals in one mask of /proc/PID/status: SigBlk (blocked), SigIgn, SigCgt (caught)."""
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    mask = int(next(line for line in lines if line.startswith("SigBlk:")).split()[1], 16)
+    mask = int(next(line for line in lines if line.startswith(f"{field}:")).split()[1], 16)
     return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
 
 
@@ -291,7 +291,7 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
         with suppress(OSError):
             command = Path(f"/proc/{process.pid}/cmdline").read_bytes()
             script = str(NOTEBOOKS_DIR / "run.py").encode()
-            return script in command and signum in blocked_signals(process.pid)
+            return script in command and signum in signal_mask(process.pid, "SigBlk")
         return False
 
     try:
@@ -305,6 +305,40 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
     assert process.returncode == -signum
     assert not (tmp_path / "out").exists()
     assert (stdout, stderr) == ("", f"run.py: stopped by {signum.name}\n")
+
+
+def test_under_nohup_a_hangup_does_not_stop_make_data(tmp_path: Path):
+    """`nohup make data` (over ssh, say) ignores SIGHUP, and run.py leaves it ignored: closing the
+    terminal does not stop the run; Ctrl-C still does."""
+    process = subprocess.Popen(
+        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
+        + ["-p", "output_dir", str(tmp_path / "out"), *LONG_TRAINING],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )
+
+    def handling_ctrl_c() -> bool:  # main() has installed its handlers
+        with suppress(OSError, StopIteration):
+            return signal.SIGINT in signal_mask(process.pid, "SigCgt") - signal_mask(
+                process.pid, "SigBlk"
+            )
+        return False
+
+    try:
+        wait_until(handling_ctrl_c, "run.py handles Ctrl-C", timeout=60)
+        assert signal.SIGHUP in signal_mask(process.pid, "SigIgn")  # not caught: never delivered
+        os.killpg(process.pid, signal.SIGHUP)  # the terminal closed
+        os.killpg(process.pid, signal.SIGINT)  # then Ctrl-C: the one that stops it
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert stderr.startswith("run.py: stopped by SIGINT"), stderr[-2000:]
+    assert process.returncode == -signal.SIGINT
 
 
 def test_the_kernels_die_with_a_killed_run_py_and_publish_nothing(long_run):
