@@ -84,6 +84,9 @@ setattr(os, function, hooked)
 sys.exit(main(["regenerate", "--out", out, "--quiet", *sys.argv[6:]]))
 """
 
+# The same, but the process stops itself (SIGSTOP) there instead: it goes on when sent SIGCONT.
+STOP_AT = KILL_AT.replace("signal.SIGKILL", "signal.SIGSTOP")
+
 
 def digests(out: Path) -> dict[str, str]:
     """{artifact name: sha-256} of what DIR shows under the artifact names (through links)."""
@@ -228,24 +231,42 @@ def test_ctrl_c_leaves_the_old_set_and_says_so(fresh_run: Path):
 # Two runs at once: the second one stops at once, and the first one ends normally.
 
 
+def process_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat: "T" once a process is stopped by a signal."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return "gone"
+    return stat.rsplit(")", 1)[1].split()[0]  # after "PID (NAME)", which may hold spaces
+
+
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(
     fresh_run: Path, new_set
 ):
-    slow = ["--epochs", "2", "--batches-per-epoch", "600", "--seed", "7", "--device", "cpu"]
-    first = forked.start(regenerate_command(fresh_run, *slow), env=ENV)
-    while not sets_in(fresh_run):  # the first run holds the lock and is training
+    # The first run stops itself (SIGSTOP) just before its first fsync in DIR: it holds the lock
+    # and is writing its staged set, for as long as the test needs.
+    arguments = [str(fresh_run), "fsync", "*", "1", "before", *NEW_RUN]
+    first = forked.start(arguments, code=STOP_AT, env=ENV)
+    try:
+        while process_state(first.pid) != "T":
+            assert first.poll() is None, "the first run ended before it stopped"
+            time.sleep(0.01)
+        assert len(sets_in(fresh_run)) == 1  # the first run's staged set
+        second = cnnlib_regenerate(fresh_run, *NEW_RUN)
         assert first.poll() is None
-        time.sleep(0.01)
-    second = cnnlib_regenerate(fresh_run, *NEW_RUN)
-    assert first.poll() is None, "the first run ended too soon for this test"
-    assert second.returncode == 1 and second.stdout == ""
-    assert second.stderr == (
-        f"{PROG}another run is writing {fresh_run}; wait for it to end, or choose another --out\n"
-    )
-    stdout, stderr = first.communicate(timeout=TIMEOUT)
+        assert second.returncode == 1 and second.stdout == ""
+        assert second.stderr == (
+            f"{PROG}another run is writing {fresh_run}; wait for it to end, or choose another "
+            "--out\n"
+        )
+        first.send_signal(signal.SIGCONT)
+        stdout, stderr = first.communicate(timeout=TIMEOUT)
+    finally:
+        first.send_signal(signal.SIGKILL)  # only if a failed assertion left it stopped
     assert first.returncode == 0, stderr
     assert "verify: 10/10 checks passed" in stdout
     assert verify(fresh_run, min_accuracy=0.0).passed
+    assert digests(fresh_run) == new_set[0]  # the first run's set
 
 
 # ---------------------------------------------------------------------------------------------
