@@ -3,12 +3,10 @@ epochs go to disk as they come; a long run says so at its start."""
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from cnnlib.pipeline import (
 from cnnlib.store import SETS_DIR
 from cnnlib.train import TrainConfig
 from cnnlib.verify import verify
+from tests import forked
 from tests.conftest import SHORT
 
 
@@ -86,23 +85,20 @@ def test_each_epoch_is_on_disk_before_the_next_one_is_trained(tmp_path: Path, mn
 def test_a_long_run_says_so_up_front_even_when_quiet(tmp_path: Path):
     out = tmp_path / "out"
     long_run = ["--epochs", "200", "--batches-per-epoch", "300", "--device", "cpu", "--quiet"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cnnlib", "regenerate", "--out", str(out), *long_run],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    notice = process.stderr.readline()  # after two epochs of 200
+    process = forked.start(["regenerate", "--out", str(out), *long_run])
+    while "\n" not in process.err.read_text():  # the notice, after two epochs of 200
+        assert process.poll() is None, process.err.read_text()
+        time.sleep(0.01)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=300)
+    stdout, stderr = process.communicate()
+    notice, rest = stderr.split("\n", 1)
     assert re.fullmatch(
         r"this run will take about (\d+\.\d min|\d+ h \d+ min): 200 epochs of \d+\.\d s; "
-        rf"Ctrl-C stops it and leaves {re.escape(str(out))} as it was\n",
+        rf"Ctrl-C stops it and leaves {re.escape(str(out))} as it was",
         notice,
     )
     assert process.returncode == 1 and stdout == ""
-    assert stderr == f"python -m cnnlib regenerate: error: interrupted; {out} was left as it was\n"
+    assert rest == f"python -m cnnlib regenerate: error: interrupted; {out} was left as it was\n"
     assert not (out / JSON_NAME).exists() and list((out / SETS_DIR).glob("set-*")) == []
 
 
