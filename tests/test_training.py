@@ -10,7 +10,6 @@ import torch
 from cnnlib.data import VALIDATION_SIZE, normalize, validation_split
 from cnnlib.export import JSON_NAME, epoch_weights_name, load_state_dict
 from cnnlib.model import CNN
-from cnnlib.pipeline import write_artifacts
 from cnnlib.train import (
     ConfigError,
     Evaluator,
@@ -22,7 +21,7 @@ from cnnlib.train import (
     single_threaded,
     train,
 )
-from tests.conftest import SHORT
+from tests.conftest import SHORT, publish_unverified
 
 
 def test_one_result_per_epoch_from_the_untrained_model_on(short_results):
@@ -56,10 +55,9 @@ def test_accuracies_are_percentages_of_whole_images(short_results):
         )
 
 
-def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_results, tmp_path):
-    write_artifacts(short_results, mnist, SHORT, tmp_path / "first")
-    write_artifacts(train(SHORT, mnist, progress=False), mnist, SHORT, tmp_path / "second")
-    first, second = tmp_path / "first", tmp_path / "second"
+def test_same_seed_gives_byte_identical_json_and_equal_tensors(mnist, short_run, tmp_path):
+    first = short_run  # SHORT's session training, written
+    second = publish_unverified(train(SHORT, mnist, progress=False), mnist, SHORT, tmp_path / "2")
     assert (first / JSON_NAME).read_bytes() == (second / JSON_NAME).read_bytes()
     for epoch in range(SHORT.epochs + 1):
         one = load_state_dict(first / epoch_weights_name(epoch))
