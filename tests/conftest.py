@@ -24,14 +24,10 @@ from cnnlib.train import EpochResult, TrainConfig, train
 from tests.browser import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-if "PYTEST_XDIST_WORKER" in os.environ:  # one of two workers (-n 2), two cores: one core each
-    # The processes its tests start (notebook kernels, the command line) run PyTorch on one
-    # thread, not two that compete with the other worker's. (This process read its own thread
-    # count when it imported torch, above: test_training.py changes it and checks it comes back.)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 NOTEBOOKS_DIR = ROOT / "notebooks"
 DATA_DIR = ROOT / "data"  # where the notebooks, run as tests, write the lecture's artifacts
 READS_NO_ARTIFACT = "notebooks/01_model.ipynb"  # the notebook that needs no other's artifacts
+THREAD_POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # PyTorch's, NumPy's
 
 
 def is_notebook_cell(nodeid: str) -> bool:
@@ -46,8 +42,14 @@ def runs_notebooks(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The notebooks write data/: where it cannot be written (a read-only clone, another user),
-    stop at once with one line instead of a failure in every cell after notebook 02's."""
+    """With xdist's workers (-n 2, one per core), each worker and every process it starts
+    (kernels, the command line) computes on one thread: two pools busy on one core spin while
+    they wait for each other, about a fifth more CPU for the suite. The notebooks write data/:
+    where it cannot be written (a read-only clone, another user), stop at once with one line
+    instead of a failure in every cell after notebook 02's."""
+    if getattr(config.option, "numprocesses", None):  # the controller, before its workers start
+        for name in THREAD_POOLS:
+            os.environ.setdefault(name, "1")
     if runs_notebooks(config) and not os.access(DATA_DIR, os.W_OK):
         raise pytest.UsageError(
             f"{DATA_DIR} cannot be written, and the notebooks write the lecture's artifacts "

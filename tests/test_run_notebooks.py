@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -271,13 +272,10 @@ def signal_mask(pid: int, field: str) -> set[int]:
     return {signum for signum in range(1, 65) if mask >> (signum - 1) & 1}
 
 
-@pytest.mark.parametrize(
-    "signum", [signal.SIGINT, signal.SIGHUP], ids=["Ctrl-C", "terminal closed"]
-)
-def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: signal.Signals):
-    """Ctrl-C or a hangup in the first second of `make data`, while run.py imports papermill:
-    the signal waits for main(), which says its one line and ends by it (no traceback; run.py
-    dying at once, beside make, raced make's own handling of the signal)."""
+@contextmanager
+def run_py_alone(tmp_path: Path, **options: object) -> Iterator[subprocess.Popen]:
+    """run.py on a long run into tmp_path/out, in a session of its own, for the block; then it
+    and every process of its session are killed."""
     process = subprocess.Popen(
         [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
         + ["-p", "output_dir", str(tmp_path / "out"), *LONG_TRAINING],
@@ -285,7 +283,23 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        **options,
     )
+    try:
+        yield process
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGHUP], ids=["Ctrl-C", "terminal closed"]
+)
+def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: signal.Signals):
+    """Ctrl-C or a hangup in the first second of `make data`, while run.py imports papermill:
+    the signal waits for main(), which says its one line and ends by it (no traceback; run.py
+    dying at once, beside make, raced make's own handling of the signal)."""
 
     def importing() -> bool:  # run.py itself (not the fork before it), its stop signals blocked
         with suppress(OSError):
@@ -294,14 +308,10 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
             return script in command and signum in signal_mask(process.pid, "SigBlk")
         return False
 
-    try:
+    with run_py_alone(tmp_path) as process:
         wait_until(importing, "run.py blocks its stop signals", timeout=60)
         os.killpg(process.pid, signum)
         stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=60)
     assert process.returncode == -signum
     assert not (tmp_path / "out").exists()
     assert (stdout, stderr) == ("", f"run.py: stopped by {signum.name}\n")
@@ -310,15 +320,6 @@ def test_a_stop_while_run_py_imports_is_its_one_line(tmp_path: Path, signum: sig
 def test_under_nohup_a_hangup_does_not_stop_make_data(tmp_path: Path):
     """`nohup make data` (over ssh, say) ignores SIGHUP, and run.py leaves it ignored: closing the
     terminal does not stop the run; Ctrl-C still does."""
-    process = subprocess.Popen(
-        [sys.executable, str(NOTEBOOKS_DIR / "run.py"), "--executed-dir", str(tmp_path / "exec")]
-        + ["-p", "output_dir", str(tmp_path / "out"), *LONG_TRAINING],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
-    )
 
     def handling_ctrl_c() -> bool:  # main() has installed its handlers
         with suppress(OSError, StopIteration):
@@ -327,16 +328,13 @@ def test_under_nohup_a_hangup_does_not_stop_make_data(tmp_path: Path):
             )
         return False
 
-    try:
+    nohup = {"preexec_fn": lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)}
+    with run_py_alone(tmp_path, **nohup) as process:
         wait_until(handling_ctrl_c, "run.py handles Ctrl-C", timeout=60)
         assert signal.SIGHUP in signal_mask(process.pid, "SigIgn")  # not caught: never delivered
         os.killpg(process.pid, signal.SIGHUP)  # the terminal closed
         os.killpg(process.pid, signal.SIGINT)  # then Ctrl-C: the one that stops it
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     assert stderr.startswith("run.py: stopped by SIGINT"), stderr[-2000:]
     assert process.returncode == -signal.SIGINT
 

@@ -137,10 +137,14 @@ def test_each_epochs_test_metrics_are_those_of_its_test_logits_and_weights(mnist
 
 
 def test_single_threaded_gives_the_thread_count_back():
-    before = torch.get_num_threads()
-    with single_threaded():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+    before = torch.get_num_threads()  # one thread in a pytest-xdist worker (see conftest.py)
+    torch.set_num_threads(2)
+    try:
+        with single_threaded():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_another_seed_gives_other_weights(mnist, short_results):
