@@ -272,8 +272,8 @@ def train_epochs(config: TrainConfig, data: Mnist, progress: bool = True) -> Ite
     total = (config.epochs + 1) * config.batches_per_epoch
     bar = tqdm(total=total, unit="batch", desc="training", disable=not progress)
 
-    def finished(epoch: Epoch, state: dict, logits: Future) -> EpochResult:
-        logits = {name: values.cpu() for name, values in logits.result().items()}
+    def finished(epoch: Epoch, state: dict, predicted: Future) -> EpochResult:
+        logits = {name: values.cpu() for name, values in predicted.result().items()}
         test, validation = (scores(logits[name], labels[name]) for name in ("test", "validation"))
         bar.set_postfix(epoch=epoch.number, val_acc=f"{validation[1]:.2f}%")
         return EpochResult(
