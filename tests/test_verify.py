@@ -469,7 +469,7 @@ def test_numbers_beyond_a_double_and_a_byte_order_mark_are_refused(fresh_run, da
 
 
 def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mnist, short_results):
-    def scaled(result: EpochResult) -> EpochResult:
+    def scale(result: EpochResult) -> EpochResult:
         weights = {
             key: tensor * (300.0 if key.endswith("weight") else 1.0)
             for key, tensor in result.state_dict.items()
@@ -479,7 +479,7 @@ def test_huge_activations_are_compared_relative_to_their_size(tmp_path: Path, mn
         logits = predict(model, mnist.test_pixels)  # the mistakes are the scaled weights'
         return dataclasses.replace(result, state_dict=weights, test_logits=logits)
 
-    scaled = [scaled(result) for result in short_results]
+    scaled = [scale(result) for result in short_results]
     publish_unverified(scaled, mnist, SHORT, tmp_path / "huge")
     fc1 = read_json(tmp_path / "huge")["training_epochs"][2]["feature_maps"]["fc1"]
     assert max(map(abs, fc1)) > 1e6
